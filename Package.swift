@@ -41,11 +41,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CoSSignerTests",
-            dependencies: ["CoSSigner"]
-        ),
-        .testTarget(
-            name: "CLITests",
-            dependencies: ["cos-signer", "CoSSigner"]
+            // cos-signer is listed so `swift test` builds the executable the CLI tests run.
+            dependencies: ["CoSSigner", "cos-signer"]
         ),
     ],
     swiftLanguageModes: [.v6]

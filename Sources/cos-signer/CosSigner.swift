@@ -1,10 +1,84 @@
 import ArgumentParser
 import CoSSigner
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct CosSigner: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cos-signer",
         abstract: "Build, validate, sign and verify DUIS Service Requests 6.23 (Update Security Credentials (CoS)).",
-        subcommands: []
+        discussion: """
+            Exit codes (every command): 0 success, 1 usage, 2 input unreadable, malformed or not acceptable, \
+            3 key or certificate missing or unusable, 4 key selection refused, 10 signature invalid.
+            """,
+        subcommands: [SignCommand.self, VerifyCommand.self, VectorsCommand.self]
     )
+
+    /// Parses the command line, runs the command and exits with the documented exit codes.
+    static func runMain() -> Never {
+        let code: Int32
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+            code = 0
+        } catch let failure as CommandFailure {
+            code = failure.exitCode
+        } catch let error as ClassifiedError {
+            Terminal.error(error.description)
+            code = error.failureClass.exitCode
+        } catch {
+            let parserCode = exitCode(for: error)
+            if parserCode == .success {
+                exit(withError: error)
+            }
+            if error is ExitCode {
+                code = parserCode.rawValue
+            } else {
+                Terminal.error(fullMessage(for: error))
+                code = FailureClass.usage.exitCode
+            }
+        }
+        Terminal.flush()
+        Glibc.exit(code)
+    }
+}
+
+/// A command that has already reported its failures and only needs to exit with `exitCode`.
+struct CommandFailure: Error {
+    let exitCode: Int32
+}
+
+/// Writing to standard error and output.
+enum Terminal {
+    static func error(_ message: String) {
+        writeErr("cos-signer: error: \(message)\n")
+    }
+
+    static func warning(_ message: String) {
+        writeErr("cos-signer: warning: \(message)\n")
+    }
+
+    static func writeErr(_ text: String) {
+        Terminal.flush()
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return Glibc.write(2, base + offset, raw.count - offset)
+            }
+            if n <= 0 { break }
+            offset += n
+        }
+    }
+
+    static func out(_ line: String) {
+        print(line)
+    }
+
+    static func flush() {
+        fflush(nil)
+    }
 }

@@ -1,4 +1,1 @@
-import ArgumentParser
-import CoSSigner
-
-CosSigner.main()
+CosSigner.runMain()

@@ -1,0 +1,129 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file (or standard input) that could not be read or written.
+public struct FileError: ClassifiedError, Equatable {
+    /// The path, or `-` for standard input/output.
+    public let path: String
+    /// Why, in words.
+    public let reason: String
+    /// The class of the failure (input by default).
+    public var failureClass: FailureClass
+
+    public init(path: String, reason: String, failureClass: FailureClass = .input) {
+        self.path = path
+        self.reason = reason
+        self.failureClass = failureClass
+    }
+
+    public var description: String { "\(path == "-" ? "standard input" : path): \(reason)" }
+}
+
+/// Bounded reading and atomic writing of files.
+public enum Files {
+    /// Reads a whole file, or standard input when `path` is `-`, refusing anything larger than
+    /// `maxBytes` without reading it all.
+    public static func read(_ path: String, maxBytes: Int) throws(FileError) -> [UInt8] {
+        let fd: Int32 = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError(path: path, reason: "cannot open: \(errnoText())") }
+        defer { if path != "-" { close(fd) } }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw FileError(path: path, reason: "cannot stat: \(errnoText())") }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            throw FileError(path: path, reason: "is a directory")
+        }
+        if (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) > maxBytes {
+            throw FileError(path: path, reason: "is \(info.st_size) bytes; the limit is \(maxBytes) bytes")
+        }
+        var buffer = [UInt8]()
+        let chunk = 64 * 1024
+        buffer.reserveCapacity((info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) + 1 : chunk)
+        var total = 0
+        while true {
+            if buffer.count < total + chunk { buffer.append(contentsOf: repeatElement(0, count: total + chunk - buffer.count)) }
+            let n = buffer.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return Glibc.read(fd, base + total, chunk)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, reason: "read failed: \(errnoText())")
+            }
+            if n == 0 { break }
+            total += n
+            if total > maxBytes {
+                throw FileError(path: path, reason: "is larger than the limit of \(maxBytes) bytes")
+            }
+        }
+        buffer.removeSubrange(total...)
+        return buffer
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file in the same directory is written, flushed to
+    /// disk and renamed over `path`, so `path` is either absent/old or complete. `-` writes to standard output.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(FileError) {
+        if path == "-" {
+            try writeAll(fd: 1, bytes, path: path)
+            return
+        }
+        let (directory, name) = split(path)
+        var template = Array("\(directory)/.\(name).XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            guard let base = buffer.baseAddress else { return -1 }
+            return mkstemp(base)
+        }
+        guard fd >= 0 else {
+            throw FileError(path: path, reason: "cannot create a temporary file in \(directory): \(errnoText())")
+        }
+        let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var renamed = false
+        defer {
+            if !renamed { unlink(temporary) }
+        }
+        do {
+            try writeAll(fd: fd, bytes, path: path)
+        } catch {
+            close(fd)
+            throw error
+        }
+        fchmod(fd, mode)
+        guard fsync(fd) == 0 else {
+            let reason = errnoText()
+            close(fd)
+            throw FileError(path: path, reason: "fsync failed: \(reason)")
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            throw FileError(path: path, reason: "cannot rename the temporary file into place: \(errnoText())")
+        }
+        renamed = true
+    }
+
+    private static func writeAll(fd: Int32, _ bytes: [UInt8], path: String) throws(FileError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return Glibc.write(fd, base + offset, bytes.count - offset)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, reason: "write failed: \(errnoText())")
+            }
+            offset += n
+        }
+    }
+
+    static func split(_ path: String) -> (directory: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let directory = String(path[..<slash])
+        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
+    }
+}
+
+func errnoText() -> String {
+    String(cString: strerror(errno))
+}

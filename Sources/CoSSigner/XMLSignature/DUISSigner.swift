@@ -1,0 +1,140 @@
+/// How a document is signed.
+public struct SigningOptions: Sendable, Equatable {
+    /// Keep the input's whitespace between elements instead of emitting the compact form
+    /// (DCC's own tool only accepts compact documents, so this is off by default).
+    public var keepWhitespace: Bool
+    /// Sign deterministically (RFC 6979) instead of with a random nonce.
+    public var deterministic: Bool
+    /// Bounds applied when parsing the input.
+    public var limits: XMLParseLimits
+
+    public init(keepWhitespace: Bool = false, deterministic: Bool = false, limits: XMLParseLimits = .default) {
+        self.keepWhitespace = keepWhitespace
+        self.deterministic = deterministic
+        self.limits = limits
+    }
+}
+
+/// A signed document and the values that went into its signature.
+public struct SignedDocument: Sendable {
+    /// The signed document: the canonical form of the input with `ds:Signature` as the root's last child.
+    public let bytes: [UInt8]
+    /// The base64 DigestValue (SHA-256 of the inclusive canonical form of the document without the Signature).
+    public let digestValue: String
+    /// The base64 SignatureValue (raw `r||s`).
+    public let signatureValue: String
+}
+
+/// Signs DUIS documents with one key and its certificate, following ``DUISSignatureProfile``.
+///
+/// One signer may be shared by many threads.
+public final class DUISSigner: Sendable {
+    /// The signing key.
+    public let key: SigningKey
+    /// The certificate named in KeyInfo.
+    public let certificate: Certificate
+    private let keyInfo: [UInt8]
+
+    /// Makes a signer. The key must be the certificate's key.
+    /// - Throws: ``SigningRefused`` (key or certificate class) when they do not match.
+    public init(key: SigningKey, certificate: Certificate) throws {
+        guard certificate.isP256 else {
+            throw SigningRefused("the signing certificate \(certificate.serialNumber) does not hold a P-256 key", failureClass: .keyOrCertificate)
+        }
+        guard certificate.matches(key) else {
+            throw SigningRefused(
+                "the private key does not belong to the signing certificate (serial \(certificate.serialNumber), issuer \(certificate.issuer.rfc2253))",
+                failureClass: .keyOrCertificate)
+        }
+        self.key = key
+        self.certificate = certificate
+        keyInfo = Array(
+            ("<ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>"
+                + XMLText.escape(certificate.issuer.rfc2253)
+                + "</ds:X509IssuerName><ds:X509SerialNumber>" + certificate.serialNumber.decimal
+                + "</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo>").utf8)
+    }
+
+    /// Signs a document given as bytes.
+    ///
+    /// Any `ds:Signature` that is a child of the root (a template's placeholder) is removed first; a
+    /// `ds:Signature` anywhere else is refused. Unless ``SigningOptions/keepWhitespace`` is set, whitespace
+    /// between elements is dropped. The output is the inclusive canonical form of the document (exactly the
+    /// digested octets) with the new `ds:Signature` inserted as the root's last child.
+    /// - Throws: ``XMLError`` for unreadable XML, ``SigningRefused`` for documents that cannot be signed,
+    ///   ``CryptoError`` if signing fails.
+    public func sign(_ bytes: [UInt8], options: SigningOptions = SigningOptions(), source: String? = nil) throws -> SignedDocument {
+        let document = try XMLDocument(parsing: bytes, limits: options.limits, source: source)
+        return try sign(document, options: options, source: source)
+    }
+
+    /// Signs a parsed document (which this call modifies: old signatures removed, whitespace compacted).
+    public func sign(_ document: XMLDocument, options: SigningOptions = SigningOptions(), source: String? = nil) throws -> SignedDocument {
+        let root = document.root
+        for signature in document.elements(namespaceURI: DUISSignatureProfile.namespace, localName: "Signature") {
+            guard let parent = signature.parent, parent.isSameNode(as: root) else {
+                throw SigningRefused("a ds:Signature at line \(signature.line) is not a child of the root element; only a root-level placeholder is replaced", source: source)
+            }
+            document.remove(signature)
+        }
+        if !options.keepWhitespace {
+            document.removeWhitespaceBetweenElements()
+        }
+        let canonical = try document.inclusiveCanonicalForm()
+        let qualifiedName = root.prefix.map { "\($0):\(root.localName)" } ?? root.localName
+        let closingTag = Array("</\(qualifiedName)>".utf8)
+        guard canonical.count >= closingTag.count, canonical.suffix(closingTag.count).elementsEqual(closingTag) else {
+            throw SigningRefused("content after the root element (a processing instruction) is not accepted", source: source)
+        }
+        let digest = SHA256.hash(canonical)
+        let digestValue = Base64.encode(digest)
+        let signedInfo = DUISSignatureProfile.canonicalSignedInfo(digestValue: digestValue)
+        let signature = options.deterministic
+            ? try key.deterministicSignature(for: signedInfo)
+            : try key.signature(for: signedInfo)
+        let signatureValue = Base64.encode(signature.rawRepresentation)
+
+        var out = [UInt8]()
+        out.reserveCapacity(canonical.count + signedInfo.count + keyInfo.count + 256)
+        out.append(contentsOf: canonical.prefix(canonical.count - closingTag.count))
+        out.append(contentsOf: Self.signatureOpen)
+        // SignedInfo as it appears inside ds:Signature: the namespace is declared on ds:Signature.
+        out.append(contentsOf: Self.signedInfoOpen)
+        out.append(contentsOf: signedInfo[DUISSignatureProfile.signedInfoHead.count - DUISSignatureProfile.signedInfoBodyHeadCount..<signedInfo.count])
+        out.append(contentsOf: Self.signatureValueOpen)
+        out.append(contentsOf: signatureValue.utf8)
+        out.append(contentsOf: Self.signatureValueClose)
+        out.append(contentsOf: keyInfo)
+        out.append(contentsOf: Self.signatureClose)
+        out.append(contentsOf: closingTag)
+        return SignedDocument(bytes: out, digestValue: digestValue, signatureValue: signatureValue)
+    }
+
+    private static let signatureOpen = Array(#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">"#.utf8)
+    private static let signedInfoOpen = Array("<ds:SignedInfo>".utf8)
+    private static let signatureValueOpen = Array("<ds:SignatureValue>".utf8)
+    private static let signatureValueClose = Array("</ds:SignatureValue>".utf8)
+    private static let signatureClose = Array("</ds:Signature>".utf8)
+}
+
+extension DUISSignatureProfile {
+    static var signedInfoBodyHeadCount: Int { signedInfoBodyHead.utf8.count }
+}
+
+/// Escaping of character data for XML text content.
+enum XMLText {
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for ch in text.unicodeScalars {
+            switch ch {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\r": out += "&#xD;"
+            default: out.unicodeScalars.append(ch)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,276 @@
+/// Certificates a verifier may use, found by the `X509IssuerSerial` a signature names.
+public struct CertificateSet: Sendable {
+    /// The certificates, in the order given.
+    public let certificates: [Certificate]
+
+    /// Makes a set from certificates.
+    public init(_ certificates: [Certificate]) { self.certificates = certificates }
+
+    /// The certificate with this issuer (compared as a distinguished name) and serial (compared as a number).
+    public func certificate(issuer: DistinguishedName, serial: SerialNumber) -> Certificate? {
+        certificates.first { $0.serialNumber == serial && $0.issuer == issuer }
+    }
+}
+
+/// A document whose signature verified.
+public struct VerifiedDocument: Sendable {
+    /// The signed content: the inclusive canonical form of the document without its Signature,
+    /// exactly the octets the Reference digest covers. Read this, never the unverified input.
+    public let signedContent: [UInt8]
+    /// The certificate whose key verified the signature.
+    public let certificate: Certificate
+    /// The base64 DigestValue.
+    public let digestValue: String
+}
+
+/// Verifies DUIS signatures strictly against ``DUISSignatureProfile``.
+public struct DUISVerifier: Sendable {
+    /// The certificates KeyInfo may name.
+    public let certificates: CertificateSet
+    /// Bounds applied when parsing.
+    public var limits: XMLParseLimits
+
+    /// Makes a verifier that accepts signatures by any of `certificates`.
+    public init(certificates: [Certificate], limits: XMLParseLimits = .default) {
+        self.certificates = CertificateSet(certificates)
+        self.limits = limits
+    }
+
+    /// Verifies a document given as bytes.
+    /// - Returns: the verified document (signed content and certificate).
+    /// - Throws: ``SignatureInvalid`` naming the part that failed; ``XMLError`` when the bytes are not
+    ///   acceptable XML.
+    public func verify(_ bytes: [UInt8], source: String? = nil) throws -> VerifiedDocument {
+        let document = try XMLDocument(parsing: bytes, limits: limits, source: source)
+        do {
+            return try verify(document)
+        } catch var invalid as SignatureInvalid {
+            invalid.source = source
+            throw invalid
+        }
+    }
+
+    /// Verifies a parsed document.
+    public func verify(_ document: XMLDocument) throws -> VerifiedDocument {
+        let ns = DUISSignatureProfile.namespace
+        let signatures = document.elements(namespaceURI: ns, localName: "Signature")
+        guard let signature = signatures.first else {
+            throw SignatureInvalid(.missing, "the document has no ds:Signature element")
+        }
+        guard signatures.count == 1 else {
+            throw SignatureInvalid(.profile, "the document has \(signatures.count) ds:Signature elements (lines \(signatures.map { String($0.line) }.joined(separator: ", "))); exactly one is allowed")
+        }
+        let root = document.root
+        guard let parent = signature.parent, parent.isSameNode(as: root),
+            let last = root.elementChildren.last, last.isSameNode(as: signature)
+        else {
+            throw SignatureInvalid(.profile, "ds:Signature (line \(signature.line)) is not the last child element of the root")
+        }
+        let parts = try SignatureParts(signature)
+
+        // KeyInfo → certificate.
+        guard let certificate = certificates.certificate(issuer: parts.issuer, serial: parts.serial) else {
+            throw SignatureInvalid(.keyInfo, "no certificate given for issuer '\(parts.issuer.rfc2253)' serial \(parts.serial.decimal)")
+        }
+
+        // Reference: inclusive C14N 1.0 of the document without the Signature.
+        let content = try document.inclusiveCanonicalForm(excluding: signature)
+        let digest = SHA256.hash(content)
+        guard constantTimeEqual(digest, parts.digest) else {
+            throw SignatureInvalid(.referenceDigest, "the document's digest \(Base64.encode(digest)) does not match DigestValue \(Base64.encode(parts.digest))")
+        }
+
+        // SignatureValue over the exclusive canonical SignedInfo.
+        let signedInfo = try document.exclusiveCanonicalForm(of: parts.signedInfo)
+        let publicKey: PublicKey
+        do {
+            publicKey = try certificate.publicKey()
+        } catch {
+            throw SignatureInvalid(.keyInfo, "the certificate named by KeyInfo has no usable P-256 key: \(error)")
+        }
+        guard publicKey.isValidSignature(parts.signatureValue, for: signedInfo) else {
+            throw SignatureInvalid(.signatureValue, "the SignatureValue does not verify with the key of certificate serial \(certificate.serialNumber.decimal)")
+        }
+        return VerifiedDocument(signedContent: content, certificate: certificate, digestValue: Base64.encode(parts.digest))
+    }
+}
+
+/// The pieces of a `ds:Signature` once its shape has been checked against the profile.
+private struct SignatureParts {
+    let signedInfo: XMLElement
+    let digest: [UInt8]
+    let signatureValue: ECDSASignature
+    let issuer: DistinguishedName
+    let serial: SerialNumber
+
+    /// The longest X509SerialNumber accepted (a 160-bit serial has 49 decimal digits).
+    static let maxSerialDigits = 64
+    /// The longest X509IssuerName accepted.
+    static let maxIssuerNameLength = 4096
+
+    init(_ signature: XMLElement) throws {
+        try Self.expectNoAttributes(signature)
+        let children = try Self.elementChildren(of: signature, expected: ["SignedInfo", "SignatureValue", "KeyInfo"])
+        signedInfo = children[0]
+
+        // SignedInfo.
+        try Self.expectNoAttributes(signedInfo)
+        let si = try Self.elementChildren(of: signedInfo, expected: ["CanonicalizationMethod", "SignatureMethod", "Reference"])
+        try Self.expectAlgorithm(si[0], DUISSignatureProfile.canonicalizationMethod)
+        try Self.expectAlgorithm(si[1], DUISSignatureProfile.signatureMethod)
+        let reference = si[2]
+        let referenceAttributes = reference.attributes
+        guard referenceAttributes.count == 1, referenceAttributes[0].localName == "URI", referenceAttributes[0].namespaceURI == nil else {
+            throw SignatureInvalid(.profile, "ds:Reference must carry exactly one attribute, URI=\"\" (found \(referenceAttributes.map(\.localName)))")
+        }
+        guard referenceAttributes[0].value.isEmpty else {
+            throw SignatureInvalid(.profile, "ds:Reference URI must be \"\" (the whole document), found \"\(referenceAttributes[0].value)\"")
+        }
+        let ref = try Self.elementChildren(of: reference, expected: ["Transforms", "DigestMethod", "DigestValue"])
+        try Self.expectNoAttributes(ref[0])
+        let transforms = ref[0].elementChildren
+        guard transforms.count == 1 else {
+            throw SignatureInvalid(.profile, "exactly one ds:Transform (enveloped-signature) is allowed, found \(transforms.count)")
+        }
+        try Self.expectName(transforms[0], "Transform")
+        try Self.expectAlgorithm(transforms[0], DUISSignatureProfile.envelopedSignatureTransform)
+        _ = try Self.elementChildren(of: ref[0], expected: ["Transform"])
+        try Self.expectAlgorithm(ref[1], DUISSignatureProfile.digestMethod)
+        let digestValue = try Self.base64(ref[2], "DigestValue", part: .profile)
+        guard digestValue.count == SHA256.byteCount else {
+            throw SignatureInvalid(.profile, "DigestValue must be 32 bytes (SHA-256), found \(digestValue.count)")
+        }
+        digest = digestValue
+
+        // SignatureValue: raw r||s, 64 bytes.
+        try Self.expectNoAttributes(children[1])
+        let raw = try Self.base64(children[1], "SignatureValue", part: .signatureValue)
+        guard raw.count == 64 else {
+            throw SignatureInvalid(.signatureValue, "SignatureValue must be raw r||s of exactly 64 bytes, found \(raw.count) bytes\(raw.first == 0x30 ? " (it looks DER-encoded)" : "")")
+        }
+        do {
+            signatureValue = try ECDSASignature(rawRepresentation: raw)
+        } catch {
+            throw SignatureInvalid(.signatureValue, "SignatureValue is not a valid P-256 signature: \(error)")
+        }
+
+        // KeyInfo/X509Data/X509IssuerSerial.
+        let keyInfo = children[2]
+        do {
+            try Self.expectNoAttributes(keyInfo)
+            let x509Data = try Self.elementChildren(of: keyInfo, expected: ["X509Data"])[0]
+            try Self.expectNoAttributes(x509Data)
+            let issuerSerial = try Self.elementChildren(of: x509Data, expected: ["X509IssuerSerial"])[0]
+            try Self.expectNoAttributes(issuerSerial)
+            let fields = try Self.elementChildren(of: issuerSerial, expected: ["X509IssuerName", "X509SerialNumber"])
+            for field in fields {
+                try Self.expectNoAttributes(field)
+                _ = try Self.elementChildren(of: field, expected: [], allowText: true)
+            }
+            let issuerText = fields[0].textContent
+            guard issuerText.utf8.count <= Self.maxIssuerNameLength else {
+                throw SignatureInvalid(.keyInfo, "X509IssuerName is longer than \(Self.maxIssuerNameLength) characters")
+            }
+            do {
+                issuer = try DistinguishedName(rfc2253: issuerText)
+            } catch {
+                throw SignatureInvalid(.keyInfo, "X509IssuerName '\(issuerText)' is not a distinguished name: \(error)")
+            }
+            let serialText = fields[1].textContent.trimmingXMLWhitespace()
+            guard serialText.utf8.count <= Self.maxSerialDigits else {
+                throw SignatureInvalid(.keyInfo, "X509SerialNumber has \(serialText.utf8.count) characters; at most \(Self.maxSerialDigits) digits are accepted")
+            }
+            do {
+                serial = try SerialNumber(decimal: serialText)
+            } catch {
+                throw SignatureInvalid(.keyInfo, "X509SerialNumber '\(serialText)' is not a decimal integer")
+            }
+        } catch let invalid as SignatureInvalid where invalid.part == .profile {
+            throw SignatureInvalid(.keyInfo, invalid.reason)
+        }
+    }
+
+    static func expectName(_ element: XMLElement, _ localName: String) throws {
+        guard element.namespaceURI == DUISSignatureProfile.namespace, element.localName == localName else {
+            throw SignatureInvalid(.profile, "expected ds:\(localName) at line \(element.line), found \(element.prefix.map { "\($0):" } ?? "")\(element.localName)")
+        }
+    }
+
+    static func expectNoAttributes(_ element: XMLElement) throws {
+        let attributes = element.attributes
+        guard attributes.isEmpty else {
+            throw SignatureInvalid(.profile, "ds:\(element.localName) must carry no attributes, found \(attributes.map(\.localName).joined(separator: ", "))")
+        }
+    }
+
+    /// The element children of `element`, which must be exactly `expected` (ds names, in order), with only
+    /// whitespace text and comments between them.
+    static func elementChildren(of element: XMLElement, expected: [String], allowText: Bool = false) throws -> [XMLElement] {
+        var found = [XMLElement]()
+        for child in element.children {
+            switch child {
+            case .element(let e): found.append(e)
+            case .text(let t):
+                guard allowText || t.isXMLWhitespace else {
+                    throw SignatureInvalid(.profile, "ds:\(element.localName) contains text '\(t.prefix(40))'")
+                }
+            case .comment: continue
+            case .cdata where allowText: continue
+            case .cdata:
+                throw SignatureInvalid(.profile, "ds:\(element.localName) contains a CDATA section")
+            case .processingInstruction:
+                throw SignatureInvalid(.profile, "ds:\(element.localName) contains a processing instruction")
+            case .other:
+                throw SignatureInvalid(.profile, "ds:\(element.localName) contains an unexpected node")
+            }
+        }
+        guard found.count == expected.count else {
+            throw SignatureInvalid(.profile, "ds:\(element.localName) must contain \(expected.isEmpty ? "no elements" : expected.map { "ds:\($0)" }.joined(separator: ", ")), found \(found.count) element(s): \(found.map(\.localName).joined(separator: ", "))")
+        }
+        for (e, name) in zip(found, expected) { try expectName(e, name) }
+        return found
+    }
+
+    static func expectAlgorithm(_ element: XMLElement, _ algorithm: String) throws {
+        let attributes = element.attributes
+        guard attributes.count == 1, attributes[0].localName == "Algorithm", attributes[0].namespaceURI == nil else {
+            throw SignatureInvalid(.profile, "ds:\(element.localName) must carry exactly one attribute, Algorithm")
+        }
+        guard attributes[0].value == algorithm else {
+            throw SignatureInvalid(.profile, "ds:\(element.localName) Algorithm must be \(algorithm), found \(attributes[0].value)")
+        }
+        _ = try elementChildren(of: element, expected: [])
+    }
+
+    static func base64(_ element: XMLElement, _ name: String, part: SignatureInvalid.Part) throws -> [UInt8] {
+        _ = try elementChildren(of: element, expected: [], allowText: true)
+        do {
+            return try Base64.decode(element.textContent)
+        } catch {
+            throw SignatureInvalid(part, "\(name) is not valid base64: \(error.reason)")
+        }
+    }
+}
+
+private func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var diff: UInt8 = 0
+    for i in 0..<a.count { diff |= a[i] ^ b[i] }
+    return diff == 0
+}
+
+extension StringProtocol {
+    var isXMLWhitespace: Bool {
+        utf8.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
+    }
+
+    func trimmingXMLWhitespace() -> String {
+        let u = Array(utf8)
+        var start = 0
+        var end = u.count
+        func ws(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D }
+        while start < end, ws(u[start]) { start += 1 }
+        while end > start, ws(u[end - 1]) { end -= 1 }
+        return String(decoding: u[start..<end], as: UTF8.self)
+    }
+}

@@ -1,0 +1,52 @@
+/// Why a signature is invalid, and which part of it failed.
+public struct SignatureInvalid: ClassifiedError, Equatable {
+    /// The part of the signature that failed.
+    public enum Part: String, Sendable, CaseIterable {
+        /// The document carries no signature at all.
+        case missing
+        /// The signature's shape or algorithms are outside the DUIS profile.
+        case profile
+        /// KeyInfo is malformed or names a certificate the verifier was not given.
+        case keyInfo
+        /// The Reference digest does not match the document.
+        case referenceDigest
+        /// The SignatureValue is malformed or does not verify.
+        case signatureValue
+    }
+
+    /// The part that failed.
+    public let part: Part
+    /// Why, in words.
+    public let reason: String
+    /// The document (file name) when known.
+    public var source: String?
+
+    public init(_ part: Part, _ reason: String, source: String? = nil) {
+        self.part = part
+        self.reason = reason
+        self.source = source
+    }
+
+    public var failureClass: FailureClass { .signatureInvalid }
+    public var description: String {
+        "\(source.map { "\($0): " } ?? "")signature invalid (\(part.rawValue)): \(reason)"
+    }
+}
+
+/// A document that cannot be signed as asked.
+public struct SigningRefused: ClassifiedError, Equatable {
+    /// Why, in words.
+    public let reason: String
+    /// The document (file name) when known.
+    public var source: String?
+    /// The class of the failure (input by default).
+    public var failureClass: FailureClass
+
+    public init(_ reason: String, source: String? = nil, failureClass: FailureClass = .input) {
+        self.reason = reason
+        self.source = source
+        self.failureClass = failureClass
+    }
+
+    public var description: String { "\(source.map { "\($0): " } ?? "")cannot sign: \(reason)" }
+}

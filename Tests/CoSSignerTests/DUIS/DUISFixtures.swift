@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+@testable import CoSSigner
+
+/// Test data for the DUIS room, found from this file's location: five levels up from
+/// `Tests/CoSSignerTests/DUIS/` is the folder that holds `shared/`.
+enum DUISFixtures {
+    static let shared: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("shared")
+
+    static let templatesFolder = shared.appendingPathComponent("vectors/dccboxed/templates")
+    static let keysFolder = shared.appendingPathComponent("vectors/dccboxed/keys")
+    static let wrapperXSD = shared.appendingPathComponent("schema/duis-5.4/duis-5.4-xmllint-wrapper.xsd").path
+    static let signedWrapperXSD = shared.appendingPathComponent("schema/duis-5.4/duis-5.4-xmllint-wrapper-signed.xsd").path
+    static let rawDUISXSD = shared.appendingPathComponent("schema/duis-5.4/DUIS Schema V5.4.xsd").path
+
+    enum Template: String, CaseIterable, CustomTestStringConvertible {
+        case immediate = "CS02bSupplierByTransCoS_6.23_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"
+        case futureDated = "CS02bSupplierByTransCoS_6.23_FUTURE_DATED_SUCCESS_REQUEST_DUIS.XML"
+        case cancellation = "CS02bSupplierByTransCoS_6.23_CANCELLATION_SUCCESS_REQUEST_DUIS.XML"
+
+        var path: String { DUISFixtures.templatesFolder.appendingPathComponent(rawValue).path }
+        var testDescription: String { rawValue }
+    }
+
+    static func bytes(_ path: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    static func text(_ template: Template) throws -> String {
+        String(decoding: try bytes(template.path), as: UTF8.self)
+    }
+
+    /// The template's compact form: the `ds:Signature` element and XML comments removed, then
+    /// every white space between `>` and `<` removed (regex `>\s+<` → `><`).
+    static func compactForm(_ text: String) -> String {
+        var s = text
+        if let start = s.range(of: "<ds:Signature"), let end = s.range(of: "</ds:Signature>") {
+            s.removeSubrange(start.lowerBound..<end.upperBound)
+        }
+        s = s.replacing(/<!--[\s\S]*?-->/, with: "")
+        return s.replacing(/>\s+</, with: "><")
+    }
+
+    static func parse(_ text: String, source: String? = nil) throws(DUISRequestError) -> ServiceRequest623 {
+        try ServiceRequest623(parsing: Array(text.utf8), source: source)
+    }
+
+    static func request(_ template: Template) throws -> ServiceRequest623 {
+        try ServiceRequest623(parsing: bytes(template.path), source: template.rawValue)
+    }
+
+    /// The text of the first `<sr:NAME>…</sr:NAME>` of the IMMEDIATE template.
+    static func value(of name: String, in text: String) -> String? {
+        guard let open = text.range(of: "<sr:\(name)>"), let close = text.range(of: "</sr:\(name)>", range: open.upperBound..<text.endIndex)
+        else { return nil }
+        return String(text[open.upperBound..<close.lowerBound])
+    }
+
+    /// A DER certificate from a PEM file.
+    static func certificateDER(pemFile path: String) throws -> [UInt8] {
+        try Certificate(contentsOfFile: path).derBytes
+    }
+
+    /// Expects `body` to throw a DUISRequestError of class `.input` whose field and message name
+    /// `field`, with `rule` if given; returns it.
+    @discardableResult
+    static func expectRefusal(field: String, rule: DUISRequestError.Rule? = nil,
+                              sourceLocation: SourceLocation = #_sourceLocation,
+                              _ body: () throws -> Void) -> DUISRequestError? {
+        do {
+            try body()
+            Issue.record("expected a refusal naming \(field), but nothing was thrown", sourceLocation: sourceLocation)
+            return nil
+        } catch let error as DUISRequestError {
+            #expect(error.failureClass == .input, sourceLocation: sourceLocation)
+            #expect(error.failureClass.exitCode == 2, sourceLocation: sourceLocation)
+            #expect(error.field == field, "field: \(error)", sourceLocation: sourceLocation)
+            if !field.isEmpty { #expect(error.description.contains(field), "message: \(error)", sourceLocation: sourceLocation) }
+            if let rule { #expect(error.rule == rule, "rule: \(error)", sourceLocation: sourceLocation) }
+            return error
+        } catch {
+            Issue.record("expected DUISRequestError, got \(type(of: error)): \(error)", sourceLocation: sourceLocation)
+            return nil
+        }
+    }
+
+    // MARK: - Tools
+
+    struct ToolResult {
+        var status: Int32
+        var output: String
+    }
+
+    /// Runs a tool found on PATH (`/usr/bin/env NAME ...`), collecting stdout+stderr.
+    static func run(_ tool: String, _ arguments: [String], in directory: URL? = nil) throws -> ToolResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [tool] + arguments
+        if let directory { process.currentDirectoryURL = directory }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return ToolResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+
+    /// The path of a tool on PATH, or nil.
+    static func which(_ tool: String) -> String? {
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = String(directory) + "/" + tool
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// A fresh temporary folder.
+    static func temporaryFolder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("duis-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Makes a self-signed certificate with the openssl CLI and returns its DER.
+    /// - Parameters:
+    ///   - curve: `prime256v1`, `secp384r1`, ...
+    ///   - subject: an openssl `-subj` string.
+    ///   - keyUsage: the keyUsage extension value.
+    static func selfSignedCertificate(curve: String, subject: String, keyUsage: String) throws -> [UInt8] {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let key = folder.appendingPathComponent("key.pem").path
+        let cert = folder.appendingPathComponent("cert.der").path
+        let generate = try run("openssl", ["ecparam", "-name", curve, "-genkey", "-noout", "-out", key])
+        try #require(generate.status == 0, "openssl ecparam failed: \(generate.output)")
+        let request = try run("openssl", [
+            "req", "-new", "-x509", "-key", key, "-sha256", "-days", "30", "-subj", subject,
+            "-addext", "keyUsage=critical,\(keyUsage)", "-outform", "DER", "-out", cert,
+        ])
+        try #require(request.status == 0, "openssl req failed: \(request.output)")
+        return try bytes(cert)
+    }
+
+    /// Re-signs an existing certificate with a fresh key on `curve` (`openssl x509 -signkey`): the
+    /// subject and extensions stay, the public key becomes the new key's and the certificate becomes
+    /// self-signed (issuer = subject).
+    static func resignedCertificate(_ pemPath: String, curve: String, digest: String = "-sha256") throws -> [UInt8] {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let key = folder.appendingPathComponent("key.pem").path
+        let cert = folder.appendingPathComponent("cert.der").path
+        let generate = try run("openssl", ["ecparam", "-name", curve, "-genkey", "-noout", "-out", key])
+        try #require(generate.status == 0, "openssl ecparam failed: \(generate.output)")
+        let sign = try run("openssl", ["x509", "-in", pemPath, "-signkey", key, "-days", "30", digest,
+                                       "-outform", "DER", "-out", cert])
+        try #require(sign.status == 0, "openssl x509 -signkey failed: \(sign.output)")
+        return try bytes(cert)
+    }
+
+    static let templateCertificatesFolder = shared.appendingPathComponent("vectors/dccboxed/template-623-embedded-certs")
+    static let templateDigitalSigningPEM = templateCertificatesFolder.appendingPathComponent("GITTESTSUPPLIER2-90B3D51F30030000-ds-2025.pem").path
+}

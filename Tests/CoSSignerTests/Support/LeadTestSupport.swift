@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+
+/// Where the repository's sibling `shared/` folder is, and small helpers the tests share.
+enum Fixtures {
+    /// `<repo>/../shared`, found from this file's path.
+    static let shared: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared")
+
+    static func path(_ relative: String) -> String { shared.appendingPathComponent(relative).path }
+
+    static func bytes(_ relative: String) throws -> [UInt8] {
+        let p = path(relative)
+        guard let data = FileManager.default.contents(atPath: p) else {
+            Issue.record("missing fixture \(p): the tests need the shared/ folder beside the repository")
+            throw FixtureMissing(path: p)
+        }
+        return [UInt8](data)
+    }
+
+    static let templates = "vectors/dccboxed/templates"
+    static let keys = "vectors/dccboxed/keys"
+    static let template623Names = ["IMMEDIATE", "FUTURE_DATED", "CANCELLATION"].map {
+        "CS02bSupplierByTransCoS_6.23_\($0)_SUCCESS_REQUEST_DUIS.XML"
+    }
+    static func template623(_ name: String) throws -> [UInt8] { try bytes("\(templates)/\(name)") }
+
+    /// A fresh temporary directory.
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cossigner-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+struct FixtureMissing: Error { let path: String }
+struct ToolMissing: Error, CustomStringConvertible {
+    let tool: String
+    var description: String { "required tool '\(tool)' is not installed (CI installs it through .ci/run)" }
+}
+
+/// The result of running a program.
+struct ProcessResult {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+/// Runs a program to completion. A missing program is a loud failure, never a skip.
+@discardableResult
+func runProcess(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String]? = nil) throws -> ProcessResult {
+    let resolved: String
+    if executable.hasPrefix("/") {
+        resolved = executable
+    } else if let found = ["/usr/bin", "/usr/local/bin", "/bin"].map({ "\($0)/\(executable)" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+        resolved = found
+    } else {
+        Issue.record("required tool '\(executable)' is not installed (CI installs it through .ci/run)")
+        throw ToolMissing(tool: executable)
+    }
+    guard FileManager.default.isExecutableFile(atPath: resolved) else {
+        Issue.record("required program \(resolved) is missing")
+        throw ToolMissing(tool: resolved)
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: resolved)
+    process.arguments = arguments
+    if let environment {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
+    let outPipe = Pipe(), errPipe = Pipe(), inPipe = Pipe()
+    process.standardOutput = outPipe
+    process.standardError = errPipe
+    process.standardInput = inPipe
+    try process.run()
+    if let stdin {
+        inPipe.fileHandleForWriting.write(Data(stdin))
+    }
+    try inPipe.fileHandleForWriting.close()
+    // Read both pipes concurrently so a full pipe never blocks the child.
+    nonisolated(unsafe) var errData = Data()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async {
+        errData = errPipe.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+    }
+    let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    process.waitUntilExit()
+    return ProcessResult(status: process.terminationStatus,
+                         stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+extension Array where Element == UInt8 {
+    var utf8String: String { String(decoding: self, as: UTF8.self) }
+}
+
+extension String {
+    var bytes: [UInt8] { Array(utf8) }
+}

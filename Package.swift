@@ -11,6 +11,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -29,6 +31,7 @@ let package = Package(
                 "COpenSSL",
                 "CLibXML2",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
         .executableTarget(
@@ -42,7 +45,11 @@ let package = Package(
         .testTarget(
             name: "CoSSignerTests",
             // cos-signer is listed so `swift test` builds the executable the CLI tests run.
-            dependencies: ["CoSSigner", "cos-signer"]
+            dependencies: [
+                "CoSSigner",
+                "cos-signer",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]
@@ -53,4 +60,17 @@ for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))
     target.swiftSettings = settings
+}
+
+// libFuzzer harnesses (Sources/CoSSignerFuzz): declared only when Scripts/fuzz builds them, with
+// COSSIGNER_FUZZ=1 and `-sanitize=fuzzer,address`, in its own scratch path. A normal `swift build` or
+// `swift test` never sees this target, so it never tries to link it against libFuzzer.
+if Context.environment["COSSIGNER_FUZZ"] == "1" {
+    package.targets.append(
+        .executableTarget(
+            name: "CoSSignerFuzz",
+            dependencies: ["CoSSigner"],
+            swiftSettings: [.enableExperimentalFeature("Extern"), .enableUpcomingFeature("MemberImportVisibility")]
+        ))
+    package.products.append(.executable(name: "CoSSignerFuzz", targets: ["CoSSignerFuzz"]))
 }

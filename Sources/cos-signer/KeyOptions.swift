@@ -15,6 +15,12 @@ struct KeyOptions: ParsableArguments {
     @Option(name: .customLong("passphrase-file"), help: ArgumentHelp("File whose first line is the key's passphrase.", valueName: "FILE"))
     var passphraseFile: String?
 
+    @Flag(name: .customLong("allow-insecure-key-file"), help: "Accept a private key file that its group or others may read or write (refused by default, as ssh does).")
+    var allowInsecureKeyFile = false
+
+    /// How private key files' permissions are checked.
+    var keyFilePolicy: KeyFilePolicy { KeyFilePolicy(allowInsecurePermissions: allowInsecureKeyFile) }
+
     func validate() throws {
         if passphraseEnvironment != nil, passphraseFile != nil {
             throw ValidationError("give the passphrase by --passphrase-env or --passphrase-file, not both")
@@ -32,6 +38,7 @@ struct KeyOptions: ParsableArguments {
         guard let keyPath, let certificatePath else {
             throw ValidationError("--key and --cert are required")
         }
+        try keyFilePolicy.check(keyPath)
         let passphrase = try passphraseSource?.load()
         let key = try SigningKey(contentsOfFile: keyPath, passphrase: passphrase)
         let certificate = try Certificate(contentsOfFile: certificatePath)

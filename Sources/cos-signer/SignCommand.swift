@@ -4,19 +4,36 @@ import CoSSigner
 struct SignCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sign",
-        abstract: "Sign a DUIS request with an enveloped XML signature (ECDSA P-256, SHA-256).",
+        abstract: "Sign DUIS requests with an enveloped XML signature (ECDSA P-256, SHA-256).",
         discussion: """
+            A document that claims to be a 6.23 (Update Security Credentials (CoS)) is parsed into the typed model \
+            and must pass its checks (header, body order and ranges, replacement and certification path \
+            certificates); other DUIS requests get only the generic XML checks. With --schema, the DUIS XSD is \
+            applied as well.
+
+            The key is given explicitly (--key/--cert) or selected from a parties registry (--parties): by --mpid, \
+            else by the request's Business Originator, optionally by the meter's registration (--registration, \
+            --at); the request's originator and its replacement certificates must belong to the same Supplier \
+            Party, or signing is refused (exit 4).
+
             The output is compact (no whitespace between elements), as DCC's own tool produces and accepts, \
             unless --keep-whitespace is given. Any ds:Signature placeholder at the end of the request is replaced. \
-            Nothing is written when signing fails.
+            Each output is written to a temporary file and renamed, so an output file is always complete; nothing \
+            is written for an input that fails, and a failing input never stops the others.
 
             Examples:
               cos-signer sign --key xml-sign.key.pem --cert xml-sign.pem -o signed.xml request.xml
               PASS=secret cos-signer sign --key enc.key.pem --passphrase-env PASS --cert xml-sign.pem - < request.xml
+              cos-signer sign --parties parties.toml --mpid TS1E --counter store --counter-store counters.txt \\
+                --output-dir signed/ --report report.jsonl requests/
             """
     )
 
     @OptionGroup var key: KeyOptions
+    @OptionGroup var parties: PartySelectionOptions
+    @OptionGroup var counters: CounterOptions
+    @OptionGroup var batch: BatchOptions
+    @OptionGroup var validation: ValidationOptions
 
     @Flag(help: "Keep the input's whitespace between elements instead of writing the compact form.")
     var keepWhitespace = false
@@ -24,22 +41,64 @@ struct SignCommand: ParsableCommand {
     @Flag(help: "Sign deterministically (RFC 6979): the same input and key always give the same bytes.")
     var deterministic = false
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Output file ('-' for standard output).", valueName: "OUT"))
-    var output: String = "-"
+    @Option(name: .shortAndLong, help: ArgumentHelp("Output file for a single input ('-' for standard output, the default).", valueName: "OUT"))
+    var output: String?
 
-    @Option(help: ArgumentHelp("Largest input accepted, in bytes.", valueName: "BYTES"))
-    var maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes
+    @Option(help: ArgumentHelp("Directory for the signed documents (same file names as the inputs).", valueName: "DIR"))
+    var outputDir: String?
 
-    @Argument(help: ArgumentHelp("The request to sign ('-' for standard input).", valueName: "INPUT"))
-    var input: String
+    @Argument(help: ArgumentHelp("Requests to sign: files, directories, or '-' for standard input.", valueName: "INPUT"))
+    var inputs: [String]
+
+    func validate() throws {
+        if inputs.isEmpty { throw ValidationError("give at least one INPUT") }
+        if output != nil && outputDir != nil { throw ValidationError("give -o FILE or --output-dir DIR, not both") }
+        let single = inputs.count == 1 && (inputs[0] == "-" || !Files.isDirectory(inputs[0]))
+        if outputDir == nil && !single { throw ValidationError("several inputs (or a directory) need --output-dir DIR") }
+        if let outputDir {
+            guard Files.isDirectory(outputDir) else { throw ValidationError("--output-dir \(outputDir) is not a directory") }
+            let out = Files.realPath(outputDir)
+            for input in inputs where input != "-" && Files.isDirectory(input) && Files.realPath(input) == out {
+                throw ValidationError("--output-dir must not be an input directory (\(input))")
+            }
+        }
+        if parties.registry != nil && (key.keyPath != nil || key.certificatePath != nil) {
+            throw ValidationError("give --key/--cert or --parties, not both")
+        }
+        if parties.registry == nil && (key.keyPath == nil || key.certificatePath == nil) {
+            throw ValidationError("give --key KEY --cert CERT, or --parties FILE")
+        }
+        if parties.registry == nil && (parties.mpid != nil || parties.registration != nil) {
+            throw ValidationError("--mpid and --registration need --parties")
+        }
+        if keepWhitespace && counters.counter != .preserve {
+            throw ValidationError("--keep-whitespace keeps the input as it is, so it cannot be combined with --counter \(counters.counter.rawValue)")
+        }
+    }
 
     func run() throws {
-        let signer = try key.makeSigner()
-        let bytes = try Files.read(input, maxBytes: maxInputBytes)
-        var limits = XMLParseLimits.default
-        limits.maxDocumentBytes = maxInputBytes
-        let options = SigningOptions(keepWhitespace: keepWhitespace, deterministic: deterministic, limits: limits)
-        let signed = try signer.sign(bytes, options: options, source: input == "-" ? "standard input" : input)
-        try Files.writeAtomically(signed.bytes, to: output)
+        let logger = batch.makeLogger("cos-signer.sign")
+        let keys: SigningKeySource
+        if let registryPath = parties.registry {
+            keys = try parties.makeKeySource(registryPath, keyFilePolicy: key.keyFilePolicy)
+        } else {
+            keys = .fixed(try key.makeSigner())
+        }
+        let options = RequestSigningOptions(
+            signing: SigningOptions(keepWhitespace: keepWhitespace, deterministic: deterministic, limits: batch.limits),
+            validation: try validation.makeOptions())
+        let signer = RequestSigner(keys: keys, options: options, counters: try counters.makeAssigner())
+        let destination: BatchDestination = outputDir.map { .directory($0) } ?? (output.map { $0 == "-" ? .standardOutput : .file($0) } ?? .standardOutput)
+        let job = try BatchSigningJob(signer: signer, destination: destination, maxInputBytes: batch.maxInputBytes)
+        let driver = BatchDriver(options: batch, inputs: inputs, logger: logger, successWord: "signed", failureWord: "failed", printResults: false)
+        let summary = try driver.run(work: job.process)
+        job.finish()
+        // A single document written to standard output needs no summary line.
+        let single = inputs.count == 1 && outputDir == nil
+        if single {
+            if summary.exitCode != 0 { throw CommandFailure(exitCode: summary.exitCode) }
+        } else {
+            try driver.finish(summary, toStandardOutput: false)
+        }
     }
 }

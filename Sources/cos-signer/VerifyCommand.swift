@@ -6,13 +6,16 @@ struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Verify the XML signature of DUIS documents strictly against the DUIS profile.",
         discussion: """
-            The certificate is found among those given by the X509IssuerSerial in KeyInfo (issuer compared \
-            as a distinguished name, serial as a number). One line per input; the exit code is 0 when every \
-            input is valid, 10 when a signature is invalid, 2 when an input is unreadable or malformed.
+            The certificate is found among those given (--cert, --cert-dir, or the signing certificates of a \
+            parties registry, --parties) by the X509IssuerSerial in KeyInfo (issuer compared as a distinguished \
+            name, serial as a number). One line per input, then 'valid N, invalid N'. The exit code is 0 when \
+            every input is valid, else the largest among the failures: 10 for an invalid signature, 2 for an \
+            unreadable or malformed input.
 
             Examples:
               cos-signer verify --cert xml-sign.pem signed.xml
-              cos-signer verify --cert-dir certs/ a.xml b.xml
+              cos-signer verify --cert-dir certs/ --jobs 2 --report report.jsonl signed/
+              cos-signer verify --parties parties.toml --signed-content content.xml signed.xml
             """
     )
 
@@ -22,22 +25,27 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("cert-dir"), help: ArgumentHelp("A directory of certificates (*.pem, *.crt, *.cer, *.der; private keys are skipped).", valueName: "DIR"))
     var certificateDirectory: String?
 
+    @Option(name: .customLong("parties"), help: ArgumentHelp("A parties registry whose signing certificates may have signed.", valueName: "FILE"))
+    var registryPath: String?
+
+    @Flag(name: .customLong("allow-insecure-key-file"), help: "With --parties: accept private key files that their group or others may read or write.")
+    var allowInsecureKeyFile = false
+
     @Option(help: ArgumentHelp("Write the verified signed content (the document without its Signature, canonical form) here; one input only.", valueName: "FILE"))
     var signedContent: String?
 
-    @Option(help: ArgumentHelp("Largest input accepted, in bytes.", valueName: "BYTES"))
-    var maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes
+    @OptionGroup var batch: BatchOptions
 
-    @Argument(help: ArgumentHelp("Documents to verify ('-' for standard input).", valueName: "INPUT"))
+    @Argument(help: ArgumentHelp("Documents to verify: files, directories, or '-' for standard input.", valueName: "INPUT"))
     var inputs: [String]
 
     func validate() throws {
-        if certificatePaths.isEmpty && certificateDirectory == nil {
-            throw ValidationError("give --cert CERT (one or more) or --cert-dir DIR")
+        if certificatePaths.isEmpty && certificateDirectory == nil && registryPath == nil {
+            throw ValidationError("give --cert CERT (one or more), --cert-dir DIR or --parties FILE")
         }
         if inputs.isEmpty { throw ValidationError("give at least one INPUT") }
-        if signedContent != nil && inputs.count != 1 {
-            throw ValidationError("--signed-content needs exactly one INPUT")
+        if signedContent != nil && (inputs.count != 1 || Files.isDirectory(inputs[0])) {
+            throw ValidationError("--signed-content needs exactly one INPUT file")
         }
     }
 
@@ -46,32 +54,18 @@ struct VerifyCommand: ParsableCommand {
         if let certificateDirectory {
             certificates += try CertificateDirectory.load(certificateDirectory)
         }
-        var limits = XMLParseLimits.default
-        limits.maxDocumentBytes = maxInputBytes
-        let verifier = DUISVerifier(certificates: certificates, limits: limits)
-        var worst: Int32 = 0
-        var valid = 0
-        for input in inputs {
-            let name = input == "-" ? "standard input" : input
-            do {
-                let bytes = try Files.read(input, maxBytes: maxInputBytes)
-                let verified = try verifier.verify(bytes, source: name)
-                if let signedContent {
-                    try Files.writeAtomically(verified.signedContent, to: signedContent)
-                }
-                valid += 1
-                Terminal.out("\(name): valid (certificate serial \(verified.certificate.serialNumber.decimal), issuer \(verified.certificate.issuer.rfc2253))")
-            } catch let invalid as SignatureInvalid {
-                Terminal.out("\(name): invalid (\(invalid.part.rawValue)): \(invalid.reason)")
-                worst = max(worst, invalid.failureClass.exitCode)
-            } catch let error as ClassifiedError {
-                Terminal.out("\(name): error: \(error.description)")
-                worst = max(worst, error.failureClass.exitCode)
-            }
+        var registry: PartyRegistry?
+        if let registryPath {
+            let loaded = try PartyRegistry(contentsOfFile: registryPath,
+                                           loader: .files(keyFilePolicy: KeyFilePolicy(allowInsecurePermissions: allowInsecureKeyFile)))
+            certificates += loaded.certificates.certificates
+            registry = loaded
         }
-        if inputs.count > 1 {
-            Terminal.out("valid \(valid), invalid \(inputs.count - valid)")
-        }
-        if worst != 0 { throw CommandFailure(exitCode: worst) }
+        let verifier = DUISVerifier(certificates: certificates, limits: batch.limits)
+        let job = BatchVerificationJob(verifier: verifier, registry: registry, maxInputBytes: batch.maxInputBytes, signedContentPath: signedContent)
+        let driver = BatchDriver(options: batch, inputs: inputs, logger: batch.makeLogger("cos-signer.verify"),
+                                 successWord: "valid", failureWord: "invalid", printResults: true)
+        let summary = try driver.run(work: job.process)
+        try driver.finish(summary, toStandardOutput: true)
     }
 }

@@ -166,7 +166,9 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
 
     private static func parse(_ encoded: [UInt8], source: String?) throws(CryptoError) -> X509Handle {
         guard !encoded.isEmpty else { throw CryptoError.plain(.invalidCertificate, "empty input", context: source) }
-        if let label = encoded.withUnsafeBytes({ PEMText.label(in: $0) }) {
+        if let label = encoded.withUnsafeBytes({
+            PEMText.label(in: $0, preferring: ["CERTIFICATE", "X509 CERTIFICATE"])
+        }) {
             guard label == "CERTIFICATE" || label == "X509 CERTIFICATE" else {
                 throw CryptoError.plain(
                     .invalidCertificate, "this is a PEM \(label), not a CERTIFICATE", context: source)

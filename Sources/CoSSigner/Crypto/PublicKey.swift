@@ -33,7 +33,8 @@ public final class PublicKey: @unchecked Sendable, Equatable, CustomStringConver
         var pkey: OpaquePointer? = nil
         if isPEM {
             pkey = encoded.withUnsafeBytes { raw in
-                withMemoryBIO(raw) { bio in PEM_read_bio_PUBKEY(bio, nil, nil, nil) } ?? nil
+                withMemoryBIO(raw) { bio in PEM_read_bio_PUBKEY(bio, nil, PrivateKeyDecoder.passphraseCallback, nil) }
+                    ?? nil
             }
         } else {
             pkey = encoded.withUnsafeBytes { raw -> OpaquePointer? in
@@ -121,12 +122,23 @@ enum PEMText {
         bytes.withUnsafeBytes { label(in: $0) != nil }
     }
 
-    /// The label of the first `-----BEGIN <label>-----` line, if any.
-    static func label(in bytes: UnsafeRawBufferPointer) -> String? {
-        guard let start = firstIndex(of: "-----BEGIN ", in: bytes) else { return nil }
-        var end = start + 11
-        while end < bytes.count, bytes[end] != UInt8(ascii: "-"), bytes[end] != 0x0A { end += 1 }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(start + 11)..<end]), as: UTF8.self)
+    /// The label of the first `-----BEGIN <label>-----` line, or of the first one in `preferred`
+    /// if any block has such a label (OpenSSL's PEM readers skip blocks of other kinds).
+    static func label(in bytes: UnsafeRawBufferPointer, preferring preferred: Set<String> = []) -> String? {
+        var labels: [String] = []
+        var offset = 0
+        while offset < bytes.count,
+            let found = firstIndex(of: "-----BEGIN ", in: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+        {
+            let start = offset + found + 11
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: "-"), bytes[end] != 0x0A { end += 1 }
+            let label = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+            if preferred.contains(label) { return label }
+            labels.append(label)
+            offset = end
+        }
+        return labels.first
     }
 
     /// Offset of the first occurrence of the ASCII `needle`.

@@ -110,6 +110,8 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// The key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    /// It is written through a secure-memory BIO, but the returned `String` is the caller's to
+    /// protect: Swift cannot clear it.
     public func pkcs8PEM() throws(CryptoError) -> String {
         OpenSSLErrorQueue.clear()
         guard let pem = writtenToBIO({ bio in PEM_write_bio_PrivateKey(bio, key.pointer, nil, nil, 0, nil, nil) == 1 })
@@ -186,8 +188,8 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
         return result
     }
 
-    /// s = k^-1 (z + r·x) with r = (k·G).x mod n, via `ECDSA_do_sign_ex`. Nil when this k gives r = 0
-    /// or s = 0 (the caller then draws the next RFC 6979 candidate).
+    /// s = k^-1 (z + r·x) with r = (k·G).x mod n, via `ECDSA_do_sign_ex`. Nil when this k gives
+    /// r = 0 (the caller then draws the next RFC 6979 candidate, as §3.2 step h.3 says).
     private func signWithNonce(
         _ k: UnsafeRawBufferPointer, digest: [UInt8], group: OpaquePointer, order: OpaquePointer,
         orderMinusTwo: OpaquePointer, bn: OpaquePointer
@@ -222,7 +224,8 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
             cos_ecdsa_do_sign_ex(d.baseAddress, Int32(d.count), kInverse, r, legacy.pointer)
         }
         guard let signature else {
-            // Only s = 0 is recoverable (a new k); OpenSSL reports it as "need new setup values".
+            // Also s = 0 (probability ~2^-256), which OpenSSL reports as "need new setup values";
+            // surfaced as an error rather than retried.
             throw CryptoError.openSSL(.signingFailed, "ECDSA_do_sign_ex failed")
         }
         defer { ECDSA_SIG_free(signature) }
@@ -288,7 +291,8 @@ enum PrivateKeyDecoder {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
             throw CryptoError.plain(.invalidKey, "the key is empty", context: source)
         }
-        let label = PEMText.label(in: bytes)
+        let label = PEMText.label(
+            in: bytes, preferring: ["PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY"])
         let userdata = passphrase.map { Unmanaged.passUnretained($0).toOpaque() }
         return try withExtendedLifetime(passphrase) { () throws(CryptoError) -> OpaquePointer in
             if let label {

@@ -62,14 +62,22 @@ public enum Files {
         return buffer
     }
 
-    /// Writes `bytes` to `path` atomically: a temporary file in the same directory is written, flushed to
-    /// disk and renamed over `path`, so `path` is either absent/old or complete. `-` writes to standard output.
-    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(FileError) {
+    /// Writes `bytes` to `path` atomically: a temporary file in the same directory is written and renamed over
+    /// `path`, so `path` is either absent/old or complete, even if the process is killed. With `durable` (the
+    /// default) the file is flushed to disk (fsync) before the rename, so this also holds after a power loss;
+    /// batches pass `false` and call ``syncFileSystem(containing:)`` once at the end. `-` writes to standard output.
+    ///
+    /// `temporaryDirectory`, if given, holds the temporary file instead of `path`'s directory; it must be on the
+    /// same file system (batches use a hidden folder inside the output directory, so the output directory itself
+    /// only ever holds complete files).
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644, durable: Bool = true,
+                                       temporaryDirectory: String? = nil) throws(FileError) {
         if path == "-" {
             try writeAll(fd: 1, bytes, path: path)
             return
         }
-        let (directory, name) = split(path)
+        let (pathDirectory, name) = split(path)
+        let directory = temporaryDirectory ?? pathDirectory
         var template = Array("\(directory)/.\(name).XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
             guard let base = buffer.baseAddress else { return -1 }
@@ -90,7 +98,7 @@ public enum Files {
             throw error
         }
         fchmod(fd, mode)
-        guard fsync(fd) == 0 else {
+        guard !durable || fsync(fd) == 0 else {
             let reason = errnoText()
             close(fd)
             throw FileError(path: path, reason: "fsync failed: \(reason)")
@@ -100,6 +108,29 @@ public enum Files {
             throw FileError(path: path, reason: "cannot rename the temporary file into place: \(errnoText())")
         }
         renamed = true
+    }
+
+    /// Flushes written files to disk, e.g. once after a batch of non-durable writes into `path` (a directory),
+    /// and then the directory itself.
+    public static func syncFileSystem(containing path: String) {
+        sync()
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+
+    /// Whether `path` is a directory.
+    public static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// The canonical absolute path (symbolic links resolved), or `nil` if it does not exist.
+    public static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(decoding: UnsafeRawBufferPointer(start: resolved, count: strlen(resolved)), as: UTF8.self)
     }
 
     private static func writeAll(fd: Int32, _ bytes: [UInt8], path: String) throws(FileError) {

@@ -64,19 +64,34 @@ public final class DUISSigner: Sendable {
     /// - Throws: ``XMLError`` for unreadable XML, ``SigningRefused`` for documents that cannot be signed,
     ///   ``CryptoError`` if signing fails.
     public func sign(_ bytes: [UInt8], options: SigningOptions = SigningOptions(), source: String? = nil) throws -> SignedDocument {
+        if let fast = FastCanonicalizer.canonicalize(bytes, mode: .signing(compact: !options.keepWhitespace), limits: options.limits) {
+            return try finish(canonical: fast.bytes, rootQualifiedName: fast.rootQualifiedName, options: options)
+        }
         let document = try XMLDocument(parsing: bytes, limits: options.limits, source: source)
+        return try sign(document, options: options, source: source)
+    }
+
+    /// Signs `document`, which was parsed from `bytes` and not changed since: the single-pass canonicalizer
+    /// reads the bytes when it handles them (the same octets as the libxml2 path, without its tree walks);
+    /// otherwise the document is signed as ``sign(_:options:source:)-(XMLDocument,_,_)`` does.
+    func sign(_ document: XMLDocument, parsedFrom bytes: [UInt8], options: SigningOptions, source: String?) throws -> SignedDocument {
+        if let fast = FastCanonicalizer.canonicalize(bytes, mode: .signing(compact: !options.keepWhitespace), limits: options.limits) {
+            return try finish(canonical: fast.bytes, rootQualifiedName: fast.rootQualifiedName, options: options)
+        }
         return try sign(document, options: options, source: source)
     }
 
     /// Signs a parsed document (which this call modifies: old signatures removed, whitespace compacted).
     public func sign(_ document: XMLDocument, options: SigningOptions = SigningOptions(), source: String? = nil) throws -> SignedDocument {
         let root = document.root
-        for signature in document.elements(namespaceURI: DUISSignatureProfile.namespace, localName: "Signature") {
+        let signatures = document.elements(namespaceURI: DUISSignatureProfile.namespace, localName: "Signature")
+        // Check them all before removing any: removing one frees the subtree of a nested one.
+        for signature in signatures {
             guard let parent = signature.parent, parent.isSameNode(as: root) else {
                 throw SigningRefused("a ds:Signature at line \(signature.line) is not a child of the root element; only a root-level placeholder is replaced", source: source)
             }
-            document.remove(signature)
         }
+        for signature in signatures { document.remove(signature) }
         if !options.keepWhitespace {
             document.removeWhitespaceBetweenElements()
         }
@@ -86,6 +101,12 @@ public final class DUISSigner: Sendable {
         guard canonical.count >= closingTag.count, canonical.suffix(closingTag.count).elementsEqual(closingTag) else {
             throw SigningRefused("content after the root element (a processing instruction) is not accepted", source: source)
         }
+        return try finish(canonical: canonical, rootQualifiedName: Array(qualifiedName.utf8), options: options)
+    }
+
+    /// Digest, SignedInfo, ECDSA and the output: `canonical` ends with the root's end tag.
+    private func finish(canonical: [UInt8], rootQualifiedName: [UInt8], options: SigningOptions) throws -> SignedDocument {
+        let closingTagCount = rootQualifiedName.count + 3
         let digest = SHA256.hash(canonical)
         let digestValue = Base64.encode(digest)
         let signedInfo = DUISSignatureProfile.canonicalSignedInfo(digestValue: digestValue)
@@ -96,7 +117,7 @@ public final class DUISSigner: Sendable {
 
         var out = [UInt8]()
         out.reserveCapacity(canonical.count + signedInfo.count + keyInfo.count + 256)
-        out.append(contentsOf: canonical.prefix(canonical.count - closingTag.count))
+        out.append(contentsOf: canonical[..<(canonical.count - closingTagCount)])
         out.append(contentsOf: Self.signatureOpen)
         // SignedInfo as it appears inside ds:Signature: the namespace is declared on ds:Signature.
         out.append(contentsOf: Self.signedInfoOpen)
@@ -106,7 +127,7 @@ public final class DUISSigner: Sendable {
         out.append(contentsOf: Self.signatureValueClose)
         out.append(contentsOf: keyInfo)
         out.append(contentsOf: Self.signatureClose)
-        out.append(contentsOf: closingTag)
+        out.append(contentsOf: canonical[(canonical.count - closingTagCount)...])
         return SignedDocument(bytes: out, digestValue: digestValue, signatureValue: signatureValue)
     }
 

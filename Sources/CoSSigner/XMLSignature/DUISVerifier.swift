@@ -41,6 +41,7 @@ public struct DUISVerifier: Sendable {
     /// - Throws: ``SignatureInvalid`` naming the part that failed; ``XMLError`` when the bytes are not
     ///   acceptable XML.
     public func verify(_ bytes: [UInt8], source: String? = nil) throws -> VerifiedDocument {
+        if let verified = fastVerify(bytes) { return verified }
         let document = try XMLDocument(parsing: bytes, limits: limits, source: source)
         do {
             return try verify(document)
@@ -49,6 +50,53 @@ public struct DUISVerifier: Sendable {
             throw invalid
         }
     }
+
+    /// The fast path: the single-pass canonicalizer reads the document (and checks that it has exactly one
+    /// `ds:Signature`, the root's last child element), only the Signature is parsed into a tree (inside an
+    /// element declaring the root's namespaces, so it is read in the same scope), and the same profile checks,
+    /// digest comparison and ECDSA verification run. It only ever returns a success; on anything else it returns
+    /// `nil` and the document goes through the full path, which gives the verdict and the exact error.
+    private func fastVerify(_ bytes: [UInt8]) -> VerifiedDocument? {
+        guard let fast = FastCanonicalizer.canonicalize(bytes, mode: .verifying, limits: limits),
+            let range = fast.signatureRange
+        else { return nil }
+        var wrapped = [UInt8]()
+        wrapped.reserveCapacity(range.count + 256)
+        wrapped.append(contentsOf: Self.wrapperOpen)
+        for (prefix, uri) in fast.rootNamespaces {
+            // Both were checked by the canonicalizer: an ASCII NCName and a URI without quotes or references.
+            if prefix.isEmpty {
+                wrapped.append(contentsOf: Self.defaultNamespaceOpen)
+            } else {
+                wrapped.append(contentsOf: Self.prefixedNamespaceOpen)
+                wrapped.append(contentsOf: prefix)
+                wrapped.append(contentsOf: Self.equalsQuote)
+            }
+            wrapped.append(contentsOf: uri)
+            wrapped.append(UInt8(ascii: "\""))
+        }
+        wrapped.append(UInt8(ascii: ">"))
+        wrapped.append(contentsOf: bytes[range])
+        wrapped.append(contentsOf: Self.wrapperClose)
+        guard let document = try? XMLDocument(parsing: wrapped, limits: limits) else { return nil }
+        let children = document.root.elementChildren
+        guard children.count == 1, let signature = children.first,
+            signature.namespaceURI == DUISSignatureProfile.namespace, signature.localName == "Signature",
+            let parts = try? SignatureParts(signature),
+            let certificate = certificates.certificate(issuer: parts.issuer, serial: parts.serial),
+            constantTimeEqual(SHA256.hash(fast.bytes), parts.digest),
+            let signedInfo = try? document.exclusiveCanonicalForm(of: parts.signedInfo),
+            let publicKey = try? certificate.publicKey(),
+            publicKey.isValidSignature(parts.signatureValue, for: signedInfo)
+        else { return nil }
+        return VerifiedDocument(signedContent: fast.bytes, certificate: certificate, digestValue: Base64.encode(parts.digest))
+    }
+
+    private static let wrapperOpen = Array("<cos-signer-scope".utf8)
+    private static let wrapperClose = Array("</cos-signer-scope>".utf8)
+    private static let defaultNamespaceOpen = Array(" xmlns=\"".utf8)
+    private static let prefixedNamespaceOpen = Array(" xmlns:".utf8)
+    private static let equalsQuote = Array("=\"".utf8)
 
     /// Verifies a parsed document.
     public func verify(_ document: XMLDocument) throws -> VerifiedDocument {

@@ -18,7 +18,7 @@ enum CLI {
 }
 
 @Suite struct CLISignVerifyTests {
-    static let key = Fixtures.path("vectors/dccboxed/keys/xml-sign-90B3D51F30010000-ds.key.pem")
+    static let key = Fixtures.privateKeyCopy("xml-sign-90B3D51F30010000-ds.key.pem")
     static let cert = Fixtures.path("vectors/dccboxed/keys/xml-sign-90B3D51F30010000-ds.pem")
     static let template = Fixtures.path("\(Fixtures.templates)/\(Fixtures.template623Names[0])")
 
@@ -62,7 +62,7 @@ enum CLI {
         // 3: key or certificate missing or unusable.
         r = try CLI.run(["sign", "--key", dir.appendingPathComponent("nokey.pem").path, "--cert", Self.cert, "-o", out, Self.template])
         #expect(r.status == 3, "\(r.stderr)")
-        let otherKey = Fixtures.path("vectors/dccboxed/keys/xml-sign-90B3D51F30020000-ds.key.pem")
+        let otherKey = Fixtures.privateKeyCopy("xml-sign-90B3D51F30020000-ds.key.pem")
         #expect(try CLI.run(["sign", "--key", otherKey, "--cert", Self.cert, "-o", out, Self.template]).status == 3)
         #expect(try CLI.run(["sign", "--key", Self.key, "--cert", Self.cert, "--passphrase-env", "COSSIGNER_NO_SUCH_VARIABLE", "-o", out, Self.template]).status == 3)
         #expect(!FileManager.default.fileExists(atPath: out), "a failed run must write nothing")

@@ -235,6 +235,35 @@ private let keyUsageNames: [String: KeyUsage] = [
         #expect(OpenSSLErrorQueue.drain().isEmpty)
     }
 
+    /// Every entry of the DCC Boxed keystore: serial, EUI-64, role and key all agree.
+    @Test func keystoreEntriesAreConsistent() throws {
+        let data = try Data(
+            contentsOf: URL(fileURLWithPath: try CryptoFixtures.path("vectors/dccboxed/keystore/keystore.json")))
+        let root = try #require(
+            try JSONSerialization.jsonObject(with: data) as? [String: [String: [String: [String: Any]]]])
+        var entries = 0
+        for (eui, usages) in root {
+            for (usage, bySerial) in usages {
+                for (serial, entry) in bySerial {
+                    let name = entry["name"] as? String ?? "?"
+                    let certificate = try Certificate(
+                        encoded: Array((entry["certificate"] as? String ?? "").utf8), source: name)
+                    let key = try SigningKey(encoded: Array((entry["privateKey"] as? String ?? "").utf8), source: name)
+                    #expect(certificate.serialNumber == (try SerialNumber(decimal: serial)), "\(name)")
+                    #expect(certificate.entityIdentifier?.compactHex.lowercased() == eui, "\(name)")
+                    #expect(certificate.matches(key), "\(name)")
+                    if let role = entry["role"] as? Int, let ou = certificate.subjectOrganizationalUnit {
+                        #expect(Int(ou, radix: 16) == role, "\(name): OU \(ou) vs role \(role)")
+                    }
+                    let expectedUsage: KeyUsage = usage == "digitalSignature" ? .digitalSignature : .keyAgreement
+                    #expect(certificate.keyUsage == expectedUsage, "\(name)")
+                    entries += 1
+                }
+            }
+        }
+        #expect(entries == 33)
+    }
+
     @Test func validityWindowUsesAPinnedTime() throws {
         let supplier2 = try Certificate(
             contentsOfFile: try CryptoFixtures.path("\(CryptoFixtures.keys)/Z1-supplier2-ds.pem"))

@@ -123,6 +123,16 @@ import Testing
         }
     }
 
+    @Test func aBundleOfCertificateAndKeyReadsAsEither() throws {
+        let certificate = try CryptoFixtures.bytes("\(CryptoFixtures.keys)/Z1-supplier2-ds.pem")
+        let key = try CryptoFixtures.bytes("\(CryptoFixtures.keys)/Z1-supplier2-ds.key.pem")
+        for bundle in [certificate + key, key + certificate] {
+            let signingKey = try SigningKey(encoded: bundle)
+            let cert = try Certificate(encoded: bundle)
+            #expect(cert.matches(signingKey))
+        }
+    }
+
     @Test func garbageAndWrongObjectsAreRefused() throws {
         #expect(throws: CryptoError(code: .invalidKey)) { try SigningKey(encoded: []) }
         #expect(throws: CryptoError(code: .invalidKey)) { try SigningKey(encoded: Array("hello".utf8)) }

@@ -101,3 +101,37 @@ extension Array where Element == UInt8 {
 extension String {
     var bytes: [UInt8] { Array(utf8) }
 }
+
+extension Fixtures {
+    /// A private copy (mode 0600) of the DCC Boxed private key `name` (e.g. "xml-sign-90B3D51F30010000-ds.key.pem"),
+    /// made once per test process: the shared/ keys are read-only for everyone (mode 0444), which cos-signer
+    /// refuses for private keys unless given --allow-insecure-key-file.
+    static func privateKeyCopy(_ name: String) -> String {
+        HardenKeyCopies.shared.copy(name)
+    }
+}
+
+/// The 0600 key copies of ``Fixtures/privateKeyCopy(_:)``, in one folder per test process.
+final class HardenKeyCopies: @unchecked Sendable {
+    static let shared = HardenKeyCopies()
+    private let lock = NSLock()
+    private var made: [String: String] = [:]
+    private let directory: String = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cossigner-test-keys-\(getpid())")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return url.path
+    }()
+
+    func copy(_ name: String) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        if let path = made[name] { return path }
+        let target = "\(directory)/\(name)"
+        // On failure the original path is returned, so the test fails loudly on the permission refusal.
+        guard let data = FileManager.default.contents(atPath: Fixtures.path("\(Fixtures.keys)/\(name)")),
+              FileManager.default.createFile(atPath: target, contents: data, attributes: [.posixPermissions: 0o600])
+        else { return Fixtures.path("\(Fixtures.keys)/\(name)") }
+        made[name] = target
+        return target
+    }
+}

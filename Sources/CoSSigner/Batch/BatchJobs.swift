@@ -1,0 +1,123 @@
+import Foundation
+
+/// Where signed documents go.
+public enum BatchDestination: Sendable, Equatable {
+    /// Standard output (one input only).
+    case standardOutput
+    /// One named file (one input only).
+    case file(String)
+    /// A directory: each output keeps its input's file name.
+    case directory(String)
+
+    func path(for input: BatchInput) -> String {
+        switch self {
+        case .standardOutput: "-"
+        case .file(let path): path
+        case .directory(let dir): dir.hasSuffix("/") ? dir + input.fileName : dir + "/" + input.fileName
+        }
+    }
+}
+
+/// Signs one input of a batch: read (bounded) → ``RequestSigner`` → atomic write.
+public struct BatchSigningJob: Sendable {
+    /// The per-document pipeline.
+    public let signer: RequestSigner
+    /// Where outputs go.
+    public let destination: BatchDestination
+    /// The largest input read.
+    public let maxInputBytes: Int
+
+    /// Where partial outputs are written before they are renamed into an output directory: a hidden folder inside
+    /// it, so the output directory only ever holds complete files, even after a kill.
+    public static let partialFolderName = ".cos-signer-partial"
+
+    private let temporaryDirectory: String?
+
+    /// Makes the job. For a directory destination, creates its hidden folder for partial outputs.
+    /// - Throws: ``FileError`` if that folder cannot be created.
+    public init(signer: RequestSigner, destination: BatchDestination, maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes) throws(FileError) {
+        self.signer = signer
+        self.destination = destination
+        self.maxInputBytes = maxInputBytes
+        if case .directory(let dir) = destination {
+            let partial = dir + "/" + Self.partialFolderName
+            if mkdir(partial, 0o700) != 0 && errno != EEXIST {
+                throw FileError(path: partial, reason: "cannot create the folder for partial outputs: \(String(cString: strerror(errno)))")
+            }
+            temporaryDirectory = partial
+        } else {
+            temporaryDirectory = nil
+        }
+    }
+
+    /// Flushes the outputs to disk and removes the folder for partial outputs if it is empty.
+    public func finish() {
+        guard case .directory(let dir) = destination else { return }
+        Files.syncFileSystem(containing: dir)
+        if let temporaryDirectory { rmdir(temporaryDirectory) }
+    }
+
+    /// Signs `input` and writes its output; never throws: failures become the result.
+    public func process(_ input: BatchInput) -> BatchItemResult {
+        do {
+            let bytes = try Files.read(input.path, maxBytes: maxInputBytes)
+            let signed = try signer.sign(bytes, source: input.displayName)
+            let output = destination.path(for: input)
+            // Directory batches are flushed to disk once at the end (Files.syncFileSystem); rename keeps every
+            // file complete even if the process is killed.
+            try Files.writeAtomically(signed.document.bytes, to: output, durable: temporaryDirectory == nil,
+                                      temporaryDirectory: temporaryDirectory)
+            return BatchItemResult(
+                input: input.displayName, output: output == "-" ? "standard output" : output, party: signed.party?.id,
+                requestID: signed.requestID?.description, certificateSerial: signed.certificate.serialNumber.decimal,
+                result: .signed, reason: signed.selectionReasons.isEmpty ? nil : signed.selectionReasons.joined(separator: "; "))
+        } catch {
+            return .failure(input.displayName, error)
+        }
+    }
+}
+
+/// Verifies one input of a batch.
+public struct BatchVerificationJob: Sendable {
+    /// The verifier.
+    public let verifier: DUISVerifier
+    /// The registry whose party owns the verifying certificate, if known.
+    public let registry: PartyRegistry?
+    /// The largest input read.
+    public let maxInputBytes: Int
+    /// Where to write the verified signed content (one input only), if anywhere.
+    public let signedContentPath: String?
+
+    public init(verifier: DUISVerifier, registry: PartyRegistry? = nil, maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes,
+                signedContentPath: String? = nil) {
+        self.verifier = verifier
+        self.registry = registry
+        self.maxInputBytes = maxInputBytes
+        self.signedContentPath = signedContentPath
+    }
+
+    /// Verifies `input`; never throws: failures become the result.
+    public func process(_ input: BatchInput) -> BatchItemResult {
+        do {
+            let bytes = try Files.read(input.path, maxBytes: maxInputBytes)
+            let verified = try verifier.verify(bytes, source: input.displayName)
+            if let signedContentPath {
+                try Files.writeAtomically(verified.signedContent, to: signedContentPath)
+            }
+            let certificate = verified.certificate
+            let party = registry?.party(issuer: certificate.issuer, serial: certificate.serialNumber)
+            let document = try? XMLDocument(parsing: verified.signedContent, source: input.displayName)
+            let requestID = document.flatMap { try? RequestSigner.genericRequestID($0) }
+            return BatchItemResult(input: input.displayName, output: signedContentPath, party: party?.id,
+                                   requestID: requestID?.description, certificateSerial: certificate.serialNumber.decimal,
+                                   result: .valid)
+        } catch let invalid as SignatureInvalid {
+            var result = BatchItemResult.failure(input.displayName, invalid, outcome: .invalid)
+            result.reason = invalid.reason
+            result.part = invalid.part.rawValue
+            return result
+        } catch {
+            return .failure(input.displayName, error, outcome: .invalid)
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+
+/// What happened to one input of a batch: one line of a report.
+public struct BatchItemResult: Codable, Sendable, Equatable {
+    /// The outcome.
+    public enum Outcome: String, Codable, Sendable {
+        case signed, failed, valid, invalid
+    }
+
+    /// The input's name.
+    public var input: String
+    /// The output written, if any.
+    public var output: String?
+    /// The Supplier Party whose key signed or verified, when known.
+    public var party: String?
+    /// The RequestID as signed or verified, when known.
+    public var requestID: String?
+    /// The serial number of the certificate in KeyInfo, when known.
+    public var certificateSerial: String?
+    /// The outcome.
+    public var result: Outcome
+    /// Why it failed, or why the party was chosen.
+    public var reason: String?
+    /// For an invalid signature, the part that failed (``SignatureInvalid/Part``).
+    public var part: String?
+    /// The exit code this item alone would give (0 on success).
+    public var exitCode: Int32
+
+    public init(input: String, output: String? = nil, party: String? = nil, requestID: String? = nil,
+                certificateSerial: String? = nil, result: Outcome, reason: String? = nil, exitCode: Int32 = 0) {
+        self.input = input
+        self.output = output
+        self.party = party
+        self.requestID = requestID
+        self.certificateSerial = certificateSerial
+        self.result = result
+        self.reason = reason
+        self.exitCode = exitCode
+    }
+
+    /// A failed item for an error.
+    public static func failure(_ input: String, _ error: any Error, outcome: Outcome = .failed) -> BatchItemResult {
+        let classified = error as? ClassifiedError
+        return BatchItemResult(input: input, result: outcome, reason: classified?.description ?? "\(error)",
+                               exitCode: classified?.failureClass.exitCode ?? FailureClass.input.exitCode)
+    }
+
+    /// Whether the item succeeded.
+    public var succeeded: Bool { exitCode == 0 }
+
+    /// The item as one line of JSON (no trailing newline).
+    public var jsonLine: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}
+
+/// Runs a batch: `jobs` workers take inputs one at a time and process them; results are delivered one at a time
+/// (never concurrently) as they complete. A failing input never stops the others.
+public enum BatchRunner {
+    /// Totals of a finished batch.
+    public struct Summary: Sendable, Equatable {
+        /// Items that succeeded.
+        public var succeeded = 0
+        /// Items that failed.
+        public var failed = 0
+        /// The largest exit code among the failures (0 if none).
+        public var exitCode: Int32 = 0
+    }
+
+    /// Processes every input.
+    /// - Parameters:
+    ///   - jobs: the number of workers (at least 1).
+    ///   - inputs: the inputs, read lazily.
+    ///   - work: processes one input; called concurrently from up to `jobs` threads.
+    ///   - deliver: receives each result, serially.
+    /// - Returns: the totals.
+    public static func run(jobs: Int, inputs: BatchInputs, work: @escaping @Sendable (BatchInput) -> BatchItemResult,
+                           deliver: @escaping @Sendable (BatchItemResult) -> Void) -> Summary {
+        let state = SummaryBox()
+        let worker: @Sendable () -> Void = {
+            while let input = inputs.next() {
+                let result = work(input)
+                state.record(result, deliver: deliver)
+            }
+        }
+        let workers = max(1, jobs)
+        if workers == 1 {
+            worker()
+        } else {
+            let group = DispatchGroup()
+            for _ in 0..<workers {
+                let thread = Thread {
+                    worker()
+                    group.leave()
+                }
+                thread.stackSize = 8 << 20
+                group.enter()
+                thread.start()
+            }
+            group.wait()
+        }
+        return state.summary
+    }
+}
+
+private final class SummaryBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = BatchRunner.Summary()  // guarded by `lock`
+
+    func record(_ result: BatchItemResult, deliver: (BatchItemResult) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        if result.succeeded {
+            value.succeeded += 1
+        } else {
+            value.failed += 1
+            value.exitCode = max(value.exitCode, result.exitCode)
+        }
+        deliver(result)
+    }
+
+    var summary: BatchRunner.Summary {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+}

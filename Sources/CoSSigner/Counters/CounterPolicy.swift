@@ -1,0 +1,166 @@
+import Foundation
+
+/// How the originator counter of a RequestID (`BusinessOriginatorID:BusinessTargetID:Counter`) is
+/// chosen when a request is signed.
+///
+/// The DUIS rule for the counter is not known exactly (unique, or strictly increasing, per
+/// Business Originator: domain notes §1.2 and open question 1). Both ``time`` and ``store(path:)``
+/// give counters that are strictly increasing per Business Originator and never repeat; only
+/// ``store(path:)`` keeps that promise across processes, restarts and clock changes.
+public enum CounterPolicy: Sendable, Hashable, CustomStringConvertible {
+    /// Keep the counter the adapter put in the request.
+    case preserve
+    /// Milliseconds since 1970-01-01 UTC, the DCC Boxed convention (`System.currentTimeMillis()`),
+    /// but always strictly greater than the last value this process issued (see ``TimeCounter``).
+    /// Not durable: a clock set back between two runs can repeat a value.
+    case time
+    /// The durable per-originator store at `path` (see ``CounterStore``).
+    case store(path: String)
+
+    public var description: String {
+        switch self {
+        case .preserve: "preserve"
+        case .time: "time"
+        case .store(let path): "store(\(path))"
+        }
+    }
+}
+
+/// Milliseconds-since-epoch counters, strictly increasing within one process.
+///
+/// ``next()`` returns `max(now in ms, last + 1)`: when called faster than once per millisecond the
+/// values run ahead of the clock and the clock catches up later. Thread-safe; use ``shared`` so
+/// that every caller in a process draws from one sequence.
+public final class TimeCounter {
+    /// The process-wide sequence.
+    public static let shared = TimeCounter()
+
+    private let lock = NSLock()
+    private var last: UInt64 = 0  // guarded by `lock`
+    private let clock: @Sendable () -> UInt64
+
+    /// A sequence reading the system clock.
+    public convenience init() {
+        self.init(clock: { currentTimeMilliseconds() })
+    }
+
+    /// A sequence reading `clock` (milliseconds); for tests that freeze or rewind time.
+    public init(clock: @escaping @Sendable () -> UInt64) {
+        self.clock = clock
+    }
+
+    /// The next counter: at least the current time in milliseconds and greater than every value
+    /// returned before by this instance.
+    /// - Throws: ``CounterStoreError`` (``CounterStoreError/Kind/exhausted``) once 2^64-1 was issued.
+    public func next() throws(CounterStoreError) -> UInt64 {
+        try reserve(count: 1).lowerBound
+    }
+
+    /// A block of `count` consecutive counters, all greater than any value issued before.
+    /// - Throws: ``CounterStoreError`` if `count` is 0 or the block would pass 2^64-1.
+    public func reserve(count: UInt64) throws(CounterStoreError) -> ClosedRange<UInt64> {
+        guard count >= 1 else {
+            throw CounterStoreError(kind: .invalidRequest, path: "time", reason: "the count must be at least 1")
+        }
+        let now = clock()
+        lock.lock()
+        defer { lock.unlock() }
+        guard last < UInt64.max else {
+            throw CounterStoreError(kind: .exhausted, path: "time", reason: "the counter reached 18446744073709551615 (2^64-1)")
+        }
+        let start = Swift.max(Swift.max(now, 1), last + 1)
+        let (end, overflow) = start.addingReportingOverflow(count - 1)
+        guard !overflow else {
+            throw CounterStoreError(kind: .exhausted, path: "time",
+                                    reason: "\(count) counters from \(start) would pass 18446744073709551615 (2^64-1)")
+        }
+        last = end
+        return start...end
+    }
+}
+
+// Sound: the only mutable state, `last`, is read and written under `lock`; `clock` is @Sendable.
+extension TimeCounter: @unchecked Sendable {}
+
+/// The current time in milliseconds since 1970-01-01 UTC (0 if the clock is before 1970).
+public func currentTimeMilliseconds() -> UInt64 {
+    let seconds = Date().timeIntervalSince1970
+    return seconds > 0 ? UInt64(seconds * 1000) : 0
+}
+
+/// Applies a ``CounterPolicy`` to RequestIDs: the piece the signing pipeline calls once per document.
+///
+/// With ``CounterPolicy/store(path:)`` counters are reserved from the store in blocks of
+/// `blockSize` per Business Originator (one locked, fsynced store update per block, so batches are
+/// fast) and handed out from memory; counters of a block that are never used are simply skipped
+/// (gaps are allowed, repeats never). Thread-safe.
+public final class CounterAssigner {
+    /// The policy applied.
+    public let policy: CounterPolicy
+    /// How many counters are reserved from the store at a time.
+    public let blockSize: UInt64
+    /// The lowest counter the store hands out (e.g. ``currentTimeMilliseconds()`` to stay above
+    /// counters issued earlier by the DCC Boxed convention).
+    public let floor: UInt64
+
+    private let timeCounter: TimeCounter
+    private let store: CounterStore?
+    private let lock = NSLock()
+    private var blocks: [EUI64: ClosedRange<UInt64>] = [:]  // remaining reserved counters, guarded by `lock`
+
+    /// - Parameters:
+    ///   - policy: preserve, time or store.
+    ///   - blockSize: counters reserved per store update (1 = one fsynced update per document).
+    ///   - floor: lowest counter taken from the store (store policy only).
+    ///   - timeCounter: the sequence for ``CounterPolicy/time`` (the process-wide one by default).
+    public init(policy: CounterPolicy, blockSize: UInt64 = 100, floor: UInt64 = 1,
+                timeCounter: TimeCounter = .shared) {
+        self.policy = policy
+        self.blockSize = Swift.max(blockSize, 1)
+        self.floor = Swift.max(floor, 1)
+        self.timeCounter = timeCounter
+        if case .store(let path) = policy { store = CounterStore(path: path) } else { store = nil }
+    }
+
+    /// The counter to use for a request whose RequestID is `requestID`.
+    /// - Throws: ``CounterStoreError`` (store unreadable, corrupt or exhausted).
+    public func counter(for requestID: RequestID) throws(CounterStoreError) -> UInt64 {
+        switch policy {
+        case .preserve:
+            return requestID.counter
+        case .time:
+            return try timeCounter.next()
+        case .store:
+            guard let store else { return requestID.counter }
+            let originator = requestID.businessOriginator
+            lock.lock()
+            defer { lock.unlock() }
+            if let block = blocks[originator] {
+                let value = block.lowerBound
+                blocks[originator] = value < block.upperBound ? (value + 1)...block.upperBound : nil
+                return value
+            }
+            let block = try store.reserve(originator: originator, count: blockSize, floor: floor)
+            let value = block.lowerBound
+            blocks[originator] = value < block.upperBound ? (value + 1)...block.upperBound : nil
+            return value
+        }
+    }
+
+    /// `requestID` with its counter replaced according to the policy.
+    /// - Throws: ``CounterStoreError``.
+    public func assign(to requestID: RequestID) throws(CounterStoreError) -> RequestID {
+        let value = try counter(for: requestID)
+        guard value != requestID.counter else { return requestID }
+        do {
+            return try requestID.withCounter(value)
+        } catch {
+            // Unreachable: every policy yields counters >= 1.
+            throw CounterStoreError(kind: .invalidRequest, path: policy.description, reason: error.description)
+        }
+    }
+}
+
+// Sound: the only mutable state, `blocks`, is read and written under `lock`; the rest is immutable
+// and Sendable.
+extension CounterAssigner: @unchecked Sendable {}

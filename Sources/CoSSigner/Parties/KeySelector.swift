@@ -1,0 +1,208 @@
+/// What a caller knows when it asks for a signing party. Every field is optional; at least one of
+/// ``mpid``, ``businessOriginator``, ``importMPxN`` (with registration data) or
+/// ``replacementEntityIdentifier`` must be given.
+public struct KeySelectionQuery: Sendable, Equatable {
+    /// The MPID the request is sent under (`--mpid`).
+    public var mpid: MPID?
+    /// The request's Business Originator (the first EUI-64 of its RequestID).
+    public var businessOriginator: EUI64?
+    /// The entity identifier of the replacement digital signing certificate the request places on the meter.
+    public var replacementEntityIdentifier: EUI64?
+    /// The meter point (the request's ImportMPxN); used only when the selector has registration data.
+    public var importMPxN: String?
+    /// The date at which registration data is read; today (UTC) when nil.
+    public var date: CalendarDate?
+
+    public init(mpid: MPID? = nil, businessOriginator: EUI64? = nil, replacementEntityIdentifier: EUI64? = nil,
+                importMPxN: String? = nil, date: CalendarDate? = nil) {
+        self.mpid = mpid
+        self.businessOriginator = businessOriginator
+        self.replacementEntityIdentifier = replacementEntityIdentifier
+        self.importMPxN = importMPxN
+        self.date = date
+    }
+}
+
+/// The party chosen for a request, and why.
+public struct KeySelection: Sendable {
+    /// The chosen Supplier Party.
+    public let party: SupplierParty
+    /// One line per fact that led to (or agreed with) the choice, e.g. `MPID GTSE → party gts (GIT Test Supplier)`.
+    public let reasons: [String]
+
+    /// The party's signer (its key and XML signing certificate), shared by every selection of the party.
+    public var signer: DUISSigner { party.signer }
+    /// The party's XML signing certificate.
+    public var certificate: Certificate { party.certificate }
+}
+
+/// Key selection refused: no single Supplier Party can be chosen. Lists every reason.
+public struct KeySelectionRefused: ClassifiedError, Equatable {
+    /// One reason for refusing.
+    public enum Reason: Sendable, Equatable, CustomStringConvertible {
+        /// Nothing was given to select by.
+        case nothingToSelectBy
+        /// No party declares this MPID.
+        case unknownMPID(MPID)
+        /// No party declares this EUI-64 as a User ID; `role` says where it came from.
+        case unknownUserID(EUI64, role: String)
+        /// The registration data has no registration of this MPxN on this date.
+        case notRegistered(mpxn: String, date: CalendarDate, source: String)
+        /// The MPxN is registered to an MPID that no party declares.
+        case registeredToUnknownMPID(RegistrationRecord, date: CalendarDate, source: String)
+        /// The replacement digital signing certificate cannot be read or has no entity identifier.
+        case replacementCertificateUnreadable(String)
+        /// The identifiers belong to different parties (a "split supplier"): each fact with its party.
+        case split([String])
+        /// Context for another reason: what the identifiers that are known say.
+        case alsoKnown([String])
+
+        public var description: String {
+            switch self {
+            case .nothingToSelectBy:
+                "nothing to select a party by: give an MPID, a Business Originator, an MPxN with registration data or a replacement entity identifier"
+            case .unknownMPID(let mpid):
+                "MPID \(mpid) is not declared by any party in the registry"
+            case .unknownUserID(let id, let role):
+                "\(role) \(id) is not a User ID of any party in the registry"
+            case .notRegistered(let mpxn, let date, let source):
+                "MPxN \(mpxn) has no registration in force on \(date) in \(source)"
+            case .registeredToUnknownMPID(let record, let date, let source):
+                "MPxN \(record.mpxn) is registered on \(date) to MPID \(record.mpid) (from \(record.effectiveFrom), \(source) line \(record.line)), which no party in the registry declares"
+            case .replacementCertificateUnreadable(let why):
+                "the replacement digital signing certificate cannot be matched to a party: \(why)"
+            case .split(let facts):
+                "the identifiers belong to different Supplier Parties (split supplier): " + facts.joined(separator: "; ")
+            case .alsoKnown(let facts):
+                "(known: " + facts.joined(separator: "; ") + ")"
+            }
+        }
+    }
+
+    /// Every reason, in the order checked.
+    public let reasons: [Reason]
+    /// The MPIDs involved.
+    public let mpids: [MPID]
+    /// The EUI-64s involved.
+    public let userIDs: [EUI64]
+    /// The ids of the parties involved.
+    public let parties: [String]
+
+    public init(reasons: [Reason], mpids: [MPID] = [], userIDs: [EUI64] = [], parties: [String] = []) {
+        self.reasons = reasons
+        self.mpids = mpids
+        self.userIDs = userIDs
+        self.parties = parties
+    }
+
+    public var failureClass: FailureClass { .selectionRefused }
+
+    public var description: String {
+        "key selection refused: " + reasons.map(\.description).joined(separator: "; ")
+    }
+}
+
+/// Chooses the one Supplier Party — and so the one key and certificate — that signs a request, or
+/// refuses with its reasons. It never falls back and never takes a first match.
+///
+/// A party can be named by MPID, by the request's Business Originator (a User ID), by the meter (the
+/// MPID registered for the request's ImportMPxN at a date, from ``RegistrationData``), and checked by
+/// the entity identifier of the replacement certificates. Whatever is known must agree on one party
+/// ("never split"): the Business Originator and the replacement certificates' entity must be User IDs
+/// of the party the MPID (or the meter) names. Any disagreement or unknown identifier refuses, naming
+/// the MPIDs, EUI-64s and parties involved (``KeySelectionRefused``, exit 4).
+public struct KeySelector: Sendable {
+    /// The parties.
+    public let registry: PartyRegistry
+    /// Registration data, for selecting by meter.
+    public let registrationData: RegistrationData?
+
+    public init(registry: PartyRegistry, registrationData: RegistrationData? = nil) {
+        self.registry = registry
+        self.registrationData = registrationData
+    }
+
+    /// Selects the party for what the caller knows.
+    /// - Throws: ``KeySelectionRefused`` with every reason.
+    public func select(_ query: KeySelectionQuery) throws(KeySelectionRefused) -> KeySelection {
+        var facts = [(fact: String, party: SupplierParty)]()
+        var refusals = [KeySelectionRefused.Reason]()
+        var mpids = [MPID]()
+        var ids = [EUI64]()
+
+        if let mpid = query.mpid {
+            mpids.append(mpid)
+            if let party = registry.party(forMPID: mpid) {
+                facts.append(("MPID \(mpid) → party \(party)", party))
+            } else {
+                refusals.append(.unknownMPID(mpid))
+            }
+        }
+        if let mpxn = query.importMPxN, let registrationData {
+            let date = query.date ?? CalendarDate.today()
+            if let record = registrationData.registration(of: mpxn, at: date) {
+                mpids.append(record.mpid)
+                if let party = registry.party(forMPID: record.mpid) {
+                    facts.append(("MPxN \(mpxn) is registered on \(date) to MPID \(record.mpid) (from \(record.effectiveFrom), \(registrationData.source) line \(record.line)) → party \(party)", party))
+                } else {
+                    refusals.append(.registeredToUnknownMPID(record, date: date, source: registrationData.source))
+                }
+            } else {
+                refusals.append(.notRegistered(mpxn: mpxn, date: date, source: registrationData.source))
+            }
+        }
+        for (id, role) in [(query.businessOriginator, "Business Originator"),
+                           (query.replacementEntityIdentifier, "replacement certificates' entity")] {
+            guard let id else { continue }
+            ids.append(id)
+            if let party = registry.party(forUserID: id) {
+                facts.append(("\(role) \(id) is a User ID of party \(party)", party))
+            } else {
+                refusals.append(.unknownUserID(id, role: role))
+            }
+        }
+
+        var involved = [String]()
+        for (_, party) in facts where !involved.contains(party.id) { involved.append(party.id) }
+        if facts.isEmpty, refusals.isEmpty {
+            refusals.append(.nothingToSelectBy)
+        }
+        if involved.count > 1 {
+            refusals.insert(.split(facts.map(\.fact)), at: 0)
+        } else if !refusals.isEmpty, !facts.isEmpty {
+            refusals.append(.alsoKnown(facts.map(\.fact)))
+        }
+        guard refusals.isEmpty, let chosen = facts.first?.party else {
+            throw KeySelectionRefused(reasons: refusals, mpids: mpids, userIDs: ids, parties: involved)
+        }
+        var reasons = facts.map(\.fact)
+        if query.importMPxN != nil, registrationData == nil {
+            reasons.append("ImportMPxN \(query.importMPxN ?? "") not checked against registration data (none given)")
+        }
+        reasons.append("signing certificate serial \(chosen.certificate.serialNumber) (issuer \(chosen.certificate.issuer.rfc2253))")
+        return KeySelection(party: chosen, reasons: reasons)
+    }
+
+    /// Selects the party for a 6.23 request: by `mpid` when given, by the meter when the selector has
+    /// registration data (at `date`, today in UTC when nil), and always checking the request's Business
+    /// Originator and the entity identifier of its replacement digital signing certificate.
+    /// - Throws: ``KeySelectionRefused`` with every reason.
+    public func select(for request: ServiceRequest623, mpid: MPID? = nil, date: CalendarDate? = nil) throws(KeySelectionRefused) -> KeySelection {
+        let der = request.body.supplierReplacementCertificates.digitalSigningCertificate
+        let originator = request.requestID.businessOriginator
+        let identifier: EUI64?
+        do throws(CryptoError) {
+            identifier = try Certificate(encoded: der, source: "SupplierReplacementCertificates/DigitalSigningCertificate").entityIdentifier
+        } catch {
+            throw KeySelectionRefused(reasons: [.replacementCertificateUnreadable(error.description)],
+                                      mpids: mpid.map { [$0] } ?? [], userIDs: [originator])
+        }
+        guard let entity = identifier else {
+            throw KeySelectionRefused(reasons: [.replacementCertificateUnreadable("it has no 64-bit x500UniqueIdentifier")],
+                                      mpids: mpid.map { [$0] } ?? [], userIDs: [originator])
+        }
+        return try select(KeySelectionQuery(mpid: mpid, businessOriginator: request.requestID.businessOriginator,
+                                            replacementEntityIdentifier: entity, importMPxN: request.body.importMPxN,
+                                            date: date))
+    }
+}

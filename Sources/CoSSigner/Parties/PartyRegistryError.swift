@@ -1,0 +1,103 @@
+/// One thing wrong with a party registry.
+public struct PartyRegistryProblem: Sendable, Equatable, CustomStringConvertible {
+    /// What kind of problem it is.
+    public enum Kind: String, Sendable, CaseIterable {
+        /// The registry file cannot be read.
+        case unreadable = "unreadable"
+        /// The file is not valid TOML.
+        case syntax = "TOML syntax"
+        /// A key the format does not define (typo safety).
+        case unknownKey = "unknown key"
+        /// A required key is missing.
+        case missingField = "missing field"
+        /// A value of the wrong type or form (malformed MPID or EUI-64, bad id, empty list, ...).
+        case invalidValue = "invalid value"
+        /// Both `passphrase_env` and `passphrase_file`.
+        case conflictingPassphraseSources = "two passphrase sources"
+        /// The registry declares no party.
+        case noParties = "no parties"
+        /// Two parties with the same id.
+        case duplicatePartyID = "duplicate party id"
+        /// One MPID declared by two parties (or twice by one).
+        case duplicateMPID = "duplicate MPID"
+        /// One User ID declared by two parties (or twice by one).
+        case duplicateUserID = "duplicate User ID"
+        /// The key, its passphrase or the certificate cannot be read, decrypted or used.
+        case credentialsUnusable = "key or certificate unusable"
+        /// The private key is not the key of the party's certificate.
+        case keyCertificateMismatch = "key does not match certificate"
+        /// The certificate's `x500UniqueIdentifier` is absent or not one of the party's User IDs.
+        case certificateIdentity = "certificate entity identifier"
+    }
+
+    /// What kind of problem it is.
+    public let kind: Kind
+    /// The party concerned (its id, or `#n` for the n-th `[[party]]` when it has no usable id).
+    public let party: String?
+    /// The registry key concerned (`mpids`, `signing_key`, ...).
+    public let field: String?
+    /// The 1-based line in the registry file, when known.
+    public let line: Int?
+    /// What is wrong, in words. Never contains a secret.
+    public let reason: String
+
+    public init(_ kind: Kind, party: String? = nil, field: String? = nil, line: Int? = nil, reason: String) {
+        self.kind = kind
+        self.party = party
+        self.field = field
+        self.line = line
+        self.reason = reason
+    }
+
+    /// ``FailureClass/input`` for an unreadable registry file, ``FailureClass/keyOrCertificate`` for a key,
+    /// passphrase or certificate that cannot be read or decrypted, ``FailureClass/selectionRefused`` for
+    /// every other (structural) problem.
+    public var failureClass: FailureClass {
+        switch kind {
+        case .unreadable: .input
+        case .credentialsUnusable: .keyOrCertificate
+        default: .selectionRefused
+        }
+    }
+
+    /// `line 7: party gts: mpids: reason`, leaving out what is unknown.
+    public var description: String {
+        var parts = [String]()
+        if let line { parts.append("line \(line)") }
+        if let party { parts.append("party \(party)") }
+        if let field { parts.append(field) }
+        parts.append(reason)
+        return parts.joined(separator: ": ")
+    }
+}
+
+/// A party registry that was refused as a whole. It lists every problem found, not only the first.
+///
+/// Its ``failureClass`` is the largest exit code among its problems: a structural or selection problem
+/// (duplicate identifiers, malformed values, key/certificate mismatch, a certificate of another entity —
+/// ``FailureClass/selectionRefused``, exit 4) outranks a key or certificate that cannot be read or
+/// decrypted (``FailureClass/keyOrCertificate``, exit 3), which outranks an unreadable registry file
+/// (``FailureClass/input``, exit 2).
+public struct PartyRegistryError: ClassifiedError, Equatable {
+    /// The registry file (or the name given to an in-memory registry).
+    public let source: String
+    /// Every problem, in file order and then in the order the checks run.
+    public let problems: [PartyRegistryProblem]
+
+    public init(source: String, problems: [PartyRegistryProblem]) {
+        self.source = source
+        self.problems = problems
+    }
+
+    public var failureClass: FailureClass {
+        problems.map(\.failureClass).max { $0.exitCode < $1.exitCode } ?? .selectionRefused
+    }
+
+    public var description: String {
+        if problems.count == 1, let only = problems.first {
+            return "party registry \(source) refused: \(only)"
+        }
+        return "party registry \(source) refused, \(problems.count) problems:\n"
+            + problems.map { "  \($0)" }.joined(separator: "\n")
+    }
+}

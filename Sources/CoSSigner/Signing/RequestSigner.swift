@@ -1,0 +1,228 @@
+import Foundation
+
+/// What a signing run checks and how it signs.
+public struct RequestSigningOptions: Sendable {
+    /// How the XML signature is made (compact or whitespace kept, random or deterministic nonce, parse limits).
+    public var signing: SigningOptions
+    /// The 6.23 checks run before signing a document that claims to be a 6.23. `now` is used for the
+    /// future-dating check; certificates are checked unless switched off.
+    public var validation: DUISValidationOptions
+
+    /// Makes options. By default a 6.23's certificates are checked (without validity dates) and a future-dated
+    /// request must execute after the current time.
+    public init(signing: SigningOptions = SigningOptions(), validation: DUISValidationOptions = DUISValidationOptions(now: Date())) {
+        self.signing = signing
+        self.validation = validation
+    }
+}
+
+/// Where the signing key of a document comes from.
+public enum SigningKeySource: Sendable {
+    /// One key for every document (the explicit `--key/--cert` form).
+    case fixed(DUISSigner)
+    /// The Supplier Party the selector chooses for each document: by MPID when given, else by the request's
+    /// Business Originator, optionally by the meter's registration at a date; never split.
+    case selected(KeySelector, mpid: MPID?, registrationDate: CalendarDate?)
+}
+
+/// One document signed by ``RequestSigner``.
+public struct SignedRequest: Sendable {
+    /// The signed document and its digest and signature values.
+    public let document: SignedDocument
+    /// The typed 6.23 as signed (with its final RequestID) when the document was one; `nil` for other DUIS
+    /// requests (generic XML checks only).
+    public let request: ServiceRequest623?
+    /// The RequestID as signed, when the document has one.
+    public let requestID: RequestID?
+    /// The certificate named in KeyInfo.
+    public let certificate: Certificate
+    /// The Supplier Party whose key signed, when the key was selected.
+    public let party: SupplierParty?
+    /// Why that party was chosen.
+    public let selectionReasons: [String]
+}
+
+/// Signs DUIS requests, one document at a time: parse (hardened) → a document that claims to be a 6.23 is parsed
+/// into the typed model and validated (structure, certificates, optional schema) → key selection → RequestID
+/// counter → XML signature.
+///
+/// Other DUIS requests get only the generic XML checks (and the schema, if one is given). One `RequestSigner`
+/// may be shared by many threads: keys are loaded once, before.
+public struct RequestSigner: Sendable {
+    /// Where the key comes from.
+    public let keys: SigningKeySource
+    /// What is checked and how it is signed.
+    public let options: RequestSigningOptions
+    /// How the RequestID counter is set (`nil`: as the adapter built it).
+    public let counters: CounterAssigner?
+    /// Certificate sets that passed the 6.23 certificate checks (shared by every thread using this signer).
+    private let certificateChecks = CertificateCheckMemo()
+
+    /// Makes a request signer.
+    public init(keys: SigningKeySource, options: RequestSigningOptions = RequestSigningOptions(), counters: CounterAssigner? = nil) {
+        self.keys = keys
+        self.options = options
+        self.counters = counters
+    }
+
+    /// Makes a request signer with one key.
+    public init(signer: DUISSigner, options: RequestSigningOptions = RequestSigningOptions()) {
+        self.init(keys: .fixed(signer), options: options)
+    }
+
+    private var rewritesCounters: Bool {
+        if let counters, counters.policy != .preserve { return true }
+        return false
+    }
+
+    /// Signs one document.
+    /// - Parameters:
+    ///   - bytes: the document (UTF-8 XML).
+    ///   - source: its name for messages (a file name).
+    /// - Throws: ``XMLError``, ``DUISRequestError`` or ``DUISSchemaError`` (input), ``KeySelectionRefused``,
+    ///   ``CounterStoreError``, ``SigningRefused``, ``CryptoError``.
+    public func sign(_ bytes: [UInt8], source: String? = nil) throws -> SignedRequest {
+        var document = try XMLDocument(parsing: bytes, limits: options.signing.limits, source: source)
+        var documentBytes = bytes
+        var request: ServiceRequest623?
+        var requestID: RequestID?
+        if ServiceRequest623.claims623(document) {
+            let parsed = try ServiceRequest623(document: document, source: source)
+            do {
+                try validate(parsed)
+            } catch var error as DUISRequestError {
+                error.source = error.source ?? source
+                throw error
+            }
+            request = parsed
+            requestID = parsed.requestID
+        } else {
+            if let schema = options.validation.schema {
+                try schema.validate(document, source: source)
+            }
+            requestID = try? Self.genericRequestID(document)
+        }
+
+        let (signer, party, reasons) = try chooseKey(request: request, requestID: requestID, source: source)
+
+        if rewritesCounters, let counters {
+            guard let parsed = request else {
+                throw SigningRefused("RequestID counters are only rewritten in 6.23 requests; sign other requests with the counter they carry", source: source)
+            }
+            let newID = try counters.assign(to: parsed.requestID)
+            if newID != parsed.requestID {
+                let updated = try ServiceRequest623(
+                    requestID: newID, commandVariant: parsed.commandVariant, firstInSequence: parsed.firstInSequence,
+                    precedingServiceRequestID: parsed.precedingServiceRequestID, body: parsed.body,
+                    schemaVersion: parsed.schemaVersion)
+                documentBytes = updated.xmlBytes()
+                document = try XMLDocument(parsing: documentBytes, limits: options.signing.limits, source: source)
+                request = updated
+                requestID = newID
+            }
+        }
+        let signed = try signer.sign(document, parsedFrom: documentBytes, options: options.signing, source: source)
+        return SignedRequest(document: signed, request: request, requestID: requestID, certificate: signer.certificate,
+                             party: party, selectionReasons: reasons)
+    }
+
+    /// ``ServiceRequest623/validate(_:)`` with the certificate checks remembered: in a batch the same replacement
+    /// and path certificates come back for every request of a party, and decoding them and verifying the chain
+    /// costs far more than signing. Only a set that passed is remembered, keyed by the certificates' bytes, their
+    /// places and the validity time, so the outcome is always the one the checks would give now. The order of
+    /// the checks (and so the first error reported) is unchanged.
+    private func validate(_ request: ServiceRequest623) throws {
+        let validation = options.validation
+        var others = validation
+        others.checkCertificates = false
+        others.schema = nil
+        try request.validate(others)
+        if validation.checkCertificates {
+            let key = CertificateCheckMemo.key(for: request, at: validation.certificateValidityTime)
+            if !certificateChecks.contains(key) {
+                try request.validateCertificates(at: validation.certificateValidityTime)
+                certificateChecks.insert(key)
+            }
+        }
+        if let schema = validation.schema {
+            try request.validate(DUISValidationOptions(now: nil, checkCertificates: false, schema: schema))
+        }
+    }
+
+    private func chooseKey(request: ServiceRequest623?, requestID: RequestID?, source: String?) throws -> (DUISSigner, SupplierParty?, [String]) {
+        switch keys {
+        case .fixed(let signer):
+            return (signer, nil, [])
+        case .selected(let selector, let mpid, let date):
+            let selection: KeySelection
+            if let request {
+                selection = try selector.select(for: request, mpid: mpid, date: date)
+            } else {
+                selection = try selector.select(KeySelectionQuery(mpid: mpid, businessOriginator: requestID?.businessOriginator, date: date))
+            }
+            return (selection.signer, selection.party, selection.reasons)
+        }
+    }
+
+    /// The RequestID in `sr:Header/sr:RequestID` of any DUIS request.
+    static func genericRequestID(_ document: XMLDocument) throws -> RequestID? {
+        let ns = DUISNamespace.serviceUserGateway
+        guard let header = document.root.elementChildren.first(where: { $0.namespaceURI == ns && $0.localName == "Header" }),
+            let element = header.elementChildren.first(where: { $0.namespaceURI == ns && $0.localName == "RequestID" })
+        else { return nil }
+        return try RequestID(parsing: element.textContent)
+    }
+}
+
+/// The certificate sets of 6.23 requests that passed ``ServiceRequest623/validateCertificates(at:)``, by the
+/// SHA-256 of their DER bytes, places and the validity time. Thread-safe; bounded (cleared when full). Failures
+/// are never stored, so a failing set is checked (and reported) every time.
+final class CertificateCheckMemo: @unchecked Sendable {
+    private let lock = NSLock()
+    private var passed = Set<[UInt8]>()  // guarded by `lock`
+    /// The most sets remembered; a batch normally has one per party.
+    static let capacity = 4096
+
+    func contains(_ key: [UInt8]) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return passed.contains(key)
+    }
+
+    func insert(_ key: [UInt8]) {
+        lock.lock()
+        defer { lock.unlock() }
+        if passed.count >= Self.capacity { passed.removeAll(keepingCapacity: true) }
+        passed.insert(key)
+    }
+
+    /// SHA-256 over the validity time (or its absence), then each certificate as (place, length, DER).
+    static func key(for request: ServiceRequest623, at time: Date?) -> [UInt8] {
+        var material = [UInt8]()
+        material.reserveCapacity(4096)
+        func appendInteger(_ value: UInt64) {
+            withUnsafeBytes(of: value.bigEndian) { material.append(contentsOf: $0) }
+        }
+        if let time {
+            material.append(1)
+            appendInteger(time.timeIntervalSince1970.bitPattern)
+        } else {
+            material.append(0)
+        }
+        for item in request.body.supplierReplacementCertificates.all {
+            switch item.slot {
+            case .digitalSigning: material.append(0x10)
+            case .keyAgreement: material.append(0x11)
+            case .keyAgreementTopUp: material.append(0x12)
+            }
+            appendInteger(UInt64(item.der.count))
+            material.append(contentsOf: item.der)
+        }
+        for der in request.body.certificationPathCertificates {
+            material.append(0x20)
+            appendInteger(UInt64(der.count))
+            material.append(contentsOf: der)
+        }
+        return SHA256.hash(material)
+    }
+}

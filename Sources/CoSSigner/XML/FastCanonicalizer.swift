@@ -1,0 +1,997 @@
+/// A single-pass canonicalizer over raw bytes for the common shape of DUIS documents: inclusive Canonical
+/// XML 1.0 without comments, optionally with whitespace compaction and without a root-level `ds:Signature`,
+/// with no DOM.
+///
+/// It gives byte-for-byte the result of the libxml2 path (``XMLDocument`` parse → remove root-level
+/// `ds:Signature` → ``XMLDocument/removeWhitespaceBetweenElements()`` → ``XMLDocument/inclusiveCanonicalForm(excluding:)``),
+/// which the differential tests check over the DUIS templates and a generated corpus. It applies the hardened
+/// parser's rules (size, depth, UTF-8 and NUL checks through ``XMLInputCheck``, no DOCTYPE) and accepts only a
+/// strict subset of XML: ASCII names, the five predefined entities and character references, absolute
+/// namespace URIs made of ordinary URI characters, no `xml:` attributes, no BOM. Anything outside that subset,
+/// and anything malformed, returns `nil`: the caller then takes the libxml2 path, which gives either the same
+/// answer or the proper typed error. It never gives a different answer.
+enum FastCanonicalizer {
+    /// What to do with `ds:Signature` elements and whitespace.
+    enum Mode {
+        /// Signing: drop every root-level `ds:Signature` (a placeholder); a `ds:Signature` anywhere else gives
+        /// `nil`. With `compact`, whitespace-only text in element content is dropped.
+        case signing(compact: Bool)
+        /// Verifying: the document must hold exactly one `ds:Signature`, the root's last child element; it is
+        /// left out of the canonical form and its byte range is returned. Nothing is compacted.
+        case verifying
+    }
+
+    /// The canonical form and what the caller needs beside it.
+    struct Result {
+        /// The canonical octets.
+        var bytes: [UInt8]
+        /// The root's qualified name as written (its end tag closes `bytes`).
+        var rootQualifiedName: [UInt8]
+        /// Verifying: the byte range of the `ds:Signature` element in the input.
+        var signatureRange: Range<Int>?
+        /// Verifying: the namespace declarations of the root, in input order (`prefix` empty for the default),
+        /// so that the Signature can be parsed on its own in the same scope.
+        var rootNamespaces: [(prefix: [UInt8], uri: [UInt8])]
+    }
+
+    /// The canonical form of `bytes`, or `nil` when the fast path does not handle the document.
+    static func canonicalize(_ bytes: UnsafeRawBufferPointer, mode: Mode, limits: XMLParseLimits) -> Result? {
+        guard bytes.count > 0, bytes.count <= limits.maxDocumentBytes, bytes.count <= Int(Int32.max) else { return nil }
+        do throws(XMLError) {
+            try XMLInputCheck.check(bytes, limits: limits, source: nil)
+        } catch {
+            return nil
+        }
+        let typed = bytes.assumingMemoryBound(to: UInt8.self)
+        guard let base = typed.baseAddress else { return nil }
+        var scanner = FastC14NScanner(typed, base: base, mode: mode, maxDepth: limits.effectiveMaxDepth)
+        defer { scanner.out.release() }
+        do throws(FastC14NFallback) {
+            try scanner.document()
+        } catch {
+            return nil
+        }
+        return scanner.result()
+    }
+
+    /// Convenience for arrays.
+    static func canonicalize(_ bytes: [UInt8], mode: Mode, limits: XMLParseLimits) -> Result? {
+        bytes.withUnsafeBytes { canonicalize($0, mode: mode, limits: limits) }
+    }
+}
+
+/// The fast path gives up (the libxml2 path takes over).
+struct FastC14NFallback: Error {}
+
+/// A growable output buffer (manually managed; `release()` frees it).
+struct FastC14NWriter {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 64)
+        base = UnsafeMutablePointer<UInt8>.allocate(capacity: self.capacity)
+    }
+
+    func release() { base.deallocate() }
+
+    @inline(__always)
+    mutating func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(count + extra) }
+    }
+
+    private mutating func grow(_ needed: Int) {
+        var newCapacity = capacity * 2
+        while newCapacity < needed { newCapacity *= 2 }
+        let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        newBase.update(from: base, count: count)
+        base.deallocate()
+        base = newBase
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        reserve(1)
+        base[count] = byte
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func append(_ source: UnsafePointer<UInt8>, _ length: Int) {
+        guard length > 0 else { return }
+        reserve(length)
+        (base + count).update(from: source, count: length)
+        count += length
+    }
+
+    mutating func append(_ ascii: StaticString) {
+        append(ascii.utf8Start, ascii.utf8CodeUnitCount)
+    }
+
+    /// Drops the bytes in `range` (which lies within the written bytes), moving what follows down.
+    mutating func remove(_ range: Range<Int>) {
+        let tail = count - range.upperBound
+        if tail > 0 { memmove(base + range.lowerBound, base + range.upperBound, tail) }
+        count -= range.count
+    }
+
+    func array() -> [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+}
+
+/// One attribute or namespace declaration of the start tag being read (ranges into the input).
+private struct FastC14NAttribute {
+    var prefix: Range<Int>  // empty: none
+    var local: Range<Int>
+    var value: Range<Int>  // raw, between the quotes
+    var isNamespace: Bool  // xmlns or xmlns:p (prefix of the declaration in `local`, empty for the default)
+    var uri: Range<Int> = 0..<0  // the attribute's namespace URI (prefixed attributes)
+    var hasURI = false
+}
+
+/// One open element.
+private struct FastC14NElement {
+    var qname: Range<Int>
+    var bindingMark: Int
+    var hasElementChild = false
+    var pendingMark: Int  // start of this element's pending whitespace ranges
+    var suppressed: Bool  // inside a removed ds:Signature
+}
+
+struct FastC14NScanner {
+    let b: UnsafeBufferPointer<UInt8>
+    let p: UnsafePointer<UInt8>
+    let n: Int
+    let mode: FastCanonicalizer.Mode
+    let compact: Bool
+    let verifying: Bool
+    let maxDepth: Int
+    var i = 0
+    var out: FastC14NWriter
+
+    /// Namespace bindings in scope: (prefix, uri) ranges into the input; prefix empty for the default.
+    private var bindings: [(prefix: Range<Int>, uri: Range<Int>)] = []
+    private var stack: [FastC14NElement] = []
+    private var attributes: [FastC14NAttribute] = []
+    private var order: [Int] = []
+    /// Output ranges of whitespace-only text that is dropped if its element turns out to have element children.
+    private var pending: [Range<Int>] = []
+    private var rootQName: Range<Int> = 0..<0
+    private var rootNamespaces: [(prefix: [UInt8], uri: [UInt8])] = []
+    private var signatureCount = 0
+    private var signatureRange: Range<Int>?
+    private var signatureIsLastChild = false
+    private var rootClosed = false
+
+    static let xmldsig: StaticString = "http://www.w3.org/2000/09/xmldsig#"
+
+    init(_ b: UnsafeBufferPointer<UInt8>, base: UnsafePointer<UInt8>, mode: FastCanonicalizer.Mode, maxDepth: Int) {
+        self.b = b
+        self.p = base
+        self.n = b.count
+        self.mode = mode
+        switch mode {
+        case .signing(let compact):
+            self.compact = compact
+            verifying = false
+        case .verifying:
+            compact = false
+            verifying = true
+        }
+        self.maxDepth = maxDepth
+        out = FastC14NWriter(capacity: b.count + b.count / 4 + 64)
+        bindings.reserveCapacity(16)
+        stack.reserveCapacity(16)
+        attributes.reserveCapacity(8)
+        order.reserveCapacity(8)
+    }
+
+    func result() -> FastCanonicalizer.Result {
+        FastCanonicalizer.Result(
+            bytes: out.array(), rootQualifiedName: Array(b[rootQName]), signatureRange: signatureRange,
+            rootNamespaces: rootNamespaces)
+    }
+
+    // MARK: Character classes
+
+    @inline(__always) static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D }
+    @inline(__always) static func isNameStart(_ c: UInt8) -> Bool {
+        (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || c == 0x5F
+    }
+    @inline(__always) static func isNameChar(_ c: UInt8) -> Bool {
+        isNameStart(c) || (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x2E
+    }
+
+    @inline(__always) private func fail() -> FastC14NFallback { FastC14NFallback() }
+
+    @inline(__always) private func at(_ k: Int) -> UInt8 { k < n ? p[k] : 0 }
+
+    private func equal(_ a: Range<Int>, _ c: Range<Int>) -> Bool {
+        guard a.count == c.count else { return false }
+        return a.count == 0 || memcmp(p + a.lowerBound, p + c.lowerBound, a.count) == 0
+    }
+
+    private func equal(_ a: Range<Int>, _ s: StaticString) -> Bool {
+        guard a.count == s.utf8CodeUnitCount else { return false }
+        return a.count == 0 || memcmp(p + a.lowerBound, s.utf8Start, a.count) == 0
+    }
+
+    /// Byte-wise comparison (xmlStrcmp order).
+    private func less(_ a: Range<Int>, _ c: Range<Int>) -> Bool {
+        let common = min(a.count, c.count)
+        if common > 0 {
+            let r = memcmp(p + a.lowerBound, p + c.lowerBound, common)
+            if r != 0 { return r < 0 }
+        }
+        return a.count < c.count
+    }
+
+    private mutating func skipSpace() {
+        while i < n, Self.isSpace(p[i]) { i += 1 }
+    }
+
+    private mutating func expect(_ s: StaticString) throws(FastC14NFallback) {
+        let len = s.utf8CodeUnitCount
+        guard i + len <= n, memcmp(p + i, s.utf8Start, len) == 0 else { throw fail() }
+        i += len
+    }
+
+    private func lookingAt(_ s: StaticString) -> Bool {
+        let len = s.utf8CodeUnitCount
+        return i + len <= n && memcmp(p + i, s.utf8Start, len) == 0
+    }
+
+    /// An ASCII NCName.
+    private mutating func ncName() throws(FastC14NFallback) -> Range<Int> {
+        let start = i
+        guard i < n, Self.isNameStart(p[i]) else { throw fail() }
+        i += 1
+        while i < n, Self.isNameChar(p[i]) { i += 1 }
+        return start..<i
+    }
+
+    /// A QName: prefix (maybe empty) and local part.
+    private mutating func qName() throws(FastC14NFallback) -> (prefix: Range<Int>, local: Range<Int>) {
+        let first = try ncName()
+        if i < n, p[i] == UInt8(ascii: ":") {
+            i += 1
+            let local = try ncName()
+            return (first, local)
+        }
+        return (first.lowerBound..<first.lowerBound, first)
+    }
+
+    // MARK: Document
+
+    mutating func document() throws(FastC14NFallback) {
+        if lookingAt("<?xml") && Self.isSpace(at(i + 5)) { try xmlDeclaration() }
+        // Prolog: whitespace, comments, PIs.
+        while true {
+            skipSpace()
+            guard i < n, p[i] == UInt8(ascii: "<") else { throw fail() }
+            if lookingAt("<!--") {
+                try comment()
+            } else if lookingAt("<?") {
+                try processingInstruction(prolog: true)
+            } else if lookingAt("<!") {
+                throw fail()  // DOCTYPE (refused by the hardened parser) or garbage
+            } else {
+                break
+            }
+        }
+        try content()
+        // Epilog: whitespace and comments only (a PI after the root is left to the libxml2 path).
+        while true {
+            skipSpace()
+            if i >= n { break }
+            guard lookingAt("<!--") else { throw fail() }
+            try comment()
+        }
+        if verifying {
+            guard signatureCount == 1, signatureRange != nil, signatureIsLastChild else { throw fail() }
+        }
+    }
+
+    /// `<?xml version="1.0" [encoding="UTF-8"] [standalone="yes|no"] ?>`; anything else falls back.
+    private mutating func xmlDeclaration() throws(FastC14NFallback) {
+        i += 5
+        skipSpace()
+        try expect("version")
+        let version = try declarationValue()
+        guard equal(version, "1.0") else { throw fail() }
+        var sawSpace = skipSpaceCounting()
+        if lookingAt("encoding") {
+            guard sawSpace else { throw fail() }
+            i += 8
+            let encoding = try declarationValue()
+            guard encoding.count == 5,
+                (p[encoding.lowerBound] | 0x20) == UInt8(ascii: "u"), (p[encoding.lowerBound + 1] | 0x20) == UInt8(ascii: "t"),
+                (p[encoding.lowerBound + 2] | 0x20) == UInt8(ascii: "f"), p[encoding.lowerBound + 3] == UInt8(ascii: "-"),
+                p[encoding.lowerBound + 4] == UInt8(ascii: "8")
+            else { throw fail() }
+            sawSpace = skipSpaceCounting()
+        }
+        if lookingAt("standalone") {
+            guard sawSpace else { throw fail() }
+            i += 10
+            let value = try declarationValue()
+            guard equal(value, "yes") || equal(value, "no") else { throw fail() }
+            skipSpace()
+        }
+        try expect("?>")
+    }
+
+    private mutating func skipSpaceCounting() -> Bool {
+        let start = i
+        skipSpace()
+        return i > start
+    }
+
+    /// `S? = S? "value"` in the XML declaration (no references allowed).
+    private mutating func declarationValue() throws(FastC14NFallback) -> Range<Int> {
+        skipSpace()
+        try expect("=")
+        skipSpace()
+        guard i < n, p[i] == UInt8(ascii: "\"") || p[i] == UInt8(ascii: "'") else { throw fail() }
+        let quote = p[i]
+        i += 1
+        let start = i
+        while i < n, p[i] != quote {
+            guard p[i] < 0x80, p[i] != UInt8(ascii: "<"), p[i] != UInt8(ascii: "&") else { throw fail() }
+            i += 1
+        }
+        guard i < n else { throw fail() }
+        let value = start..<i
+        i += 1
+        return value
+    }
+
+    /// `<!-- ... -->`, dropped. `--` inside is malformed.
+    private mutating func comment() throws(FastC14NFallback) {
+        i += 4
+        while true {
+            guard i + 1 < n else { throw fail() }
+            let c = p[i]
+            if c == UInt8(ascii: "-") && p[i + 1] == UInt8(ascii: "-") {
+                guard i + 2 < n, p[i + 2] == UInt8(ascii: ">") else { throw fail() }
+                i += 3
+                return
+            }
+            try checkChar(c)
+            i += 1
+        }
+    }
+
+    /// A character the fast path accepts in text, values, comments and PIs: not a C0 control other than
+    /// TAB, LF and CR, and not U+FFFE or U+FFFF. (UTF-8 validity and NUL are checked before.)
+    @inline(__always)
+    private func checkChar(_ c: UInt8) throws(FastC14NFallback) {
+        if c < 0x20 {
+            guard c == 0x09 || c == 0x0A || c == 0x0D else { throw fail() }
+        } else if c == 0xEF {
+            if i + 2 < n, p[i + 1] == 0xBF, p[i + 2] >= 0xBE { throw fail() }
+        }
+    }
+
+    /// `<?target data?>`: written as `<?target data?>` (prolog: followed by LF), data with line ends normalised.
+    private mutating func processingInstruction(prolog: Bool) throws(FastC14NFallback) {
+        i += 2
+        let target = try ncName()
+        // Reserved names ("xml" in any case) and namespace-ill-formed targets fall back.
+        if target.count >= 3, (p[target.lowerBound] | 0x20) == UInt8(ascii: "x"),
+            (p[target.lowerBound + 1] | 0x20) == UInt8(ascii: "m"), (p[target.lowerBound + 2] | 0x20) == UInt8(ascii: "l") {
+            throw fail()
+        }
+        if at(i) == UInt8(ascii: ":") { throw fail() }
+        let emit = !isSuppressed
+        if emit {
+            out.append(UInt8(ascii: "<"))
+            out.append(UInt8(ascii: "?"))
+            out.append(p + target.lowerBound, target.count)
+        }
+        if lookingAt("?>") {
+            i += 2
+        } else {
+            guard i < n, Self.isSpace(p[i]) else { throw fail() }
+            skipSpace()
+            var wroteSpace = false
+            while true {
+                guard i < n else { throw fail() }
+                let c = p[i]
+                if c == UInt8(ascii: "?") && at(i + 1) == UInt8(ascii: ">") {
+                    i += 2
+                    break
+                }
+                try checkChar(c)
+                if emit {
+                    if !wroteSpace {
+                        out.append(UInt8(ascii: " "))
+                        wroteSpace = true
+                    }
+                    if c == 0x0D {
+                        out.append(0x0A)
+                        if at(i + 1) == 0x0A { i += 1 }
+                    } else {
+                        out.append(c)
+                    }
+                }
+                i += 1
+            }
+        }
+        if emit {
+            out.append(UInt8(ascii: "?"))
+            out.append(UInt8(ascii: ">"))
+            if prolog { out.append(0x0A) }
+        }
+    }
+
+    private var isSuppressed: Bool { stack.last?.suppressed ?? false }
+
+    // MARK: Elements
+
+    /// The root element and everything inside it, without recursion.
+    private mutating func content() throws(FastC14NFallback) {
+        try startTag()
+        while !stack.isEmpty {
+            guard i < n else { throw fail() }
+            if p[i] == UInt8(ascii: "<") {
+                let next = at(i + 1)
+                if next == UInt8(ascii: "/") {
+                    try endTag()
+                } else if next == UInt8(ascii: "!") {
+                    if lookingAt("<!--") {
+                        try comment()
+                    } else if lookingAt("<![CDATA[") {
+                        try cdata()
+                    } else {
+                        throw fail()
+                    }
+                } else if next == UInt8(ascii: "?") {
+                    try processingInstruction(prolog: false)
+                } else {
+                    try startTag()
+                }
+            } else {
+                try text()
+            }
+        }
+        rootClosed = true
+    }
+
+    private mutating func startTag() throws(FastC14NFallback) {
+        let tagStart = i
+        i += 1  // "<"
+        let name = try qName()
+        let qnameRange = (name.prefix.isEmpty ? name.local.lowerBound : name.prefix.lowerBound)..<name.local.upperBound
+        attributes.removeAll(keepingCapacity: true)
+        var selfClosing = false
+        while true {
+            let hadSpace = skipSpaceCounting()
+            guard i < n else { throw fail() }
+            let c = p[i]
+            if c == UInt8(ascii: ">") {
+                i += 1
+                break
+            }
+            if c == UInt8(ascii: "/") {
+                guard at(i + 1) == UInt8(ascii: ">") else { throw fail() }
+                i += 2
+                selfClosing = true
+                break
+            }
+            guard hadSpace else { throw fail() }
+            let attributeName = try qName()
+            skipSpace()
+            try expect("=")
+            skipSpace()
+            guard i < n, p[i] == UInt8(ascii: "\"") || p[i] == UInt8(ascii: "'") else { throw fail() }
+            let quote = p[i]
+            i += 1
+            let valueStart = i
+            // Validate now (references, '<', characters); decode when writing.
+            while true {
+                guard i < n else { throw fail() }
+                let v = p[i]
+                if v == quote { break }
+                if v == UInt8(ascii: "<") { throw fail() }
+                if v == UInt8(ascii: "&") {
+                    _ = try reference()
+                    continue
+                }
+                try checkChar(v)
+                i += 1
+            }
+            let value = valueStart..<i
+            i += 1
+            var attribute: FastC14NAttribute
+            if attributeName.prefix.isEmpty && equal(attributeName.local, "xmlns") {
+                attribute = FastC14NAttribute(prefix: 0..<0, local: value.lowerBound..<value.lowerBound, value: value, isNamespace: true)
+            } else if equal(attributeName.prefix, "xmlns") {
+                attribute = FastC14NAttribute(prefix: 0..<0, local: attributeName.local, value: value, isNamespace: true)
+            } else {
+                attribute = FastC14NAttribute(prefix: attributeName.prefix, local: attributeName.local, value: value, isNamespace: false)
+            }
+            attributes.append(attribute)
+        }
+
+        // Depth.
+        guard stack.count + 1 <= maxDepth else { throw fail() }
+        let parentIndex = stack.count - 1
+        let isRootChild = stack.count == 1
+
+        // Namespace declarations: checked, then bound.
+        let mark = bindings.count
+        for a in attributes where a.isNamespace {
+            let prefix = a.local
+            if equal(prefix, "xml") || equal(prefix, "xmlns") { throw fail() }
+            if !prefix.isEmpty && a.value.isEmpty { throw fail() }  // xmlns:p="" (namespaces 1.0)
+            try checkNamespaceURI(a.value)
+            for k in mark..<bindings.count where equal(bindings[k].prefix, prefix) { throw fail() }  // duplicate
+            bindings.append((prefix, a.value))
+        }
+        // Attribute names: resolved, no duplicates.
+        for k in attributes.indices where !attributes[k].isNamespace {
+            if !attributes[k].prefix.isEmpty {
+                if equal(attributes[k].prefix, "xml") || equal(attributes[k].prefix, "xmlns") { throw fail() }
+                guard let uri = lookup(attributes[k].prefix), !uri.isEmpty else { throw fail() }
+                attributes[k].uri = uri
+                attributes[k].hasURI = true
+            } else if equal(attributes[k].local, "xmlns") {
+                throw fail()
+            }
+            for j in 0..<k where !attributes[j].isNamespace {
+                let sameName = equal(attributes[j].local, attributes[k].local)
+                    && (equal(attributes[j].prefix, attributes[k].prefix)
+                        || (attributes[j].hasURI && attributes[k].hasURI && equal(attributes[j].uri, attributes[k].uri)))
+                if sameName { throw fail() }
+            }
+        }
+        // The element's namespace.
+        let elementURI: Range<Int>?
+        if name.prefix.isEmpty {
+            elementURI = lookup(name.prefix).flatMap { $0.isEmpty ? nil : $0 }
+        } else {
+            if equal(name.prefix, "xml") || equal(name.prefix, "xmlns") { throw fail() }
+            guard let uri = lookup(name.prefix), !uri.isEmpty else { throw fail() }
+            elementURI = uri
+        }
+        let isSignature = elementURI.map { equal($0, Self.xmldsig) } == true && equal(name.local, "Signature")
+
+        // Placement checks.
+        if stack.isEmpty {
+            rootQName = qnameRange
+            if verifying {
+                rootNamespaces = attributes.filter(\.isNamespace).map { (Array(b[$0.local]), Array(b[$0.value])) }
+            }
+        } else if verifying {
+            if isSignature {
+                signatureCount += 1
+                guard isRootChild else { throw fail() }
+            } else if isRootChild && signatureCount > 0 {
+                signatureIsLastChild = false  // an element after the Signature
+            }
+        } else if isSignature && !isRootChild {
+            throw fail()  // the libxml2 path refuses it with the proper message
+        }
+
+        var suppressed = isSuppressed
+        if isSignature && isRootChild {
+            if verifying {
+                signatureIsLastChild = true
+                signatureStart = tagStart
+            }
+            suppressed = true
+        }
+
+        // Compaction bookkeeping in the parent.
+        if !suppressed, parentIndex >= 0, !stack[parentIndex].hasElementChild {
+            stack[parentIndex].hasElementChild = true
+            if compact { dropPending(from: stack[parentIndex].pendingMark) }
+        }
+
+        stack.append(FastC14NElement(qname: qnameRange, bindingMark: mark, pendingMark: pending.count, suppressed: suppressed))
+
+        if !suppressed {
+            writeStartTag(qname: qnameRange, mark: mark)
+        }
+        if selfClosing {
+            try closeElement(end: i)
+        }
+    }
+
+    private var signatureStart = 0
+
+    /// Writes `<qname` + namespace declarations that differ from the parent's scope + sorted attributes + `>`.
+    private mutating func writeStartTag(qname: Range<Int>, mark: Int) {
+        out.append(UInt8(ascii: "<"))
+        out.append(p + qname.lowerBound, qname.count)
+        // Namespace declarations to write, sorted by prefix (default first).
+        order.removeAll(keepingCapacity: true)
+        for k in mark..<bindings.count {
+            let binding = bindings[k]
+            let inParent = lookup(binding.prefix, below: mark)
+            if binding.prefix.isEmpty {
+                let parentValue = inParent ?? (0..<0)
+                if equal(parentValue, binding.uri) { continue }
+            } else if let inParent, equal(inParent, binding.uri) {
+                continue
+            }
+            order.append(k)
+        }
+        if order.count > 1 {
+            for x in 1..<order.count {
+                let key = order[x]
+                var y = x - 1
+                while y >= 0, less(bindings[key].prefix, bindings[order[y]].prefix) {
+                    order[y + 1] = order[y]
+                    y -= 1
+                }
+                order[y + 1] = key
+            }
+        }
+        for k in order {
+            let binding = bindings[k]
+            if binding.prefix.isEmpty {
+                out.append(" xmlns=\"")
+            } else {
+                out.append(" xmlns:")
+                out.append(p + binding.prefix.lowerBound, binding.prefix.count)
+                out.append(UInt8(ascii: "="))
+                out.append(UInt8(ascii: "\""))
+            }
+            out.append(p + binding.uri.lowerBound, binding.uri.count)
+            out.append(UInt8(ascii: "\""))
+        }
+        // Attributes sorted by (namespace URI, local name); no namespace first.
+        order.removeAll(keepingCapacity: true)
+        for k in attributes.indices where !attributes[k].isNamespace { order.append(k) }
+        if order.count > 1 {
+            for x in 1..<order.count {
+                let key = order[x]
+                var y = x - 1
+                while y >= 0, attributeLess(attributes[key], attributes[order[y]]) {
+                    order[y + 1] = order[y]
+                    y -= 1
+                }
+                order[y + 1] = key
+            }
+        }
+        for k in order {
+            let a = attributes[k]
+            out.append(UInt8(ascii: " "))
+            if !a.prefix.isEmpty {
+                out.append(p + a.prefix.lowerBound, a.prefix.count)
+                out.append(UInt8(ascii: ":"))
+            }
+            out.append(p + a.local.lowerBound, a.local.count)
+            out.append(UInt8(ascii: "="))
+            out.append(UInt8(ascii: "\""))
+            writeAttributeValue(a.value)
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(UInt8(ascii: ">"))
+    }
+
+    private func attributeLess(_ x: FastC14NAttribute, _ y: FastC14NAttribute) -> Bool {
+        if x.hasURI != y.hasURI { return !x.hasURI }
+        if x.hasURI && !equal(x.uri, y.uri) { return less(x.uri, y.uri) }
+        return less(x.local, y.local)
+    }
+
+    /// The URI bound to `prefix` (empty prefix: the default namespace), looking at bindings below `limit`.
+    private func lookup(_ prefix: Range<Int>, below limit: Int? = nil) -> Range<Int>? {
+        var k = (limit ?? bindings.count) - 1
+        while k >= 0 {
+            if equal(bindings[k].prefix, prefix) { return bindings[k].uri }
+            k -= 1
+        }
+        return nil
+    }
+
+    /// A namespace URI the fast path accepts: empty (undeclaring the default), or an absolute URI made of
+    /// ordinary characters: `scheme:` then letters, digits and `-._~:/?#[]@!$'()*+,;=`. No references, `%`,
+    /// spaces or non-ASCII (libxml2's canonicalizer checks such URIs more carefully).
+    private func checkNamespaceURI(_ value: Range<Int>) throws(FastC14NFallback) {
+        if value.isEmpty { return }
+        var k = value.lowerBound
+        guard Self.isAlpha(p[k]) else { throw fail() }
+        k += 1
+        while k < value.upperBound, Self.isAlpha(p[k]) || Self.isDigit(p[k]) || p[k] == UInt8(ascii: "+")
+            || p[k] == UInt8(ascii: "-") || p[k] == UInt8(ascii: ".") { k += 1 }
+        guard k < value.upperBound, p[k] == UInt8(ascii: ":") else { throw fail() }
+        k += 1
+        while k < value.upperBound {
+            let c = p[k]
+            let ok = Self.isAlpha(c) || Self.isDigit(c) || c == UInt8(ascii: "-") || c == UInt8(ascii: ".") || c == UInt8(ascii: "_")
+                || c == UInt8(ascii: "~") || c == UInt8(ascii: ":") || c == UInt8(ascii: "/") || c == UInt8(ascii: "?")
+                || c == UInt8(ascii: "#") || c == UInt8(ascii: "@") || c == UInt8(ascii: "!") || c == UInt8(ascii: "$")
+                || c == UInt8(ascii: "(") || c == UInt8(ascii: ")") || c == UInt8(ascii: "*") || c == UInt8(ascii: "+")
+                || c == UInt8(ascii: ",") || c == UInt8(ascii: ";") || c == UInt8(ascii: "=")
+            guard ok else { throw fail() }
+            k += 1
+        }
+    }
+
+    @inline(__always) static func isAlpha(_ c: UInt8) -> Bool { (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A }
+    @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+
+    private mutating func endTag() throws(FastC14NFallback) {
+        let start = i
+        i += 2
+        let name = try qName()
+        let qnameRange = (name.prefix.isEmpty ? name.local.lowerBound : name.prefix.lowerBound)..<name.local.upperBound
+        skipSpace()
+        try expect(">")
+        guard let open = stack.last, equal(open.qname, qnameRange) else { throw fail() }
+        _ = start
+        try closeElement(end: i)
+    }
+
+    private mutating func closeElement(end: Int) throws(FastC14NFallback) {
+        guard let open = stack.popLast() else { throw fail() }
+        if !open.suppressed {
+            out.append(UInt8(ascii: "<"))
+            out.append(UInt8(ascii: "/"))
+            out.append(p + open.qname.lowerBound, open.qname.count)
+            out.append(UInt8(ascii: ">"))
+        } else if verifying, stack.count == 1, !(stack.last?.suppressed ?? true) {
+            signatureRange = signatureStart..<end
+        }
+        bindings.removeSubrange(open.bindingMark...)
+        pending.removeSubrange(open.pendingMark...)
+    }
+
+    /// Drops the pending whitespace-only text written since `mark` (the element just got its first element child).
+    private mutating func dropPending(from mark: Int) {
+        var k = pending.count - 1
+        while k >= mark {
+            out.remove(pending[k])
+            k -= 1
+        }
+        pending.removeSubrange(mark...)
+    }
+
+    // MARK: Character data
+
+    /// Text up to the next `<`: written escaped; whitespace-only runs are remembered for compaction.
+    private mutating func text() throws(FastC14NFallback) {
+        let emit = !isSuppressed
+        let outStart = out.count
+        var whitespaceOnly = true
+        while i < n {
+            // Plain run.
+            let runStart = i
+            while i < n {
+                let c = p[i]
+                if Self.textPlain[Int(c)] { i += 1 } else { break }
+            }
+            if i > runStart {
+                whitespaceOnly = false
+                if emit { out.append(p + runStart, i - runStart) }
+            }
+            guard i < n else { break }
+            let c = p[i]
+            switch c {
+            case UInt8(ascii: "<"):
+                finishText(outStart: outStart, whitespaceOnly: whitespaceOnly, emitted: emit)
+                return
+            case UInt8(ascii: "&"):
+                let scalar = try reference()
+                if !(scalar == 0x20 || scalar == 0x09 || scalar == 0x0A || scalar == 0x0D) { whitespaceOnly = false }
+                if emit { writeTextScalar(scalar) }
+            case 0x0D:
+                i += 1
+                if at(i) == 0x0A { i += 1 }
+                if emit { out.append(0x0A) }
+            case 0x20, 0x09, 0x0A:
+                i += 1
+                if emit { out.append(c) }
+            case UInt8(ascii: ">"):
+                // "]]>" in text is malformed.
+                if i >= 2, p[i - 1] == UInt8(ascii: "]"), p[i - 2] == UInt8(ascii: "]") { throw fail() }
+                whitespaceOnly = false
+                i += 1
+                if emit { out.append("&gt;") }
+            default:
+                try checkChar(c)
+                whitespaceOnly = false
+                i += 1
+                if emit { out.append(c) }
+            }
+        }
+        throw fail()  // text runs to the end of the input: the root is not closed
+    }
+
+    private mutating func finishText(outStart: Int, whitespaceOnly: Bool, emitted: Bool) {
+        guard emitted, compact, whitespaceOnly, out.count > outStart, let open = stack.last else { return }
+        if open.hasElementChild {
+            out.remove(outStart..<out.count)
+        } else {
+            pending.append(outStart..<out.count)
+        }
+    }
+
+    /// Bytes copied to the output as they are in text: everything but `< & > ]`, CR, TAB, LF, space, other
+    /// C0 controls and 0xEF (which may start U+FFFE or U+FFFF).
+    static let textPlain: [Bool] = (0..<256).map { c in
+        if c < 0x21 { return false }
+        switch UInt8(c) {
+        case UInt8(ascii: "<"), UInt8(ascii: "&"), UInt8(ascii: ">"), UInt8(ascii: "]"), 0xEF: return false
+        default: return true
+        }
+    }
+
+    private mutating func writeTextScalar(_ scalar: UInt32) {
+        switch scalar {
+        case 0x26: out.append("&amp;")
+        case 0x3C: out.append("&lt;")
+        case 0x3E: out.append("&gt;")
+        case 0x0D: out.append("&#xD;")
+        default: writeUTF8(scalar)
+        }
+    }
+
+    private mutating func writeAttributeScalar(_ scalar: UInt32) {
+        switch scalar {
+        case 0x26: out.append("&amp;")
+        case 0x3C: out.append("&lt;")
+        case 0x22: out.append("&quot;")
+        case 0x09: out.append("&#x9;")
+        case 0x0A: out.append("&#xA;")
+        case 0x0D: out.append("&#xD;")
+        default: writeUTF8(scalar)
+        }
+    }
+
+    private mutating func writeUTF8(_ s: UInt32) {
+        if s < 0x80 {
+            out.append(UInt8(s))
+        } else if s < 0x800 {
+            out.append(UInt8(0xC0 | (s >> 6)))
+            out.append(UInt8(0x80 | (s & 0x3F)))
+        } else if s < 0x10000 {
+            out.append(UInt8(0xE0 | (s >> 12)))
+            out.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (s & 0x3F)))
+        } else {
+            out.append(UInt8(0xF0 | (s >> 18)))
+            out.append(UInt8(0x80 | ((s >> 12) & 0x3F)))
+            out.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (s & 0x3F)))
+        }
+    }
+
+    /// An attribute value (already validated): references resolved, literal whitespace normalised to a
+    /// space (CRLF counts once), then escaped for canonical attribute output.
+    private mutating func writeAttributeValue(_ value: Range<Int>) {
+        var k = value.lowerBound
+        let end = value.upperBound
+        while k < end {
+            let c = p[k]
+            switch c {
+            case UInt8(ascii: "&"):
+                var cursor = k
+                let scalar = Self.decodeReference(p, &cursor, end) ?? 0x20  // validated before: never nil
+                k = cursor
+                writeAttributeScalar(scalar)
+            case 0x0D:
+                out.append(UInt8(ascii: " "))
+                k += 1
+                if k < end, p[k] == 0x0A { k += 1 }
+            case 0x09, 0x0A:
+                out.append(UInt8(ascii: " "))
+                k += 1
+            case UInt8(ascii: "<"):
+                out.append("&lt;")  // cannot happen (refused when read)
+                k += 1
+            case UInt8(ascii: "\""):
+                out.append("&quot;")
+                k += 1
+            default:
+                out.append(c)
+                k += 1
+            }
+        }
+    }
+
+    /// Reads a reference at `i` (which is `&`) and returns its scalar; unknown entities fall back.
+    private mutating func reference() throws(FastC14NFallback) -> UInt32 {
+        var cursor = i
+        guard let scalar = Self.decodeReference(p, &cursor, n) else { throw fail() }
+        i = cursor
+        return scalar
+    }
+
+    /// Decodes `&lt; &gt; &amp; &quot; &apos; &#N; &#xH;` at `k`; nil for anything else or a character that
+    /// is not an XML Char.
+    static func decodeReference(_ p: UnsafePointer<UInt8>, _ k: inout Int, _ end: Int) -> UInt32? {
+        var j = k + 1
+        guard j < end else { return nil }
+        var scalar: UInt32
+        if p[j] == UInt8(ascii: "#") {
+            j += 1
+            var value: UInt32 = 0
+            var digits = 0
+            if j < end, p[j] == UInt8(ascii: "x") {
+                j += 1
+                while j < end, p[j] != UInt8(ascii: ";") {
+                    let c = p[j]
+                    let d: UInt32
+                    if c >= 0x30 && c <= 0x39 { d = UInt32(c - 0x30) }
+                    else if c >= 0x61 && c <= 0x66 { d = UInt32(c - 0x61 + 10) }
+                    else if c >= 0x41 && c <= 0x46 { d = UInt32(c - 0x41 + 10) }
+                    else { return nil }
+                    value = value &* 16 &+ d
+                    digits += 1
+                    if digits > 8 { return nil }
+                    j += 1
+                }
+            } else {
+                while j < end, p[j] != UInt8(ascii: ";") {
+                    let c = p[j]
+                    guard c >= 0x30 && c <= 0x39 else { return nil }
+                    value = value &* 10 &+ UInt32(c - 0x30)
+                    digits += 1
+                    if digits > 8 { return nil }
+                    j += 1
+                }
+            }
+            guard digits > 0, j < end else { return nil }
+            scalar = value
+            let isChar = scalar == 0x9 || scalar == 0xA || scalar == 0xD || (scalar >= 0x20 && scalar <= 0xD7FF)
+                || (scalar >= 0xE000 && scalar <= 0xFFFD) || (scalar >= 0x10000 && scalar <= 0x10FFFF)
+            guard isChar else { return nil }
+        } else {
+            let start = j
+            while j < end, p[j] != UInt8(ascii: ";"), j - start < 5 { j += 1 }
+            guard j < end, p[j] == UInt8(ascii: ";") else { return nil }
+            let length = j - start
+            func named(_ s: StaticString) -> Bool {
+                length == s.utf8CodeUnitCount && memcmp(p + start, s.utf8Start, length) == 0
+            }
+            if named("lt") { scalar = 0x3C }
+            else if named("gt") { scalar = 0x3E }
+            else if named("amp") { scalar = 0x26 }
+            else if named("quot") { scalar = 0x22 }
+            else if named("apos") { scalar = 0x27 }
+            else { return nil }
+        }
+        k = j + 1
+        return scalar
+    }
+
+    /// `<![CDATA[ ... ]]>`: its text, escaped; never dropped by compaction. Only inside the root.
+    private mutating func cdata() throws(FastC14NFallback) {
+        i += 9
+        let emit = !isSuppressed
+        while true {
+            guard i + 2 < n else { throw fail() }
+            let c = p[i]
+            if c == UInt8(ascii: "]") && p[i + 1] == UInt8(ascii: "]") && p[i + 2] == UInt8(ascii: ">") {
+                i += 3
+                return
+            }
+            try checkChar(c)
+            i += 1
+            guard emit else { continue }
+            switch c {
+            case UInt8(ascii: "&"): out.append("&amp;")
+            case UInt8(ascii: "<"): out.append("&lt;")
+            case UInt8(ascii: ">"): out.append("&gt;")
+            case 0x0D:
+                out.append(0x0A)
+                if at(i) == 0x0A { i += 1 }
+            default: out.append(c)
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,170 @@
+import ArgumentParser
+import CoSSigner
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options shared by the batch commands (sign, verify).
+struct BatchOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Workers signing or verifying in parallel (default: all cores).", valueName: "N"))
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: ArgumentHelp("Write one JSON line per input here (input, output, party, RequestID, certificate serial, result, reason).", valueName: "FILE"))
+    var report: String?
+
+    @Flag(name: .shortAndLong, help: "Print only errors: no progress bar and no summary.")
+    var quiet = false
+
+    @Flag(name: .shortAndLong, help: "Log each input (file names, parties and serials only) to standard error.")
+    var verbose = false
+
+    @Option(help: ArgumentHelp("Largest input accepted, in bytes.", valueName: "BYTES"))
+    var maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes
+
+    func validate() throws {
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if quiet && verbose { throw ValidationError("--quiet and --verbose exclude each other") }
+        if maxInputBytes < 1 { throw ValidationError("--max-input-bytes must be positive") }
+    }
+
+    var limits: XMLParseLimits {
+        var limits = XMLParseLimits.default
+        limits.maxDocumentBytes = maxInputBytes
+        return limits
+    }
+
+    func makeLogger(_ label: String) -> Logger {
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = verbose ? .debug : .error
+        return logger
+    }
+}
+
+/// Runs a batch with progress, report and logging, and turns its outcome into the exit status.
+struct BatchDriver {
+    let options: BatchOptions
+    let inputs: [String]
+    let logger: Logger
+    /// Noun for the summary: "signed" or "valid".
+    let successWord: String
+    let failureWord: String
+    /// Print each result line to standard output (verify does).
+    let printResults: Bool
+
+    func run(work: @escaping @Sendable (BatchInput) -> BatchItemResult) throws -> BatchRunner.Summary {
+        let batch = try BatchInputs(paths: inputs)
+        let reportWriter = try options.report.map { try ReportWriter(path: $0) }
+        let showProgress = !options.quiet && isatty(2) == 1
+        let total = showProgress ? BatchInputs.count(paths: inputs) : 0
+        let progress = ProgressBar(total: total, enabled: showProgress && total > 1)
+        let logger = self.logger
+        let printResults = self.printResults
+        let summary = BatchRunner.run(jobs: options.jobs, inputs: batch, work: work) { result in
+            reportWriter?.write(result)
+            progress.clear()
+            if result.succeeded {
+                logger.debug("\(result.input): \(result.result.rawValue)\(result.output.map { " → \($0)" } ?? "")\(result.party.map { ", party \($0)" } ?? ""), certificate serial \(result.certificateSerial ?? "-")")
+                if printResults {
+                    Terminal.out("\(result.input): valid (certificate serial \(result.certificateSerial ?? "-")\(result.party.map { ", party \($0)" } ?? ""))")
+                }
+            } else if printResults {
+                if let part = result.part {
+                    Terminal.out("\(result.input): invalid (\(part)): \(result.reason ?? "")")
+                } else {
+                    Terminal.out("\(result.input): error: \(result.reason ?? "unknown")")
+                }
+            } else {
+                Terminal.error(result.reason.map { $0.hasPrefix(result.input) ? $0 : "\(result.input): \($0)" } ?? result.input)
+            }
+            progress.advance()
+        }
+        progress.finish()
+        reportWriter?.close()
+        return summary
+    }
+
+    func finish(_ summary: BatchRunner.Summary, toStandardOutput: Bool) throws {
+        if !options.quiet {
+            let line = "\(successWord) \(summary.succeeded), \(failureWord) \(summary.failed)"
+            if toStandardOutput { Terminal.out(line) } else { Terminal.writeErr(line + "\n") }
+        }
+        if summary.exitCode != 0 { throw CommandFailure(exitCode: summary.exitCode) }
+    }
+}
+
+/// Appends JSON lines to a report file as results arrive (called serially).
+final class ReportWriter: @unchecked Sendable {
+    private let handle: UnsafeMutablePointer<FILE>
+    let path: String
+
+    init(path: String) throws {
+        guard let handle = fopen(path, "w") else {
+            throw FileError(path: path, reason: "cannot create the report file: \(String(cString: strerror(errno)))")
+        }
+        self.handle = handle
+        self.path = path
+    }
+
+    func write(_ result: BatchItemResult) {
+        let line = result.jsonLine + "\n"
+        _ = line.withCString { fputs($0, handle) }
+    }
+
+    func close() {
+        fflush(handle)
+        fclose(handle)
+    }
+}
+
+/// A progress bar with rate and ETA on standard error, shown only on a terminal. Called serially.
+final class ProgressBar: @unchecked Sendable {
+    private let total: Int
+    private let enabled: Bool
+    private var done = 0
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+    private var drawn = false
+
+    init(total: Int, enabled: Bool) {
+        self.total = total
+        self.enabled = enabled
+    }
+
+    func advance() {
+        done += 1
+        guard enabled else { return }
+        let now = Date()
+        if now.timeIntervalSince(lastDraw) >= 0.1 || done == total {
+            lastDraw = now
+            draw(now)
+        }
+    }
+
+    func clear() {
+        guard enabled, drawn else { return }
+        Terminal.writeErr("\r\u{1B}[K")
+        drawn = false
+    }
+
+    func finish() {
+        guard enabled else { return }
+        draw(Date())
+        Terminal.writeErr("\n")
+    }
+
+    private func draw(_ now: Date) {
+        let elapsed = max(now.timeIntervalSince(start), 0.001)
+        let rate = Double(done) / elapsed
+        let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 0
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let remaining = rate > 0 ? Double(max(total - done, 0)) / rate : 0
+        let eta = String(format: "%d:%02d", Int(remaining) / 60, Int(remaining) % 60)
+        Terminal.writeErr(String(format: "\r[%@] %d/%d %5.1f%%  %.0f/s  ETA %@", bar, done, total, fraction * 100, rate, eta))
+        drawn = true
+    }
+}

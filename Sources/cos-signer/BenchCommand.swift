@@ -1,0 +1,178 @@
+import ArgumentParser
+import CoSSigner
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `cos-signer bench ...` (hidden): in-process timing of the signing and verification paths, the corpus maker
+/// and the full differential canonicalizer check that `Scripts/bench` drives. Not a user command.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark helpers for Scripts/bench (internal).",
+        shouldDisplay: false,
+        subcommands: [Run.self, Corpus.self]
+    )
+
+    /// Times each path in this process and prints `name µs/op ops` lines.
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "run", abstract: "Time the library in-process.")
+
+        @Argument(help: "A `cos-signer testpki` directory.")
+        var pki: String
+
+        @Option(help: "Seconds per case (after a warm-up).")
+        var seconds: Double = 2
+
+        @Option(help: "Comma-separated cases (default: all).")
+        var cases: String?
+
+        func run() throws {
+            let requests = try BenchDocuments.requests(in: pki)
+            let key = try SigningKey(contentsOfFile: pki + "/keys/ts1-xml-sign.key.pem")
+            let certificate = try Certificate(contentsOfFile: pki + "/keys/ts1-xml-sign.pem")
+            let signer = try DUISSigner(key: key, certificate: certificate)
+            let registry = try PartyRegistry(contentsOfFile: pki + "/parties.toml")
+            let selector = KeySelector(registry: registry)
+            let validation = DUISValidationOptions(now: Date())
+            let full = RequestSigner(keys: .fixed(signer), options: RequestSigningOptions(validation: validation))
+            var deterministicOptions = RequestSigningOptions(validation: validation)
+            deterministicOptions.signing.deterministic = true
+            let fullDeterministic = RequestSigner(keys: .fixed(signer), options: deterministicOptions)
+            let fullParties = RequestSigner(keys: .selected(selector, mpid: nil, registrationDate: nil),
+                                            options: RequestSigningOptions(validation: validation))
+            let signed = try requests.map { try signer.sign($0).bytes }
+            let verifier = DUISVerifier(certificates: [certificate])
+            let digest = SHA256.hash(requests[0])
+            let bareSignature = try key.signature(forDigest: digest)
+            // Every path must work before it is timed.
+            for (request, signedBytes) in zip(requests, signed) {
+                _ = try full.sign(request)
+                _ = try fullParties.sign(request)
+                _ = try verifier.verify(signedBytes)
+            }
+
+            let documents = try requests.map { try XMLDocument(parsing: $0) }
+            let models = try documents.map { try ServiceRequest623(document: $0) }
+            let certificateDERs = models[0].body.certificationPathCertificates + [models[0].body.supplierReplacementCertificates.digitalSigningCertificate]
+            let all: [(String, () throws -> Void)] = [
+                ("ecdsa-sign", { _ = try key.signature(forDigest: digest) }),
+                ("ecdsa-sign-det", { _ = try key.deterministicSignature(forDigest: digest) }),
+                ("ecdsa-verify", { _ = key.publicKey.isValidSignature(bareSignature, forDigest: digest) }),
+                ("core-sign", BenchDocuments.cycle(requests) { _ = try signer.sign($0) }),
+                ("core-sign-det", BenchDocuments.cycle(requests) { _ = try signer.sign($0, options: SigningOptions(deterministic: true)) }),
+                ("full-sign", BenchDocuments.cycle(requests) { _ = try full.sign($0) }),
+                ("full-sign-det", BenchDocuments.cycle(requests) { _ = try fullDeterministic.sign($0) }),
+                ("full-sign-parties", BenchDocuments.cycle(requests) { _ = try fullParties.sign($0) }),
+                ("verify", BenchDocuments.cycle(signed) { _ = try verifier.verify($0) }),
+                ("xml-parse", BenchDocuments.cycle(requests) { _ = try XMLDocument(parsing: $0) }),
+                ("xml-parse-c14n", BenchDocuments.cycle(requests) { _ = try XMLDocument(parsing: $0).inclusiveCanonicalForm() }),
+                ("model-623", BenchDocuments.cycle(documents) { _ = try ServiceRequest623(document: $0) }),
+                ("claims-623", BenchDocuments.cycle(documents) { _ = ServiceRequest623.claims623($0) }),
+                ("cert-checks", BenchDocuments.cycle(models) { try $0.validateCertificates() }),
+                ("cert-decode", BenchDocuments.cycle(certificateDERs) { _ = try Certificate(encoded: $0) }),
+            ]
+            let wanted = cases.map { Set($0.split(separator: ",").map(String.init)) }
+            for (name, body) in all where wanted?.contains(name) ?? true {
+                let microseconds = try BenchTimer.measure(seconds: seconds, body)
+                Terminal.out("\(name) \(String(format: "%.2f", microseconds.perOp)) \(microseconds.ops)")
+            }
+        }
+    }
+
+    /// Writes N distinct copies of the testpki requests (distinct RequestID counters).
+    struct Corpus: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "corpus", abstract: "Write N request files.")
+
+        @Argument(help: "A `cos-signer testpki` directory.")
+        var pki: String
+
+        @Argument(help: "Output directory (created if missing).")
+        var output: String
+
+        @Option(help: "How many documents.")
+        var count: Int = 1000
+
+        @Flag(help: "Insert an empty ds:Signature template (for xmlsec1 --sign).")
+        var xmlsecTemplate = false
+
+        func run() throws {
+            let requests = try BenchDocuments.requests(in: pki)
+            mkdir(output, 0o755)
+            for i in 0..<count {
+                var bytes = BenchDocuments.withCounter(requests[i % requests.count], 1_000_000 + UInt64(i))
+                if xmlsecTemplate { bytes = BenchDocuments.withXMLSecTemplate(bytes) }
+                try Files.writeAtomically(bytes, to: "\(output)/doc\(i).xml", durable: false)
+            }
+        }
+    }
+}
+
+enum BenchDocuments {
+    static func requests(in pki: String) throws -> [[UInt8]] {
+        let directory = pki + "/requests"
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".xml") }.sorted()
+        guard !names.isEmpty else { throw ValidationError("no requests in \(directory)") }
+        return try names.map { try Files.read(directory + "/" + $0, maxBytes: 1 << 20) }
+    }
+
+    /// A closure that processes the next document of `documents` each time it is called.
+    static func cycle<T>(_ documents: [T], _ body: @escaping (T) throws -> Void) -> () throws -> Void {
+        var index = 0
+        return {
+            try body(documents[index])
+            index = index + 1 == documents.count ? 0 : index + 1
+        }
+    }
+
+    /// The request with its RequestID counter (after the last ':' of sr:RequestID) replaced.
+    static func withCounter(_ bytes: [UInt8], _ counter: UInt64) -> [UInt8] {
+        let close = Array("</sr:RequestID>".utf8)
+        guard let end = firstIndex(of: close, in: bytes) else { return bytes }
+        var start = end
+        while start > 0, bytes[start - 1] != UInt8(ascii: ":") { start -= 1 }
+        return Array(bytes[..<start]) + Array(String(counter).utf8) + Array(bytes[end...])
+    }
+
+    static func withXMLSecTemplate(_ bytes: [UInt8]) -> [UInt8] {
+        let close = Array("</sr:Request>".utf8)
+        guard let end = firstIndex(of: close, in: bytes) else { return bytes }
+        let template = #"<ds:Signature><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"/><ds:Reference URI=""><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial/></ds:X509Data></ds:KeyInfo></ds:Signature>"#
+        return Array(bytes[..<end]) + Array(template.utf8) + Array(bytes[end...])
+    }
+
+    static func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
+            if haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }
+        }
+        return nil
+    }
+}
+
+enum BenchTimer {
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// Runs `body` for a warm-up, then for `seconds`; returns µs per call and the number of calls.
+    static func measure(seconds: Double, _ body: () throws -> Void) throws -> (perOp: Double, ops: Int) {
+        let warmUpEnd = now() + min(0.5, seconds / 4)
+        while now() < warmUpEnd {
+            for _ in 0..<50 { try body() }
+        }
+        var ops = 0
+        let start = now()
+        var elapsed = 0.0
+        repeat {
+            for _ in 0..<100 { try body() }
+            ops += 100
+            elapsed = now() - start
+        } while elapsed < seconds
+        return (elapsed * 1e6 / Double(ops), ops)
+    }
+}

@@ -1,0 +1,164 @@
+import ArgumentParser
+import CoSSigner
+import Foundation
+
+struct BuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Build a 6.23 Update Security Credentials (CoS) request from values, and optionally sign it.",
+        discussion: """
+            Certificates are read in PEM or DER. The request is checked like any 6.23 before it is written \
+            (CommandVariant 1-3, ranges, certificate rules, chain to a path certificate). Given --key and \
+            --cert (the XML signing key and certificate), the request is signed in the same step.
+
+            Examples:
+              cos-signer build --originator 90-B3-D5-1F-30-01-00-00 --target 00-DB-12-34-56-78-90-A0 \\
+                --counter 1006 --floor 0 --topup-floor 0 --signing-cert ds.pem --key-agreement-cert ka.pem \\
+                --topup-cert ka-topup.pem --path-cert issuing-ca.pem --mpxn 1312345678333 -o request.xml
+              cos-signer build ... --key xml-sign.key.pem --cert xml-sign.pem -o signed.xml
+            """
+    )
+
+    @Option(help: ArgumentHelp("Business Originator: the sending User ID (EUI-64).", valueName: "EUI"))
+    var originator: String
+
+    @Option(help: ArgumentHelp("Business Target: the meter's device ID (EUI-64).", valueName: "EUI"))
+    var target: String
+
+    @Option(help: ArgumentHelp("Originator counter, 1 to 2^64-1.", valueName: "N"))
+    var counter: String
+
+    @Option(help: ArgumentHelp("CommandVariant: 1, 2 or 3.", valueName: "CV"))
+    var commandVariant: UInt8 = 1
+
+    @Option(help: ArgumentHelp("SupplierFloorSeqNumber, 0 to 2^63-1.", valueName: "N"))
+    var floor: String
+
+    @Option(help: ArgumentHelp("SupplierPrepaymentTopUpFloorSeqNumber, 0 to 2^63-1.", valueName: "N"))
+    var topupFloor: String?
+
+    @Option(help: ArgumentHelp("Replacement DigitalSigningCertificate (OU 02, digitalSignature).", valueName: "FILE"))
+    var signingCert: String
+
+    @Option(help: ArgumentHelp("Replacement KeyAgreementCertificate (OU 02, keyAgreement).", valueName: "FILE"))
+    var keyAgreementCert: String?
+
+    @Option(help: ArgumentHelp("Replacement KeyAgreementTopUpCertificate (OU 02, keyAgreement).", valueName: "FILE"))
+    var topupCert: String?
+
+    @Option(help: ArgumentHelp("A CertificationPathCertificates certificate (give 1 to 3 times).", valueName: "FILE"))
+    var pathCert: [String] = []
+
+    @Option(help: ArgumentHelp("ApplyTimeBasedCPVChecks: true or false.", valueName: "BOOL"))
+    var applyCpvChecks: Bool = true
+
+    @Option(help: ArgumentHelp("ImportMPxN: the import MPAN or MPRN (1 to 13 characters).", valueName: "MPXN"))
+    var mpxn: String
+
+    @Option(help: ArgumentHelp("ExecutionDateTime (ISO 8601 with time zone) for a future-dated request.", valueName: "TIME"))
+    var executeAt: String?
+
+    @OptionGroup var key: KeyOptions
+
+    @Flag(help: "When signing: sign deterministically (RFC 6979).")
+    var deterministic = false
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Output file ('-' for standard output).", valueName: "OUT"))
+    var output: String = "-"
+
+    @OptionGroup var validation: ValidationOptions
+
+    func validate() throws {
+        if (key.keyPath == nil) != (key.certificatePath == nil) {
+            throw ValidationError("to sign, give both --key and --cert; to only build, give neither")
+        }
+    }
+
+    func run() throws {
+        let request = try makeRequest()
+        var options = try validation.makeOptions()
+        try request.validate(options)
+        guard key.keyPath != nil else {
+            try Files.writeAtomically(request.xmlBytes(), to: output)
+            return
+        }
+        options.schema = nil  // already applied above
+        let signer = RequestSigner(signer: try key.makeSigner(), options: RequestSigningOptions(
+            signing: SigningOptions(deterministic: deterministic), validation: options))
+        let signed = try signer.sign(request.xmlBytes(), source: "built request")
+        try Files.writeAtomically(signed.document.bytes, to: output)
+    }
+
+    func makeRequest() throws -> ServiceRequest623 {
+        func eui(_ text: String, _ field: String) throws -> EUI64 {
+            do { return try EUI64(parsing: text) } catch {
+                throw DUISRequestError(field: field, rule: .lexicalForm, reason: error.description)
+            }
+        }
+        func number(_ text: String, _ field: String) throws -> UInt64 {
+            guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let value = UInt64(text) else {
+                throw DUISRequestError(field: field, rule: .range, reason: "'\(text)' is not a whole number from 0 to 18446744073709551615")
+            }
+            return value
+        }
+        func der(_ path: String) throws -> [UInt8] { try Certificate(contentsOfFile: path).derBytes }
+
+        let requestID = try RequestID(
+            businessOriginator: try eui(originator, "--originator"),
+            businessTarget: try eui(target, "--target"),
+            counter: try number(counter, "sr:Header/sr:RequestID (counter)"))
+        guard let variant = CommandVariant(rawValue: commandVariant) else {
+            throw DUISRequestError(field: "sr:Header/sr:CommandVariant", rule: .range, reason: "\(commandVariant) is not a CommandVariant (1 to 9)")
+        }
+        let certificates = try SupplierReplacementCertificates(
+            digitalSigningCertificate: try der(signingCert),
+            keyAgreementCertificate: try keyAgreementCert.map(der),
+            keyAgreementTopUpCertificate: try topupCert.map(der))
+        let body = try UpdateSecurityCredentialsCoS(
+            executionDateTime: try executeAt.map { try ExecutionDateTime(parsing: $0) },
+            supplierFloorSeqNumber: try number(floor, "SupplierFloorSeqNumber"),
+            supplierPrepaymentTopUpFloorSeqNumber: try topupFloor.map { try number($0, "SupplierPrepaymentTopUpFloorSeqNumber") },
+            supplierReplacementCertificates: certificates,
+            certificationPathCertificates: try pathCert.map(der),
+            applyTimeBasedCPVChecks: applyCpvChecks,
+            importMPxN: mpxn)
+        return try ServiceRequest623(requestID: requestID, commandVariant: variant, body: body)
+    }
+}
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Print a 6.23 request (unsigned or signed) in human form or as JSON.",
+        discussion: """
+            The request is parsed strictly; a malformed one is refused with exit code 2 and the field at fault. \
+            The signature, if any, is not checked here: use 'cos-signer verify'.
+
+            Examples:
+              cos-signer inspect request.xml
+              cos-signer inspect --json signed.xml
+            """
+    )
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Largest input accepted, in bytes.", valueName: "BYTES"))
+    var maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes
+
+    @Argument(help: ArgumentHelp("The request ('-' for standard input).", valueName: "INPUT"))
+    var input: String
+
+    func run() throws {
+        let bytes = try Files.read(input, maxBytes: maxInputBytes)
+        let request = try ServiceRequest623(parsing: bytes, source: input == "-" ? "standard input" : input)
+        let summary = RequestSummary(request)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            Terminal.out(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        } else {
+            Terminal.out(summary.humanReadable)
+        }
+    }
+}

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CoSSigner
+@_spi(Testing) import CoSSigner
 import Foundation
 
 #if canImport(Glibc)
@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmark helpers for Scripts/bench (internal).",
         shouldDisplay: false,
-        subcommands: [Run.self, Corpus.self]
+        subcommands: [Run.self, Corpus.self, C14NDiff.self]
     )
 
     /// Times each path in this process and prints `name µs/op ops` lines.
@@ -106,6 +106,35 @@ struct BenchCommand: ParsableCommand {
                 if xmlsecTemplate { bytes = BenchDocuments.withXMLSecTemplate(bytes) }
                 try Files.writeAtomically(bytes, to: "\(output)/doc\(i).xml", durable: false)
             }
+        }
+    }
+
+    /// The full differential corpus: the fast canonicalizer against libxml2.
+    struct C14NDiff: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "c14n-diff", abstract: "Differential canonicalizer check.")
+
+        @Option(help: "Generated documents.")
+        var count: Int = 20000
+
+        @Option(help: "Seed.")
+        var seed: UInt64 = 1
+
+        @Argument(help: "Directories of extra XML files (all are compared).")
+        var directories: [String] = []
+
+        func run() throws {
+            var files: [(name: String, bytes: [UInt8])] = []
+            for directory in directories {
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: directory))?.sorted() ?? [] {
+                    let path = directory + "/" + name
+                    if Files.isDirectory(path) { continue }
+                    if let bytes = try? Files.read(path, maxBytes: 16 << 20) { files.append((path, bytes)) }
+                }
+            }
+            let report = CanonicalizerDifferential.run(files: files, generated: count, seed: seed)
+            Terminal.out(report.summary)
+            for line in report.differences.prefix(20) { Terminal.out("  " + line) }
+            if !report.differences.isEmpty { throw CommandFailure(exitCode: 10) }
         }
     }
 }

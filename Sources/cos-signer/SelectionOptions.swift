@@ -41,7 +41,7 @@ struct CounterOptions: ParsableArguments {
     @Option(help: ArgumentHelp("RequestID counter: preserve (sign what the adapter built), time (milliseconds since the epoch, strictly increasing in this process) or store (a durable per-originator store, --counter-store).", valueName: "MODE"))
     var counter: Mode = .preserve
 
-    @Option(help: ArgumentHelp("The durable counter store for --counter store (created if missing; file-locked, fsynced, never repeats).", valueName: "FILE"))
+    @Option(help: ArgumentHelp("The durable counter store for --counter store (created if missing; file-locked, fsynced, never repeats; counters stay above the current time in milliseconds).", valueName: "FILE"))
     var counterStore: String?
 
     func validate() throws {
@@ -49,11 +49,16 @@ struct CounterOptions: ParsableArguments {
         if counter != .store && counterStore != nil { throw ValidationError("--counter-store is only used with --counter store") }
     }
 
-    func makeAssigner() throws -> CounterAssigner? {
+    /// The counter assigner. Store counters never go below the current time in milliseconds (so a store started
+    /// after `--counter time` was used never goes back), and are reserved in blocks for batches (one per document
+    /// for a single input, so a one-off run uses up one counter).
+    func makeAssigner(batch: Bool) throws -> CounterAssigner? {
         switch counter {
         case .preserve: nil
         case .time: CounterAssigner(policy: .time)
-        case .store: counterStore.map { CounterAssigner(policy: .store(path: $0)) }
+        case .store: counterStore.map {
+            CounterAssigner(policy: .store(path: $0), blockSize: batch ? 100 : 1, floor: currentTimeMilliseconds())
+        }
         }
     }
 }

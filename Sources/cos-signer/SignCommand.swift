@@ -87,14 +87,14 @@ struct SignCommand: ParsableCommand {
         let options = RequestSigningOptions(
             signing: SigningOptions(keepWhitespace: keepWhitespace, deterministic: deterministic, limits: batch.limits),
             validation: try validation.makeOptions())
-        let signer = RequestSigner(keys: keys, options: options, counters: try counters.makeAssigner())
+        let single = inputs.count == 1 && outputDir == nil
+        let signer = RequestSigner(keys: keys, options: options, counters: try counters.makeAssigner(batch: !single))
         let destination: BatchDestination = outputDir.map { .directory($0) } ?? (output.map { $0 == "-" ? .standardOutput : .file($0) } ?? .standardOutput)
         let job = try BatchSigningJob(signer: signer, destination: destination, maxInputBytes: batch.maxInputBytes)
         let driver = BatchDriver(options: batch, inputs: inputs, logger: logger, successWord: "signed", failureWord: "failed", printResults: false)
         let summary = try driver.run(work: job.process)
         job.finish()
         // A single document written to standard output needs no summary line.
-        let single = inputs.count == 1 && outputDir == nil
         if single {
             if summary.exitCode != 0 { throw CommandFailure(exitCode: summary.exitCode) }
         } else {

@@ -33,6 +33,9 @@ enum PartyRegistryFile {
     /// Parses registry text. Never throws: every problem is returned, with the declarations that
     /// could be read (partially, when some of their fields were wrong).
     static func parse(_ text: String, baseDirectory: String) -> (parties: [Parsed], problems: [PartyRegistryProblem]) {
+        if let problem = PartyRegistryTOMLGuard.problem(in: text) {
+            return ([], [problem])
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)

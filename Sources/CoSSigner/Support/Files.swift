@@ -38,15 +38,17 @@ public enum Files {
         if (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) > maxBytes {
             throw FileError(path: path, reason: "is \(info.st_size) bytes; the limit is \(maxBytes) bytes")
         }
-        var buffer = [UInt8]()
         let chunk = 64 * 1024
-        buffer.reserveCapacity((info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) + 1 : chunk)
+        // A regular file is read into a buffer of its size (plus one byte, to see it grow); anything else
+        // (a pipe, standard input) in chunks. Zero-filling with `repeating:` is a memset, even in debug builds.
+        let isRegular = (info.st_mode & S_IFMT) == S_IFREG
+        var buffer = [UInt8](repeating: 0, count: isRegular ? min(Int(info.st_size), maxBytes) + 1 : chunk)
         var total = 0
         while true {
-            if buffer.count < total + chunk { buffer.append(contentsOf: repeatElement(0, count: total + chunk - buffer.count)) }
+            if buffer.count == total { buffer += [UInt8](repeating: 0, count: chunk) }
             let n = buffer.withUnsafeMutableBytes { raw -> Int in
                 guard let base = raw.baseAddress else { return 0 }
-                return Glibc.read(fd, base + total, chunk)
+                return Glibc.read(fd, base + total, raw.count - total)
             }
             if n < 0 {
                 if errno == EINTR { continue }

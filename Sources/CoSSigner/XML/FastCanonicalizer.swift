@@ -689,23 +689,49 @@ struct FastC14NScanner {
         return nil
     }
 
-    /// A namespace URI the fast path accepts: empty (undeclaring the default), or an absolute URI made of
-    /// ordinary characters: `scheme:` then letters, digits and `-._~:/?#[]@!$'()*+,;=`. No references, `%`,
-    /// spaces or non-ASCII (libxml2's canonicalizer checks such URIs more carefully).
+    /// A namespace URI the fast path accepts: empty (undeclaring the default), or a conservative absolute URI
+    /// that libxml2's RFC 3986 parser certainly reads with a scheme: `scheme:` then either `//host[:port]` (host
+    /// of letters, digits, `-` and `.`; port of digits) or a non-empty path, then an optional query and at most
+    /// one `#` fragment, all of letters, digits and `-._~!$()*+,;=:@/?`. No references, `%`, quotes, spaces or
+    /// non-ASCII (libxml2's canonicalizer checks other URIs, and refuses relative ones).
     private func checkNamespaceURI(_ value: Range<Int>) throws(FastC14NFallback) {
         if value.isEmpty { return }
         var k = value.lowerBound
+        let end = value.upperBound
         guard Self.isAlpha(p[k]) else { throw fail() }
         k += 1
-        while k < value.upperBound, Self.isAlpha(p[k]) || Self.isDigit(p[k]) || p[k] == UInt8(ascii: "+")
+        while k < end, Self.isAlpha(p[k]) || Self.isDigit(p[k]) || p[k] == UInt8(ascii: "+")
             || p[k] == UInt8(ascii: "-") || p[k] == UInt8(ascii: ".") { k += 1 }
-        guard k < value.upperBound, p[k] == UInt8(ascii: ":") else { throw fail() }
+        guard k < end, p[k] == UInt8(ascii: ":") else { throw fail() }
         k += 1
-        while k < value.upperBound {
+        guard k < end else { throw fail() }
+        if k + 1 < end, p[k] == UInt8(ascii: "/"), p[k + 1] == UInt8(ascii: "/") {
+            k += 2
+            let hostStart = k
+            while k < end, Self.isAlpha(p[k]) || Self.isDigit(p[k]) || p[k] == UInt8(ascii: "-") || p[k] == UInt8(ascii: ".") { k += 1 }
+            guard k > hostStart else { throw fail() }
+            if k < end, p[k] == UInt8(ascii: ":") {
+                k += 1
+                let portStart = k
+                while k < end, Self.isDigit(p[k]) { k += 1 }
+                guard k > portStart else { throw fail() }
+            }
+            guard k == end || p[k] == UInt8(ascii: "/") || p[k] == UInt8(ascii: "?") || p[k] == UInt8(ascii: "#") else { throw fail() }
+        } else {
+            guard p[k] != UInt8(ascii: "?"), p[k] != UInt8(ascii: "#") else { throw fail() }
+        }
+        var sawHash = false
+        while k < end {
             let c = p[k]
+            if c == UInt8(ascii: "#") {
+                guard !sawHash else { throw fail() }
+                sawHash = true
+                k += 1
+                continue
+            }
             let ok = Self.isAlpha(c) || Self.isDigit(c) || c == UInt8(ascii: "-") || c == UInt8(ascii: ".") || c == UInt8(ascii: "_")
                 || c == UInt8(ascii: "~") || c == UInt8(ascii: ":") || c == UInt8(ascii: "/") || c == UInt8(ascii: "?")
-                || c == UInt8(ascii: "#") || c == UInt8(ascii: "@") || c == UInt8(ascii: "!") || c == UInt8(ascii: "$")
+                || c == UInt8(ascii: "@") || c == UInt8(ascii: "!") || c == UInt8(ascii: "$")
                 || c == UInt8(ascii: "(") || c == UInt8(ascii: ")") || c == UInt8(ascii: "*") || c == UInt8(ascii: "+")
                 || c == UInt8(ascii: ",") || c == UInt8(ascii: ";") || c == UInt8(ascii: "=")
             guard ok else { throw fail() }
@@ -764,7 +790,7 @@ struct FastC14NScanner {
             let runStart = i
             while i < n {
                 let c = p[i]
-                if Self.textPlain[Int(c)] { i += 1 } else { break }
+                if Self.isPlainText(c) { i += 1 } else { break }
             }
             if i > runStart {
                 whitespaceOnly = false
@@ -814,12 +840,9 @@ struct FastC14NScanner {
 
     /// Bytes copied to the output as they are in text: everything but `< & > ]`, CR, TAB, LF, space, other
     /// C0 controls and 0xEF (which may start U+FFFE or U+FFFF).
-    static let textPlain: [Bool] = (0..<256).map { c in
-        if c < 0x21 { return false }
-        switch UInt8(c) {
-        case UInt8(ascii: "<"), UInt8(ascii: "&"), UInt8(ascii: ">"), UInt8(ascii: "]"), 0xEF: return false
-        default: return true
-        }
+    @inline(__always)
+    static func isPlainText(_ c: UInt8) -> Bool {
+        c > 0x20 && c != UInt8(ascii: "<") && c != UInt8(ascii: "&") && c != UInt8(ascii: ">") && c != UInt8(ascii: "]") && c != 0xEF
     }
 
     private mutating func writeTextScalar(_ scalar: UInt32) {

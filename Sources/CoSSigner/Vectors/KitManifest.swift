@@ -1,0 +1,231 @@
+import Foundation
+
+/// The `manifest.json` of a conformance kit (`TestVectors/`): its version, the test PKI it uses, and
+/// every case with its inputs and expected outcome. All paths are relative to the kit directory and
+/// use `/`. The JSON Schema is ``ConformanceKit/manifestSchema`` (`manifest.schema.json`).
+public struct KitManifest: Codable, Sendable, Equatable {
+    /// The value of ``format``.
+    public static let formatName = "cossigner-duis-623-conformance-kit"
+    /// The manifest version this library writes and reads.
+    public static let currentVersion = 1
+
+    /// Always ``formatName``.
+    public var format: String
+    /// The manifest version (``currentVersion``).
+    public var version: Int
+    /// What the kit is.
+    public var description: String
+    /// The program that wrote the kit.
+    public var generator: String
+    /// The test PKI all keys and certificates come from.
+    public var pki: KitPKI
+    /// The reason classes used in ``KitExpected/reason``, with their meaning.
+    public var reasonClasses: [String: String]
+    /// Every case, grouped, in a stable order.
+    public var cases: [KitCase]
+
+    public init(format: String = KitManifest.formatName, version: Int = KitManifest.currentVersion, description: String,
+                generator: String, pki: KitPKI, reasonClasses: [String: String], cases: [KitCase]) {
+        self.format = format
+        self.version = version
+        self.description = description
+        self.generator = generator
+        self.pki = pki
+        self.reasonClasses = reasonClasses
+        self.cases = cases
+    }
+}
+
+/// How the kit's test PKI was made (`cos-signer testpki DIR --parties N --seed SEED`).
+public struct KitPKI: Codable, Sendable, Equatable {
+    /// The directory holding it, relative to the kit.
+    public var directory: String
+    /// The seed every key and serial is derived from.
+    public var seed: String
+    /// The number of parties.
+    public var parties: Int
+    /// The command that recreates it byte for byte.
+    public var command: String
+}
+
+/// The four groups of cases.
+public enum KitGroup: String, Codable, Sendable, CaseIterable {
+    /// Sign a request deterministically; the output bytes, DigestValue and SignatureValue are exact.
+    case signing
+    /// Verify a document; valid, or invalid with the reason class.
+    case verification
+    /// Choose the Supplier Party that signs a request, or refuse.
+    case keySelection
+    /// Validate a 6.23 request; valid, or the field and rule it breaks.
+    case requestValidation
+}
+
+/// One case of the kit.
+public struct KitCase: Codable, Sendable, Equatable {
+    /// Unique id, `<group>/<name>`.
+    public var id: String
+    /// The group.
+    public var group: KitGroup
+    /// One line saying what the case shows.
+    public var description: String
+    /// What goes in.
+    public var inputs: KitInputs
+    /// What must come out.
+    public var expected: KitExpected
+
+    public init(id: String, group: KitGroup, description: String, inputs: KitInputs, expected: KitExpected) {
+        self.id = id
+        self.group = group
+        self.description = description
+        self.inputs = inputs
+        self.expected = expected
+    }
+}
+
+/// The inputs of a case. Which fields are present depends on the group (see the schema).
+public struct KitInputs: Codable, Sendable, Equatable {
+    /// signing, keySelection, requestValidation: the (unsigned) request file.
+    public var request: String?
+    /// signing: the PKCS#8 PEM private key.
+    public var key: String?
+    /// signing: the signing certificate (named in KeyInfo); verification: the only certificate the
+    /// verifier is given.
+    public var certificate: String?
+    /// signing: keep the input's whitespace between elements (otherwise the output is compact).
+    public var keepWhitespace: Bool?
+    /// verification: the document to verify.
+    public var document: String?
+    /// verification: the time (RFC 3339, UTC) at which the KeyInfo certificate must be valid. Absent:
+    /// verification does not depend on time.
+    public var at: String?
+    /// keySelection: the party registry (TOML).
+    public var registry: String?
+    /// keySelection: registration data (CSV `mpxn,mpid,effective_from`).
+    public var registration: String?
+    /// keySelection: the MPID the request is sent under.
+    public var mpid: String?
+    /// keySelection: the date registration data is read at (YYYY-MM-DD).
+    public var date: String?
+    /// requestValidation: "now" for the future-dating check (RFC 3339, UTC).
+    public var now: String?
+    /// requestValidation: every certificate must be valid at this time (RFC 3339, UTC).
+    public var certificatesValidAt: String?
+
+    public init(request: String? = nil, key: String? = nil, certificate: String? = nil, keepWhitespace: Bool? = nil,
+                document: String? = nil, at: String? = nil, registry: String? = nil, registration: String? = nil,
+                mpid: String? = nil, date: String? = nil, now: String? = nil, certificatesValidAt: String? = nil) {
+        self.request = request
+        self.key = key
+        self.certificate = certificate
+        self.keepWhitespace = keepWhitespace
+        self.document = document
+        self.at = at
+        self.registry = registry
+        self.registration = registration
+        self.mpid = mpid
+        self.date = date
+        self.now = now
+        self.certificatesValidAt = certificatesValidAt
+    }
+}
+
+/// The outcome a case expects.
+public struct KitExpected: Codable, Sendable, Equatable {
+    /// `valid`, `invalid` or `refused`.
+    public enum Outcome: String, Codable, Sendable {
+        case valid, invalid, refused
+    }
+
+    /// The outcome.
+    public var outcome: Outcome
+    /// invalid (verification): the reason class; refused (keySelection): the refusal reason.
+    public var reason: String?
+    /// refused / invalid: the exit code `cos-signer` gives (2 input, 4 selection refused, 10 signature invalid).
+    public var exitCode: Int?
+    /// signing: the exact expected signed document.
+    public var output: String?
+    /// signing: the expected base64 DigestValue.
+    public var digestValue: String?
+    /// signing: the expected base64 SignatureValue (RFC 6979 nonce).
+    public var signatureValue: String?
+    /// keySelection (valid): the id of the chosen party.
+    public var party: String?
+    /// requestValidation (invalid): the element, as a path from the root with `sr:` prefixes.
+    public var field: String?
+    /// requestValidation (invalid): the rule broken.
+    public var rule: String?
+
+    public init(outcome: Outcome, reason: String? = nil, exitCode: Int? = nil, output: String? = nil,
+                digestValue: String? = nil, signatureValue: String? = nil, party: String? = nil,
+                field: String? = nil, rule: String? = nil) {
+        self.outcome = outcome
+        self.reason = reason
+        self.exitCode = exitCode
+        self.output = output
+        self.digestValue = digestValue
+        self.signatureValue = signatureValue
+        self.party = party
+        self.field = field
+        self.rule = rule
+    }
+}
+
+/// Why a kit could not be made, read or run.
+public struct KitError: ClassifiedError, Equatable {
+    /// The file or directory concerned.
+    public let path: String
+    /// Why.
+    public let reason: String
+    public let failureClass: FailureClass
+
+    public init(path: String, reason: String, failureClass: FailureClass = .input) {
+        self.path = path
+        self.reason = reason
+        self.failureClass = failureClass
+    }
+
+    public var description: String { "\(path): \(reason)" }
+}
+
+extension KitManifest {
+    /// The manifest as deterministic JSON: keys sorted, two-space indentation, `/` unescaped, one
+    /// final line feed.
+    public func jsonBytes() throws(KitError) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        do {
+            return Array(try encoder.encode(self)) + [0x0A]
+        } catch {
+            throw KitError(path: ConformanceKit.manifestName, reason: "cannot encode the manifest: \(error)", failureClass: .input)
+        }
+    }
+
+    /// Reads `manifest.json` of the kit in `directory`.
+    /// - Throws: ``KitError`` if it is missing, not JSON, of another format or of an unknown version.
+    public static func load(directory: String) throws(KitError) -> KitManifest {
+        let path = directory + "/" + ConformanceKit.manifestName
+        let bytes: [UInt8]
+        do {
+            bytes = try Files.read(path, maxBytes: 16 << 20)
+        } catch {
+            throw KitError(path: path, reason: error.reason)
+        }
+        let manifest: KitManifest
+        do {
+            manifest = try JSONDecoder().decode(KitManifest.self, from: Data(bytes))
+        } catch {
+            throw KitError(path: path, reason: "not a kit manifest: \(error)")
+        }
+        guard manifest.format == formatName else {
+            throw KitError(path: path, reason: "format is '\(manifest.format)', expected '\(formatName)'")
+        }
+        guard manifest.version == currentVersion else {
+            throw KitError(path: path, reason: "manifest version \(manifest.version) is not supported (this program reads version \(currentVersion))")
+        }
+        var seen = Set<String>()
+        for c in manifest.cases where !seen.insert(c.id).inserted {
+            throw KitError(path: path, reason: "case id '\(c.id)' appears twice")
+        }
+        return manifest
+    }
+}

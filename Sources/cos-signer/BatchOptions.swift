@@ -10,7 +10,10 @@ import Glibc
 /// Options shared by the batch commands (sign, verify).
 struct BatchOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Workers signing or verifying in parallel (default: all cores).", valueName: "N"))
-    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    var jobs: Int?
+
+    /// The number of workers: `--jobs`, else one per core.
+    var workerCount: Int { jobs ?? ProcessInfo.processInfo.activeProcessorCount }
 
     @Option(help: ArgumentHelp("Write one JSON line per input here (input, output, party, RequestID, certificate serial, result, reason).", valueName: "FILE"))
     var report: String?
@@ -25,7 +28,7 @@ struct BatchOptions: ParsableArguments {
     var maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes
 
     func validate() throws {
-        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if quiet && verbose { throw ValidationError("--quiet and --verbose exclude each other") }
         if maxInputBytes < 1 { throw ValidationError("--max-input-bytes must be positive") }
     }
@@ -62,7 +65,7 @@ struct BatchDriver {
         let progress = ProgressBar(total: total, enabled: showProgress && total > 1)
         let logger = self.logger
         let printResults = self.printResults
-        let summary = BatchRunner.run(jobs: options.jobs, inputs: batch, work: work) { result in
+        let summary = BatchRunner.run(jobs: options.workerCount, inputs: batch, work: work) { result in
             reportWriter?.write(result)
             progress.clear()
             if result.succeeded {

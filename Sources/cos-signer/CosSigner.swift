@@ -13,7 +13,7 @@ struct CosSigner: ParsableCommand {
             Exit codes (every command): 0 success, 1 usage, 2 input unreadable, malformed or not acceptable, \
             3 key or certificate missing or unusable, 4 key selection refused, 10 signature invalid.
             """,
-        subcommands: [BuildCommand.self, SignCommand.self, VerifyCommand.self, InspectCommand.self, VectorsCommand.self, CounterCommand.self, TestPKICommand.self, PartiesCommand.self, BenchCommand.self]
+        subcommands: [UsageMarkdownCommand.self, BuildCommand.self, SignCommand.self, VerifyCommand.self, InspectCommand.self, VectorsCommand.self, CounterCommand.self, TestPKICommand.self, PartiesCommand.self, BenchCommand.self]
     )
 
     /// Parses the command line, runs the command and exits with the documented exit codes.

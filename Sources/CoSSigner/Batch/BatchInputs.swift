@@ -81,10 +81,12 @@ public final class BatchInputs: @unchecked Sendable {
     }
 
     private static func nextRegularFile(_ handle: OpaquePointer, in directory: String) -> String? {
+        // The name is read in place, up to its NUL: an entry returned by readdir is only d_reclen bytes long,
+        // which can be shorter than MemoryLayout<dirent>.size, so copying `entry.pointee.d_name` (256 bytes)
+        // read past the end of glibc's buffer for the last entries (found by the AddressSanitizer run).
+        guard let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) else { return nil }
         while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+            let name = String(cString: (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self))
             if name.hasPrefix(".") { continue }
             let type = entry.pointee.d_type
             if type == UInt8(DT_REG) { return name }

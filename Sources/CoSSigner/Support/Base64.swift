@@ -12,9 +12,20 @@ public enum Base64 {
     /// Any other character is an error.
     /// - Throws: ``Base64Error``.
     public static func decode(_ text: some StringProtocol) throws(Base64Error) -> [UInt8] {
+        // One pass over contiguous UTF-8 (iterating a generic StringProtocol's utf8 view costs more than the
+        // rest of the decoding).
+        var string = String(text)
+        let result: Result<[UInt8], Base64Error> = string.withUTF8 { utf8 in
+            Result { () throws(Base64Error) -> [UInt8] in try decode(utf8: utf8) }
+        }
+        return try result.get()
+    }
+
+    private static func decode(utf8: UnsafeBufferPointer<UInt8>) throws(Base64Error) -> [UInt8] {
         var clean = [UInt8]()
-        clean.reserveCapacity(text.utf8.count)
-        for (offset, c) in text.utf8.enumerated() {
+        clean.reserveCapacity(utf8.count)
+        for offset in 0..<utf8.count {
+            let c = utf8[offset]
             switch c {
             case 0x0D, 0x0A, 0x20, 0x09: continue
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),

@@ -11,7 +11,9 @@ extension XMLDocument {
         guard let excluding else {
             return try canonicalize(mode: XML_C14N_1_0, visibility: nil, subtree: nil)
         }
-        precondition(excluding.document === self, "inclusiveCanonicalForm: the element belongs to another document")
+        guard excluding.document === self else {
+            throw XMLError(kind: .unsupported, message: "inclusiveCanonicalForm: the element belongs to another document")
+        }
         return try canonicalize(mode: XML_C14N_1_0, visibility: cos_xml_c14n_visible_outside, subtree: excluding.node)
     }
 
@@ -19,7 +21,9 @@ extension XMLDocument {
     /// of the subtree rooted at `element` (how `ds:SignedInfo` is canonicalised). Namespace
     /// declarations of ancestors appear only where the subtree visibly uses them.
     public func exclusiveCanonicalForm(of element: XMLElement) throws(XMLError) -> [UInt8] {
-        precondition(element.document === self, "exclusiveCanonicalForm: the element belongs to another document")
+        guard element.document === self else {
+            throw XMLError(kind: .unsupported, message: "exclusiveCanonicalForm: the element belongs to another document")
+        }
         return try canonicalize(mode: XML_C14N_EXCLUSIVE_1_0, visibility: cos_xml_c14n_visible_inside, subtree: element.node)
     }
 

@@ -88,12 +88,14 @@ public final class XMLDocument {
     }
 
     /// Unlinks and frees `element` and its subtree. `element`, and any view into its subtree,
-    /// must not be used afterwards. The root element cannot be removed.
-    public func remove(_ element: XMLElement) {
-        precondition(element.document === self, "XMLDocument.remove: the element belongs to another document")
-        precondition(element.node != xmlDocGetRootElement(docPtr), "XMLDocument.remove: cannot remove the root element")
+    /// must not be used afterwards. The root element cannot be removed, nor an element of another document:
+    /// for those nothing happens and the result is `false`.
+    @discardableResult
+    public func remove(_ element: XMLElement) -> Bool {
+        guard element.document === self, element.node != xmlDocGetRootElement(docPtr) else { return false }
         xmlUnlinkNode(element.node)
         xmlFreeNode(element.node)
+        return true
     }
 
     /// Every element, in document order, whose namespace and local name match.

@@ -30,10 +30,19 @@ public struct DUISVerifier: Sendable {
     /// Bounds applied when parsing.
     public var limits: XMLParseLimits
 
+    /// For each certificate: its KeyInfo text as this library writes it (escaped issuer name, decimal serial)
+    /// and the certificate the full path would select for that issuer and serial (the first equivalent one).
+    private let keyInfoTexts: [(issuer: [UInt8], serial: [UInt8], selected: Certificate)]
+
     /// Makes a verifier that accepts signatures by any of `certificates`.
     public init(certificates: [Certificate], limits: XMLParseLimits = .default) {
-        self.certificates = CertificateSet(certificates)
+        let set = CertificateSet(certificates)
+        self.certificates = set
         self.limits = limits
+        keyInfoTexts = certificates.compactMap { certificate in
+            guard let selected = set.certificate(issuer: certificate.issuer, serial: certificate.serialNumber) else { return nil }
+            return (Array(XMLText.escape(certificate.issuer.rfc2253).utf8), Array(certificate.serialNumber.decimal.utf8), selected)
+        }
     }
 
     /// Verifies a document given as bytes.
@@ -60,6 +69,7 @@ public struct DUISVerifier: Sendable {
         guard let fast = FastCanonicalizer.canonicalize(bytes, mode: .verifying, limits: limits),
             let range = fast.signatureRange
         else { return nil }
+        if let verified = templateVerify(fast, signature: bytes[range]) { return verified }
         var wrapped = [UInt8]()
         wrapped.reserveCapacity(range.count + 256)
         wrapped.append(contentsOf: Self.wrapperOpen)
@@ -91,6 +101,60 @@ public struct DUISVerifier: Sendable {
         else { return nil }
         return VerifiedDocument(signedContent: fast.bytes, certificate: certificate, digestValue: Base64.encode(parts.digest))
     }
+
+    /// The commonest case, a Signature exactly as ``DUISSigner`` writes it (byte for byte, apart from the
+    /// values): then its exclusive canonical SignedInfo is ``DUISSignatureProfile/canonicalSignedInfo(digestValue:)``
+    /// and every profile check holds by construction, so no tree is needed. The certificate must be named with
+    /// exactly the issuer and serial text this library writes for it. `nil` for anything else.
+    private func templateVerify(_ fast: FastCanonicalizer.Result, signature: ArraySlice<UInt8>) -> VerifiedDocument? {
+        var cursor = signature.startIndex
+        func take(_ literal: [UInt8]) -> Bool {
+            guard signature.endIndex - cursor >= literal.count,
+                signature[cursor..<(cursor + literal.count)].elementsEqual(literal) else { return false }
+            cursor += literal.count
+            return true
+        }
+        /// Bytes up to the next `<` (the value of a text-only element).
+        func value() -> ArraySlice<UInt8> {
+            let start = cursor
+            while cursor < signature.endIndex, signature[cursor] != UInt8(ascii: "<") { cursor += 1 }
+            return signature[start..<cursor]
+        }
+        guard take(Self.templateHead) else { return nil }
+        let digestText = value()
+        guard digestText.count == 44, take(Self.templateAfterDigest) else { return nil }
+        let signatureText = value()
+        guard signatureText.count == 88, take(Self.templateAfterSignatureValue) else { return nil }
+        let issuerText = value()
+        guard take(Self.templateAfterIssuer) else { return nil }
+        let serialText = value()
+        guard take(Self.templateTail), cursor == signature.endIndex,
+            issuerText.count <= SignatureParts.maxIssuerNameLength, serialText.count <= SignatureParts.maxSerialDigits
+        else { return nil }
+        guard let entry = keyInfoTexts.first(where: { $0.issuer.elementsEqual(issuerText) && $0.serial.elementsEqual(serialText) }) else {
+            return nil
+        }
+        guard let digest = try? Base64.decode(String(decoding: digestText, as: UTF8.self)), digest.count == SHA256.byteCount,
+            let raw = try? Base64.decode(String(decoding: signatureText, as: UTF8.self)), raw.count == 64,
+            let signatureValue = try? ECDSASignature(rawRepresentation: raw),
+            constantTimeEqual(SHA256.hash(fast.bytes), digest),
+            let publicKey = try? entry.selected.publicKey()
+        else { return nil }
+        let digestValue = String(decoding: digestText, as: UTF8.self)
+        let signedInfo = DUISSignatureProfile.canonicalSignedInfo(digestValue: digestValue)
+        guard publicKey.isValidSignature(signatureValue, for: signedInfo) else { return nil }
+        return VerifiedDocument(signedContent: fast.bytes, certificate: entry.selected, digestValue: digestValue)
+    }
+
+    private static let templateHead = Array(
+        (#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>"# + DUISSignatureProfile.signedInfoBodyHead).utf8)
+    private static let templateAfterDigest = Array(
+        "</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>".utf8)
+    private static let templateAfterSignatureValue = Array(
+        "</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>".utf8)
+    private static let templateAfterIssuer = Array("</ds:X509IssuerName><ds:X509SerialNumber>".utf8)
+    private static let templateTail = Array(
+        "</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo></ds:Signature>".utf8)
 
     private static let wrapperOpen = Array("<cos-signer-scope".utf8)
     private static let wrapperClose = Array("</cos-signer-scope>".utf8)

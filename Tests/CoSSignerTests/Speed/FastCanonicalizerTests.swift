@@ -133,6 +133,30 @@ import Testing
         }
     }
 
+    /// The verifier's template path relies on this: the Signature this library writes has, as its exclusive
+    /// canonical SignedInfo, exactly the profile's fixed template with the DigestValue.
+    @Test func writtenSignedInfoIsTheTemplate() throws {
+        let signer = try Self.signer()
+        for name in Fixtures.template623Names {
+            let signed = try signer.sign(try Fixtures.template623(name))
+            let document = try XMLDocument(parsing: signed.bytes)
+            let signedInfo = try #require(document.elements(namespaceURI: DUISSignatureProfile.namespace, localName: "SignedInfo").first)
+            #expect(try document.exclusiveCanonicalForm(of: signedInfo) == DUISSignatureProfile.canonicalSignedInfo(digestValue: signed.digestValue))
+        }
+    }
+
+    /// A signature that is not in the exact written form (re-indented, other prefix) still verifies through
+    /// the tree path, with the same signed content.
+    @Test func otherSignatureLayoutsStillVerify() throws {
+        let signer = try Self.signer()
+        let verifier = DUISVerifier(certificates: [signer.certificate])
+        let signed = try signer.sign(try Fixtures.template623(Fixtures.template623Names[0]))
+        let text = String(decoding: signed.bytes, as: UTF8.self)
+        let reindented = text.replacingOccurrences(of: "<ds:SignatureValue>", with: "\n<ds:SignatureValue>")
+        let verified = try verifier.verify(Array(reindented.utf8))
+        #expect(verified.signedContent == (try verifier.verify(signed.bytes)).signedContent)
+    }
+
     @Test func certificateCheckKeyDependsOnTheValidityTime() throws {
         let request = try ServiceRequest623(parsing: Fixtures.template623(Fixtures.template623Names[0]))
         let none = CertificateCheckMemo.key(for: request, at: nil)

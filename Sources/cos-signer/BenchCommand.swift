@@ -75,9 +75,12 @@ struct BenchCommand: ParsableCommand {
                 ("cert-decode", BenchDocuments.cycle(certificateDERs) { _ = try Certificate(encoded: $0) }),
             ]
             let wanted = cases.map { Set($0.split(separator: ",").map(String.init)) }
-            for (name, body) in all where wanted?.contains(name) ?? true {
-                let microseconds = try BenchTimer.measure(seconds: seconds, body)
-                Terminal.out("\(name) \(String(format: "%.2f", microseconds.perOp)) \(microseconds.ops)")
+            let selected = all.filter { wanted?.contains($0.0) ?? true }
+            // Round robin in short slices, median per case: load that comes and goes (this machine is shared)
+            // then weighs on every case alike, so the ratios between cases stay meaningful.
+            let results = try BenchTimer.interleaved(selected.map(\.1), seconds: seconds)
+            for ((name, _), result) in zip(selected, results) {
+                Terminal.out("\(name) \(String(format: "%.2f", result.perOp)) \(result.ops)")
             }
         }
     }
@@ -125,7 +128,8 @@ struct BenchCommand: ParsableCommand {
         func run() throws {
             var files: [(name: String, bytes: [UInt8])] = []
             for directory in directories {
-                for name in (try? FileManager.default.contentsOfDirectory(atPath: directory))?.sorted() ?? [] {
+                let names = (FileManager.default.enumerator(atPath: directory)?.compactMap { $0 as? String } ?? []).sorted()
+                for name in names where name.lowercased().hasSuffix(".xml") {
                     let path = directory + "/" + name
                     if Files.isDirectory(path) { continue }
                     if let bytes = try? Files.read(path, maxBytes: 16 << 20) { files.append((path, bytes)) }
@@ -186,6 +190,34 @@ enum BenchTimer {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// Runs every body for about `seconds` in all, in slices of 0.1 s taken in turn; returns for each the median
+    /// µs per call over its slices and the number of calls.
+    static func interleaved(_ bodies: [() throws -> Void], seconds: Double) throws -> [(perOp: Double, ops: Int)] {
+        for body in bodies { _ = try measure(seconds: 0.05, body) }
+        let slice = 0.1
+        let rounds = max(3, Int(seconds / slice))
+        var samples = [[Double]](repeating: [], count: bodies.count)
+        var ops = [Int](repeating: 0, count: bodies.count)
+        for _ in 0..<rounds {
+            for (k, body) in bodies.enumerated() {
+                var count = 0
+                let start = now()
+                var elapsed = 0.0
+                repeat {
+                    for _ in 0..<20 { try body() }
+                    count += 20
+                    elapsed = now() - start
+                } while elapsed < slice
+                samples[k].append(elapsed * 1e6 / Double(count))
+                ops[k] += count
+            }
+        }
+        return samples.enumerated().map { k, values in
+            let sorted = values.sorted()
+            return (sorted[sorted.count / 2], ops[k])
+        }
     }
 
     /// Runs `body` for a warm-up, then for `seconds`; returns µs per call and the number of calls.

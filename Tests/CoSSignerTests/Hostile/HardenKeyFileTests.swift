@@ -86,7 +86,7 @@ import Testing
     static func secrets(passphrase: String, keyFiles: [String], document: String) throws -> [String] {
         var secrets = [passphrase]
         for file in keyFiles {
-            let text = try String(contentsOfFile: file, encoding: .utf8)
+            let text = hostileText(file)
             secrets += text.split(separator: "\n").filter { !$0.hasPrefix("-----") && $0.count >= 16 }.map(String.init)
         }
         secrets.append("1312345678333")
@@ -103,7 +103,7 @@ import Testing
 
     static func expectNoSecrets(_ run: HostileRun, _ secrets: [String], also files: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) {
         var texts = [("stdout", run.stdout), ("stderr", run.stderr)]
-        for file in files { texts.append((file, (try? String(contentsOfFile: file, encoding: .utf8)) ?? "")) }
+        for file in files { texts.append((file, hostileText(file))) }
         for (name, text) in texts {
             for secret in secrets where text.contains(secret) {
                 Issue.record("\(name) contains a secret (\(secret.prefix(12))…): \(text.prefix(800))", sourceLocation: sourceLocation)

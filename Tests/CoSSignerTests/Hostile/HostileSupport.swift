@@ -1,3 +1,4 @@
+import CoSSigner
 import Foundation
 import Testing
 
@@ -75,9 +76,15 @@ enum HostileCLI {
         // A watchdog turns a hang into a failure instead of a stuck test run.
         let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
         DispatchQueue.global().asyncAfter(deadline: .now() + HostileLimits.hangSeconds, execute: watchdog)
+        // Peak memory: the child's VmHWM, sampled while it runs. (wait4's ru_maxrss is no use here: posix_spawn
+        // shares the test process's memory until exec, and Linux counts that toward the child's maximum.)
+        let peak = HostilePeakMemory(pid: pid)
+        let sampler = Thread { peak.sample() }
+        sampler.start()
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        peak.stop()
         watchdog.cancel()
         let wall = Date().timeIntervalSince(start)
         let exited = (status & 0x7F) == 0
@@ -85,11 +92,56 @@ enum HostileCLI {
         func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1_000_000 }
         return HostileRun(
             status: code,
-            stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "",
+            stdout: hostileText(outPath),
+            stderr: hostileText(errPath),
             cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
             wallSeconds: wall,
-            maxRSSKiB: usage.ru_maxrss)
+            maxRSSKiB: peak.kibibytes)
+    }
+}
+
+/// A file's text, read with the library's bounded reader (Foundation's String(contentsOfFile:) leaks its
+/// buffer in this toolchain, which the AddressSanitizer run reports).
+func hostileText(_ path: String) -> String {
+    ((try? Files.read(path, maxBytes: 64 << 20)) ?? []).utf8String
+}
+
+/// The highest VmHWM ("peak resident set") seen in /proc/PID/status while a child runs, every 2 ms.
+final class HostilePeakMemory: @unchecked Sendable {
+    private let pid: pid_t
+    private let lock = NSLock()
+    private var running = true
+    private var peak = 0
+
+    init(pid: pid_t) { self.pid = pid }
+
+    var kibibytes: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return peak
+    }
+
+    func stop() {
+        lock.lock()
+        running = false
+        lock.unlock()
+    }
+
+    func sample() {
+        while true {
+            lock.lock()
+            let go = running
+            lock.unlock()
+            guard go else { return }
+            let status = hostileText("/proc/\(pid)/status")
+            if let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+               let value = Int(line.split(separator: " ").dropFirst().first ?? "") {
+                lock.lock()
+                peak = max(peak, value)
+                lock.unlock()
+            }
+            usleep(2000)
+        }
     }
 }
 

@@ -13,6 +13,13 @@ import Testing
         for name in names where name.lowercased().hasSuffix(".xml") {
             files.append(("vectors/" + name, try Fixtures.bytes("vectors/" + name)))
         }
+        // The repository's conformance kit (TestVectors/), when present.
+        let kit = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("TestVectors").path
+        let kitNames = (FileManager.default.enumerator(atPath: kit)?.compactMap { $0 as? String } ?? []).sorted()
+        for name in kitNames where name.lowercased().hasSuffix(".xml") {
+            files.append(("TestVectors/" + name, [UInt8](try Data(contentsOf: URL(fileURLWithPath: kit + "/" + name)))))
+        }
         return files
     }
 

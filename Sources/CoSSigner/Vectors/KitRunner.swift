@@ -50,25 +50,24 @@ struct Observed {
     var problems: [String] = []
 
     var summary: String {
-        var parts = [outcome.rawValue]
-        if let reason { parts.append("reason \(reason)") }
-        if let party { parts.append("party \(party)") }
-        if let field { parts.append("field '\(field)'") }
-        if let rule { parts.append("rule \(rule)") }
-        if let exitCode { parts.append("exit \(exitCode)") }
-        return parts.joined(separator: ", ")
+        kitOutcomeSummary(outcome.rawValue, reason: reason, party: party, field: field, rule: rule, exitCode: exitCode)
     }
+}
+
+/// One line describing an outcome, the same way for what a case expects and what was observed.
+func kitOutcomeSummary(_ outcome: String, reason: String?, party: String?, field: String?, rule: String?, exitCode: Int?) -> String {
+    var parts = [outcome]
+    if let reason { parts.append("reason \(reason)") }
+    if let party { parts.append("party \(party)") }
+    if let field { parts.append("field '\(field)'") }
+    if let rule { parts.append("rule \(rule)") }
+    if let exitCode { parts.append("exit \(exitCode)") }
+    return parts.joined(separator: ", ")
 }
 
 extension KitExpected {
     var summary: String {
-        var parts = [outcome.rawValue]
-        if let reason { parts.append("reason \(reason)") }
-        if let party { parts.append("party \(party)") }
-        if let field { parts.append("field '\(field)'") }
-        if let rule { parts.append("rule \(rule)") }
-        if let exitCode { parts.append("exit \(exitCode)") }
-        return parts.joined(separator: ", ")
+        kitOutcomeSummary(outcome.rawValue, reason: reason, party: party, field: field, rule: rule, exitCode: exitCode)
     }
 }
 

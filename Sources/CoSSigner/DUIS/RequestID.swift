@@ -55,6 +55,40 @@ public struct RequestID: Hashable, Sendable, CustomStringConvertible {
         try self.init(businessOriginator: originator, businessTarget: target, counter: counter)
     }
 
+    /// ``init(parsing:)`` for UTF-8 bytes, without building strings: the same acceptance and the same value for
+    /// every text ``init(parsing:)`` accepts; `nil` for every text it refuses (the caller then calls it for the
+    /// error).
+    static func parse(utf8 b: UnsafeBufferPointer<UInt8>) -> RequestID? {
+        // 23 + 1 + 23 + 1 + 1...20 digits.
+        guard b.count >= 49, b.count <= 68, b[23] == UInt8(ascii: ":"), b[47] == UInt8(ascii: ":") else { return nil }
+        func eui64(at start: Int) -> EUI64? {
+            var v: UInt64 = 0
+            for k in 0..<23 {
+                let c = b[start + k]
+                if k % 3 == 2 {
+                    guard c == UInt8(ascii: "-") else { return nil }
+                    continue
+                }
+                guard let nibble = hexValue(c) else { return nil }
+                v = v << 4 | UInt64(nibble)
+            }
+            return EUI64(v)
+        }
+        guard let originator = eui64(at: 0), let target = eui64(at: 24) else { return nil }
+        let digits = 48..<b.count
+        guard b[48] != UInt8(ascii: "0") else { return nil }  // a leading zero, or the counter 0
+        var counter: UInt64 = 0
+        for k in digits {
+            let c = b[k]
+            guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") else { return nil }
+            let (times10, o1) = counter.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(UInt64(c - UInt8(ascii: "0")))
+            guard !o1, !o2 else { return nil }
+            counter = sum
+        }
+        return try? RequestID(businessOriginator: originator, businessTarget: target, counter: counter)
+    }
+
     /// `ORIGINATOR:TARGET:COUNTER` in upper-case hex with `-` separators, decimal counter.
     public var description: String {
         "\(businessOriginator.description):\(businessTarget.description):\(counter)"

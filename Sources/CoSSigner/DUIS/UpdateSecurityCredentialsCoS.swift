@@ -133,6 +133,8 @@ public struct UpdateSecurityCredentialsCoS: Hashable, Sendable {
     public var isFutureDated: Bool { executionDateTime != nil }
 
     private static func checkImportMPxN(_ value: String) throws(DUISRequestError) {
+        // The usual case, printable ASCII: no whitespace or control character, and the length is the byte count.
+        if value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), importMPxNLength.contains(value.utf8.count) { return }
         let length = value.unicodeScalars.count
         guard importMPxNLength.contains(length) else {
             throw DUISRequestError(field: DUISPath.importMPxN, rule: .range,

@@ -82,6 +82,45 @@ public struct RequestSigner: Sendable {
     /// - Throws: ``XMLError``, ``DUISRequestError`` or ``DUISSchemaError`` (input), ``KeySelectionRefused``,
     ///   ``CounterStoreError``, ``SigningRefused``, ``CryptoError``.
     public func sign(_ bytes: [UInt8], source: String? = nil) throws -> SignedRequest {
+        if let signed = try fastSign(bytes, source: source) { return signed }
+        return try fullSign(bytes, source: source)
+    }
+
+    /// The fast path for the common case, a valid 6.23 without a schema to check: the single-pass canonicalizer
+    /// makes the canonical form, ``ServiceRequest623FastReader`` reads the typed request from it (no DOM), the
+    /// same checks, key choice and counter run, and the canonical bytes are signed as they are. It returns `nil`
+    /// whenever anything is not plainly valid, before any effect (counter, output), and the full path then gives
+    /// the same outcome with its exact error; the outputs of both paths are compared by the tests.
+    private func fastSign(_ bytes: [UInt8], source: String?) throws -> SignedRequest? {
+        guard options.validation.schema == nil,
+            let fast = FastCanonicalizer.canonicalize(bytes, mode: .signing(compact: !options.signing.keepWhitespace),
+                                                      limits: options.signing.limits),
+            !fast.sawCommentOrCDATA, fast.placeholderCount <= 1, fast.placeholderIsLastRootChild,
+            let request = ServiceRequest623FastReader.read(canonical: fast.bytes)
+        else { return nil }
+        // A refusal is left to the full path, so that it is reported exactly as that path reports it.
+        guard (try? validate(request)) != nil,
+            let (signer, party, reasons) = try? chooseKey(request: request, requestID: request.requestID, source: source)
+        else { return nil }
+        if rewritesCounters, let counters {
+            let newID = try counters.assign(to: request.requestID)
+            if newID != request.requestID {
+                let updated = try ServiceRequest623(
+                    requestID: newID, commandVariant: request.commandVariant, firstInSequence: request.firstInSequence,
+                    precedingServiceRequestID: request.precedingServiceRequestID, body: request.body,
+                    schemaVersion: request.schemaVersion)
+                let signed = try signer.sign(updated.xmlBytes(), options: options.signing, source: source)
+                return SignedRequest(document: signed, request: updated, requestID: newID, certificate: signer.certificate,
+                                     party: party, selectionReasons: reasons)
+            }
+        }
+        let signed = try signer.finish(canonical: fast.bytes, rootQualifiedName: fast.rootQualifiedName, options: options.signing)
+        return SignedRequest(document: signed, request: request, requestID: request.requestID, certificate: signer.certificate,
+                             party: party, selectionReasons: reasons)
+    }
+
+    /// The full path: hardened libxml2 parse, the typed model from the tree, checks, key, counter, signature.
+    func fullSign(_ bytes: [UInt8], source: String? = nil) throws -> SignedRequest {
         var document = try XMLDocument(parsing: bytes, limits: options.signing.limits, source: source)
         var documentBytes = bytes
         var request: ServiceRequest623?

@@ -32,6 +32,12 @@ enum FastCanonicalizer {
         /// Verifying: the namespace declarations of the root, in input order (`prefix` empty for the default),
         /// so that the Signature can be parsed on its own in the same scope.
         var rootNamespaces: [(prefix: [UInt8], uri: [UInt8])]
+        /// The input held a comment or a CDATA section somewhere (the canonical form keeps neither as such).
+        var sawCommentOrCDATA = false
+        /// Signing: how many root-level `ds:Signature` placeholders were dropped.
+        var placeholderCount = 0
+        /// Signing: no element follows the last dropped placeholder among the root's children.
+        var placeholderIsLastRootChild = true
     }
 
     /// The canonical form of `bytes`, or `nil` when the fast path does not handle the document.
@@ -163,6 +169,9 @@ struct FastC14NScanner {
     private var signatureRange: Range<Int>?
     private var signatureIsLastChild = false
     private var rootClosed = false
+    private var sawCommentOrCDATA = false
+    private var placeholderCount = 0
+    private var placeholderIsLastRootChild = true
 
     static let xmldsig: StaticString = "http://www.w3.org/2000/09/xmldsig#"
 
@@ -190,7 +199,8 @@ struct FastC14NScanner {
     func result() -> FastCanonicalizer.Result {
         FastCanonicalizer.Result(
             bytes: out.array(), rootQualifiedName: Array(b[rootQName]), signatureRange: signatureRange,
-            rootNamespaces: rootNamespaces)
+            rootNamespaces: rootNamespaces, sawCommentOrCDATA: sawCommentOrCDATA, placeholderCount: placeholderCount,
+            placeholderIsLastRootChild: placeholderIsLastRootChild)
     }
 
     // MARK: Character classes
@@ -350,6 +360,7 @@ struct FastC14NScanner {
     /// `<!-- ... -->`, dropped. `--` inside is malformed.
     private mutating func comment() throws(FastC14NFallback) {
         i += 4
+        sawCommentOrCDATA = true
         while true {
             guard i + 1 < n else { throw fail() }
             let c = p[i]
@@ -573,6 +584,13 @@ struct FastC14NScanner {
             }
         } else if isSignature && !isRootChild {
             throw fail()  // the libxml2 path refuses it with the proper message
+        } else if isRootChild {
+            if isSignature {
+                placeholderCount += 1
+                placeholderIsLastRootChild = true
+            } else if placeholderCount > 0 {
+                placeholderIsLastRootChild = false
+            }
         }
 
         var suppressed = isSuppressed
@@ -987,6 +1005,7 @@ struct FastC14NScanner {
     /// `<![CDATA[ ... ]]>`: its text, escaped; never dropped by compaction. Only inside the root.
     private mutating func cdata() throws(FastC14NFallback) {
         i += 9
+        sawCommentOrCDATA = true
         let emit = !isSuppressed
         while true {
             guard i + 2 < n else { throw fail() }

@@ -105,7 +105,7 @@ public final class DUISSigner: Sendable {
     }
 
     /// Digest, SignedInfo, ECDSA and the output: `canonical` ends with the root's end tag.
-    private func finish(canonical: [UInt8], rootQualifiedName: [UInt8], options: SigningOptions) throws -> SignedDocument {
+    func finish(canonical: [UInt8], rootQualifiedName: [UInt8], options: SigningOptions) throws -> SignedDocument {
         let closingTagCount = rootQualifiedName.count + 3
         let digest = SHA256.hash(canonical)
         let digestValue = Base64.encode(digest)

@@ -1,0 +1,363 @@
+/// The fast way into a 6.23: read the typed request straight from the canonical form the single-pass
+/// canonicalizer has already made for signing, with no DOM.
+///
+/// It accepts only the plain, valid shape: namespace declarations on the root only, the schema's elements in
+/// order with no attributes (the root's `schemaVersion` aside), values as text, nothing else. Every value goes
+/// through the same parsers and constructors as ``ServiceRequest623/init(document:source:)``. Anything else,
+/// valid or not, gives `nil`, and the caller takes the full path, which gives the same request or the exact
+/// error with its line. So it never accepts a document the full path refuses, and never reads one differently:
+/// the differential tests check this over the kit, the shared templates and mutated documents.
+///
+/// The canonicalizer must have been run in signing mode on the whole document, and the caller must have
+/// checked that the input held no comment or CDATA section (the canonical form keeps neither) and that a
+/// dropped `ds:Signature` placeholder, if any, was a single one and the root's last child element.
+struct ServiceRequest623FastReader {
+    private let c: UnsafeBufferPointer<UInt8>
+    private var i = 0
+    /// The root's namespace declarations: prefix (empty for the default) and URI, as canonical bytes.
+    private var bindings: [(prefix: Range<Int>, uri: Range<Int>)] = []
+    /// The prefixes (empty for the default namespace) the root binds to the DUIS namespace.
+    private var duisPrefixes: [Range<Int>] = []
+
+    private init(_ c: UnsafeBufferPointer<UInt8>) { self.c = c }
+
+    /// The request in `canonical`, or `nil` when the fast reader does not take it.
+    static func read(canonical: [UInt8]) -> ServiceRequest623? {
+        canonical.withUnsafeBufferPointer { buffer in
+            var reader = ServiceRequest623FastReader(buffer)
+            return reader.request()
+        }
+    }
+
+    private static let duis = Array(DUISNamespace.serviceUserGateway.utf8)
+
+    // MARK: The document
+
+    private mutating func request() -> ServiceRequest623? {
+        guard let root = startTag(isRoot: true), equal(root.local, "Request"),
+            root.attributes.count == 1, equal(root.attributes[0].name, "schemaVersion"),
+            let schemaVersion = decoded(root.attributes[0].value, attribute: true)
+        else { return nil }
+
+        // Header.
+        guard open("Header") else { return nil }
+        guard let requestID = requestIDLeaf("RequestID") else { return nil }
+        var firstInSequence: Bool?
+        if peek("FirstInSequence") {
+            guard let text = leaf("FirstInSequence"), let value = Self.boolean(text) else { return nil }
+            firstInSequence = value
+        }
+        var preceding: RequestID?
+        if peek("PrecedingServiceRequestID") {
+            guard let value = requestIDLeaf("PrecedingServiceRequestID") else { return nil }
+            preceding = value
+        }
+        guard let cvText = leaf("CommandVariant"),
+            let cvNumber = try? DUISDecimal.parseUnsigned(cvText, what: "CommandVariant", field: DUISPath.commandVariant,
+                                                          allowLeadingZeros: false, maximum: UInt64(UInt8.max)),
+            let commandVariant = CommandVariant(rawValue: UInt8(cvNumber)),
+            leaf("ServiceReference") == ServiceRequest623.serviceReference,
+            leaf("ServiceReferenceVariant") == ServiceRequest623.serviceReference,
+            close()
+        else { return nil }
+
+        // Body.
+        guard open("Body"), open("UpdateSecurityCredentialsCoS") else { return nil }
+        var executionDateTime: ExecutionDateTime?
+        if peek("ExecutionDateTime") {
+            guard let text = leaf("ExecutionDateTime"), let value = try? ExecutionDateTime(parsing: text) else { return nil }
+            executionDateTime = value
+        }
+        guard let floor = floorNumber("SupplierFloorSeqNumber") else { return nil }
+        var topUpFloor: UInt64?
+        if peek("SupplierPrepaymentTopUpFloorSeqNumber") {
+            guard let value = floorNumber("SupplierPrepaymentTopUpFloorSeqNumber") else { return nil }
+            topUpFloor = value
+        }
+
+        guard open("SupplierReplacementCertificates"), let ds = certificate("DigitalSigningCertificate") else { return nil }
+        var ka: [UInt8]?
+        if peek("KeyAgreementCertificate") {
+            guard let value = certificate("KeyAgreementCertificate") else { return nil }
+            ka = value
+        }
+        var topUp: [UInt8]?
+        if peek("KeyAgreementTopUpCertificate") {
+            guard let value = certificate("KeyAgreementTopUpCertificate") else { return nil }
+            topUp = value
+        }
+        guard close(), open("CertificationPathCertificates") else { return nil }
+        var path: [[UInt8]] = []
+        while peek("Certificate") {
+            guard path.count < UpdateSecurityCredentialsCoS.certificationPathCertificateCount.upperBound,
+                let der = certificate("Certificate")
+            else { return nil }
+            path.append(der)
+        }
+        guard !path.isEmpty, close(),
+            let cpvText = leaf("ApplyTimeBasedCPVChecks"), let cpv = Self.boolean(cpvText),
+            let mpxn = leaf("ImportMPxN"),
+            close(),  // UpdateSecurityCredentialsCoS
+            close(),  // Body
+            close(),  // Request
+            i == c.count
+        else { return nil }
+
+        guard let replacement = try? SupplierReplacementCertificates(
+                digitalSigningCertificate: ds, keyAgreementCertificate: ka, keyAgreementTopUpCertificate: topUp),
+            let body = try? UpdateSecurityCredentialsCoS(
+                executionDateTime: executionDateTime, supplierFloorSeqNumber: floor,
+                supplierPrepaymentTopUpFloorSeqNumber: topUpFloor, supplierReplacementCertificates: replacement,
+                certificationPathCertificates: path, applyTimeBasedCPVChecks: cpv, importMPxN: mpxn)
+        else { return nil }
+        return try? ServiceRequest623(requestID: requestID, commandVariant: commandVariant, firstInSequence: firstInSequence,
+                                      precedingServiceRequestID: preceding, body: body, schemaVersion: schemaVersion)
+    }
+
+    // MARK: Values
+
+    private mutating func floorNumber(_ local: StaticString) -> UInt64? {
+        guard let text = leaf(local) else { return nil }
+        return try? DUISDecimal.parseUnsigned(text, what: "the floor sequence number", field: "", allowLeadingZeros: false,
+                                              maximum: UpdateSecurityCredentialsCoS.maximumFloorSequenceNumber)
+    }
+
+    /// A certificate element's base64 text, decoded (never empty).
+    private mutating func certificate(_ local: StaticString) -> [UInt8]? {
+        guard startTagNamed(local) else { return nil }
+        let start = i
+        i = find(UInt8(ascii: "<"), from: i)
+        let text = start..<i
+        // Base64 text has no references; anything else is left to the full path.
+        guard find(UInt8(ascii: "&"), from: start, to: i) == i else { return nil }
+        guard endTag(local), let der = try? Base64.decode(utf8: UnsafeBufferPointer(rebasing: c[text])), !der.isEmpty else {
+            return nil
+        }
+        return der
+    }
+
+    /// A RequestID element's value (the text has no references: a RequestID has no character that needs one).
+    private mutating func requestIDLeaf(_ local: StaticString) -> RequestID? {
+        guard skipWhitespace(), startTagNamed(local) else { return nil }
+        let start = i
+        i = find(UInt8(ascii: "<"), from: i)
+        let text = start..<i
+        guard endTag(local) else { return nil }
+        return RequestID.parse(utf8: UnsafeBufferPointer(rebasing: c[text]))
+    }
+
+    /// `xs:boolean` as ``DUISStructure/boolean(_:path:line:)`` reads it.
+    private static func boolean(_ text: String) -> Bool? {
+        switch text {
+        case "true", "1": return true
+        case "false", "0": return false
+        default: return nil
+        }
+    }
+
+    // MARK: Elements
+
+    /// Skips white space between elements (element-only content: compaction may have left it, or the
+    /// document is signed with its white space kept). Any other text gives `false`.
+    private mutating func skipWhitespace() -> Bool {
+        while i < c.count {
+            switch c[i] {
+            case 0x20, 0x09, 0x0A: i += 1
+            case UInt8(ascii: "<"): return true
+            default: return false
+            }
+        }
+        return true
+    }
+
+    /// Whether the next element is `sr:local` (white space skipped; nothing consumed otherwise).
+    private mutating func peek(_ local: StaticString) -> Bool {
+        guard skipWhitespace(), i + 1 < c.count, c[i + 1] != UInt8(ascii: "/") else { return false }
+        let saved = i
+        defer { i = saved }
+        return startTagNamed(local)
+    }
+
+    /// Opens element-only `sr:local`.
+    private mutating func open(_ local: StaticString) -> Bool {
+        skipWhitespace() && startTagNamed(local)
+    }
+
+    /// Closes the innermost open element-only element (white space skipped).
+    private mutating func close() -> Bool {
+        guard skipWhitespace(), i + 1 < c.count, c[i] == UInt8(ascii: "<"), c[i + 1] == UInt8(ascii: "/") else { return false }
+        i += 2
+        while i < c.count, c[i] != UInt8(ascii: ">") { i += 1 }
+        guard i < c.count else { return false }
+        i += 1
+        return true
+    }
+
+    /// A simple-content element `sr:local` holding only text: its decoded value.
+    private mutating func leaf(_ local: StaticString) -> String? {
+        guard skipWhitespace(), startTagNamed(local) else { return nil }
+        let start = i
+        i = find(UInt8(ascii: "<"), from: i)
+        let text = start..<i
+        guard endTag(local) else { return nil }
+        return decoded(text, attribute: false)
+    }
+
+    /// `</…:local>` right here (the canonical form closes every element with the name it opened with, so only
+    /// the local name needs checking).
+    private mutating func endTag(_ local: StaticString) -> Bool {
+        guard i + 1 < c.count, c[i] == UInt8(ascii: "<"), c[i + 1] == UInt8(ascii: "/") else { return false }
+        var k = i + 2
+        let nameStart = k
+        while k < c.count, c[k] != UInt8(ascii: ">") { k += 1 }
+        guard k < c.count else { return false }
+        var localStart = nameStart
+        for j in nameStart..<k where c[j] == UInt8(ascii: ":") { localStart = j + 1 }
+        guard equal(localStart..<k, local) else { return false }
+        i = k + 1
+        return true
+    }
+
+    /// A start tag of `sr:local` with no attributes and no namespace declarations.
+    private mutating func startTagNamed(_ local: StaticString) -> Bool {
+        guard let tag = startTag(isRoot: false), tag.attributes.isEmpty, equal(tag.local, local) else { return false }
+        return true
+    }
+
+    private struct Tag {
+        var local: Range<Int>
+        var attributes: [(name: Range<Int>, value: Range<Int>)]
+    }
+
+    /// A start tag in canonical form (`<qname( xmlns…="…")*( name="…")*>`) whose element is in the DUIS
+    /// namespace. Namespace declarations are accepted on the root only; their URIs are bound here.
+    private mutating func startTag(isRoot: Bool) -> Tag? {
+        guard i < c.count, c[i] == UInt8(ascii: "<") else { return nil }
+        i += 1
+        let nameStart = i
+        var colon = -1
+        while i < c.count {
+            let b = c[i]
+            if b == UInt8(ascii: " ") || b == UInt8(ascii: ">") { break }
+            if b == UInt8(ascii: "?") || b == UInt8(ascii: "!") || b == UInt8(ascii: "/") { return nil }
+            if b == UInt8(ascii: ":") {
+                guard colon < 0 else { return nil }
+                colon = i
+            }
+            i += 1
+        }
+        guard i < c.count, i > nameStart else { return nil }
+        let prefix = colon < 0 ? nameStart..<nameStart : nameStart..<colon
+        let local = colon < 0 ? nameStart..<i : (colon + 1)..<i
+        var tag = Tag(local: local, attributes: [])
+        while i < c.count, c[i] == UInt8(ascii: " ") {
+            i += 1
+            let attributeStart = i
+            while i < c.count, c[i] != UInt8(ascii: "=") { i += 1 }
+            let name = attributeStart..<i
+            guard i + 1 < c.count, c[i + 1] == UInt8(ascii: "\"") else { return nil }
+            i += 2
+            let valueStart = i
+            while i < c.count, c[i] != UInt8(ascii: "\"") { i += 1 }
+            guard i < c.count else { return nil }
+            let value = valueStart..<i
+            i += 1
+            if equal(name, "xmlns") {
+                guard isRoot else { return nil }
+                bindings.append((name.upperBound..<name.upperBound, value))
+            } else if name.count > 6, equal(name.lowerBound..<(name.lowerBound + 6), "xmlns:") {
+                guard isRoot else { return nil }
+                bindings.append(((name.lowerBound + 6)..<name.upperBound, value))
+            } else {
+                tag.attributes.append((name, value))
+            }
+        }
+        guard i < c.count, c[i] == UInt8(ascii: ">") else { return nil }
+        i += 1
+        if isRoot {
+            // Declarations are on the root only (and never twice for one prefix on one element), so a prefix
+            // is in the DUIS namespace exactly when the root binds it to the DUIS URI.
+            duisPrefixes = bindings.filter { equal($0.uri, Self.duis) }.map(\.prefix)
+        }
+        // The element's namespace must be the DUIS one.
+        guard duisPrefixes.contains(where: { equalRanges($0, prefix) }) else { return nil }
+        return tag
+    }
+
+    // MARK: Bytes
+
+    /// The index of the first `byte` in `from..<to` (`to` defaults to the end), or `to` when there is none.
+    private func find(_ byte: UInt8, from: Int, to end: Int? = nil) -> Int {
+        let end = end ?? c.count
+        guard from < end, let base = c.baseAddress, let hit = memchr(base + from, Int32(byte), end - from) else { return end }
+        return UnsafePointer(hit.assumingMemoryBound(to: UInt8.self)) - base
+    }
+
+    private func equal(_ range: Range<Int>, _ literal: StaticString) -> Bool {
+        guard range.count == literal.utf8CodeUnitCount, range.upperBound <= c.count, let base = c.baseAddress else { return false }
+        return memcmp(base + range.lowerBound, literal.utf8Start, range.count) == 0
+    }
+
+    private func equal(_ range: Range<Int>, _ bytes: [UInt8]) -> Bool {
+        guard range.count == bytes.count, range.upperBound <= c.count, let base = c.baseAddress else { return false }
+        return bytes.withUnsafeBufferPointer { other in
+            guard let start = other.baseAddress else { return range.isEmpty }
+            return memcmp(base + range.lowerBound, start, range.count) == 0
+        }
+    }
+
+    private func equalRanges(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
+        guard a.count == b.count, a.upperBound <= c.count, b.upperBound <= c.count, let base = c.baseAddress else { return false }
+        return a.isEmpty || memcmp(base + a.lowerBound, base + b.lowerBound, a.count) == 0
+    }
+
+    /// Canonical text or attribute value with its references decoded (`&amp; &lt; &gt; &quot; &#x9; &#xA;
+    /// &#xD;`, the only ones C14N writes); `nil` for anything else.
+    private func decoded(_ range: Range<Int>, attribute: Bool) -> String? {
+        var k = range.lowerBound
+        guard find(UInt8(ascii: "&"), from: range.lowerBound, to: range.upperBound) < range.upperBound else {
+            return String(decoding: UnsafeBufferPointer(rebasing: c[range]), as: UTF8.self)
+        }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(range.count)
+        while k < range.upperBound {
+            let b = c[k]
+            guard b == UInt8(ascii: "&") else {
+                bytes.append(b)
+                k += 1
+                continue
+            }
+            var end = k
+            while end < range.upperBound, c[end] != UInt8(ascii: ";") { end += 1 }
+            guard end < range.upperBound else { return nil }
+            let reference = (k + 1)..<end
+            if equal(reference, "amp") {
+                bytes.append(UInt8(ascii: "&"))
+            } else if equal(reference, "lt") {
+                bytes.append(UInt8(ascii: "<"))
+            } else if equal(reference, "gt") && !attribute {
+                bytes.append(UInt8(ascii: ">"))
+            } else if equal(reference, "quot") && attribute {
+                bytes.append(UInt8(ascii: "\""))
+            } else if equal(reference, "#xD") {
+                bytes.append(0x0D)
+            } else if equal(reference, "#x9") && attribute {
+                bytes.append(0x09)
+            } else if equal(reference, "#xA") && attribute {
+                bytes.append(0x0A)
+            } else {
+                return nil
+            }
+            k = end + 1
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

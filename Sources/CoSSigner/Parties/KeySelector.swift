@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a caller knows when it asks for a signing party. Every field is optional; at least one of
 /// ``mpid``, ``businessOriginator``, ``importMPxN`` (with registration data) or
 /// ``replacementEntityIdentifier`` must be given.
@@ -116,11 +118,26 @@ public struct KeySelector: Sendable {
     public let registry: PartyRegistry
     /// Registration data, for selecting by meter.
     public let registrationData: RegistrationData?
+    /// Entity identifiers of replacement certificates already decoded (shared by every copy of this selector).
+    private let replacementEntities: ReplacementEntityMemo
 
     public init(registry: PartyRegistry, registrationData: RegistrationData? = nil) {
+        self.init(registry: registry, registrationData: registrationData,
+                  memoCapacity: ReplacementEntityMemo.defaultCapacity)
+    }
+
+    /// A selector whose memo of decoded replacement certificates holds at most `memoCapacity` certificates
+    /// (0: nothing is remembered; every request decodes its certificate). For tests.
+    init(registry: PartyRegistry, registrationData: RegistrationData? = nil, memoCapacity: Int) {
         self.registry = registry
         self.registrationData = registrationData
+        self.replacementEntities = ReplacementEntityMemo(capacity: memoCapacity)
     }
+
+    /// How many replacement certificates the memo holds now (for tests).
+    var replacementEntityMemoCount: Int { replacementEntities.count }
+    /// The most replacement certificates the memo holds (for tests).
+    var replacementEntityMemoCapacity: Int { replacementEntities.capacity }
 
     /// Selects the party for what the caller knows.
     /// - Throws: ``KeySelectionRefused`` with every reason.
@@ -179,23 +196,32 @@ public struct KeySelector: Sendable {
         if query.importMPxN != nil, registrationData == nil {
             reasons.append("ImportMPxN \(query.importMPxN ?? "") not checked against registration data (none given)")
         }
-        reasons.append("signing certificate serial \(chosen.certificate.serialNumber) (issuer \(chosen.certificate.issuer.rfc2253))")
+        reasons.append(chosen.certificateReason)
         return KeySelection(party: chosen, reasons: reasons)
     }
 
     /// Selects the party for a 6.23 request: by `mpid` when given, by the meter when the selector has
     /// registration data (at `date`, today in UTC when nil), and always checking the request's Business
     /// Originator and the entity identifier of its replacement digital signing certificate.
+    ///
+    /// The certificate is decoded once per distinct certificate (its exact bytes) and the outcome remembered,
+    /// so a batch of requests from a few parties pays the decoding a few times; an unreadable certificate is
+    /// never remembered and is reported every time.
     /// - Throws: ``KeySelectionRefused`` with every reason.
     public func select(for request: ServiceRequest623, mpid: MPID? = nil, date: CalendarDate? = nil) throws(KeySelectionRefused) -> KeySelection {
         let der = request.body.supplierReplacementCertificates.digitalSigningCertificate
         let originator = request.requestID.businessOriginator
         let identifier: EUI64?
-        do throws(CryptoError) {
-            identifier = try Certificate(encoded: der, source: "SupplierReplacementCertificates/DigitalSigningCertificate").entityIdentifier
-        } catch {
-            throw KeySelectionRefused(reasons: [.replacementCertificateUnreadable(error.description)],
-                                      mpids: mpid.map { [$0] } ?? [], userIDs: [originator])
+        if let remembered = replacementEntities.entity(of: der) {
+            identifier = remembered.identifier
+        } else {
+            do throws(CryptoError) {
+                identifier = try Certificate(encoded: der, source: "SupplierReplacementCertificates/DigitalSigningCertificate").entityIdentifier
+            } catch {
+                throw KeySelectionRefused(reasons: [.replacementCertificateUnreadable(error.description)],
+                                          mpids: mpid.map { [$0] } ?? [], userIDs: [originator])
+            }
+            replacementEntities.insert(ReplacementEntityMemo.Entity(identifier: identifier), for: der)
         }
         guard let entity = identifier else {
             throw KeySelectionRefused(reasons: [.replacementCertificateUnreadable("it has no 64-bit x500UniqueIdentifier")],
@@ -204,5 +230,63 @@ public struct KeySelector: Sendable {
         return try select(KeySelectionQuery(mpid: mpid, businessOriginator: request.requestID.businessOriginator,
                                             replacementEntityIdentifier: entity, importMPxN: request.body.importMPxN,
                                             date: date))
+    }
+}
+
+/// The entity identifiers (x500UniqueIdentifier as an EUI-64, or none) of replacement digital signing
+/// certificates that decoded, by the certificates' exact bytes, so that ``KeySelector/select(for:mpid:date:)``
+/// decodes each distinct certificate once. Thread-safe (one selector serves every worker); bounded (cleared
+/// when full). A certificate that does not decode is never stored, so its refusal is produced, and worded,
+/// exactly as without the memo.
+final class ReplacementEntityMemo: @unchecked Sendable {
+    /// What a decoded certificate says: its entity identifier, nil when it has no 64-bit x500UniqueIdentifier.
+    struct Entity: Sendable, Equatable {
+        let identifier: EUI64?
+    }
+
+    /// The bytes of one certificate, hashed in one pass.
+    private struct Key: Hashable {
+        let bytes: [UInt8]
+        func hash(into hasher: inout Hasher) {
+            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
+    }
+
+    /// The most certificates remembered by default; a batch normally has a few per party.
+    static let defaultCapacity = 1024
+
+    /// The most certificates remembered (0: none).
+    let capacity: Int
+    private let lock = NSLock()
+    private var entities = [Key: Entity]()  // guarded by `lock`
+
+    init(capacity: Int) {
+        self.capacity = max(0, capacity)
+    }
+
+    /// The remembered outcome for the certificate `der`, if any.
+    func entity(of der: [UInt8]) -> Entity? {
+        guard capacity > 0 else { return nil }
+        let key = Key(bytes: der)
+        lock.lock()
+        defer { lock.unlock() }
+        return entities[key]
+    }
+
+    /// Remembers the outcome of decoding `der`; empties the memo first when it is full.
+    func insert(_ entity: Entity, for der: [UInt8]) {
+        guard capacity > 0 else { return }
+        let key = Key(bytes: der)
+        lock.lock()
+        defer { lock.unlock() }
+        if entities.count >= capacity, entities[key] == nil { entities.removeAll(keepingCapacity: true) }
+        entities[key] = entity
+    }
+
+    /// How many certificates are remembered.
+    var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return entities.count
     }
 }

@@ -49,6 +49,19 @@ public struct SupplierParty: Sendable, CustomStringConvertible {
     public let signer: DUISSigner
     /// The declaration the party was loaded from.
     public let declaration: PartyDeclaration
+    /// The selection reason naming the signing certificate, `signing certificate serial N (issuer DN)`, made once
+    /// (every selection of the party ends with it).
+    let certificateReason: String
+
+    init(id: String, name: String, mpids: [MPID], userIDs: [EUI64], signer: DUISSigner, declaration: PartyDeclaration) {
+        self.id = id
+        self.name = name
+        self.mpids = mpids
+        self.userIDs = userIDs
+        self.signer = signer
+        self.declaration = declaration
+        certificateReason = "signing certificate serial \(signer.certificate.serialNumber) (issuer \(signer.certificate.issuer.rfc2253))"
+    }
 
     /// The party's XML signing certificate.
     public var certificate: Certificate { signer.certificate }

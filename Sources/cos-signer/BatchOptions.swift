@@ -57,6 +57,14 @@ struct BatchDriver {
     /// Print each result line to standard output (verify does).
     let printResults: Bool
 
+    /// The workers to start: `--jobs` (default: one per core), but no more than there are inputs when every
+    /// input is a file (one document is signed on the main thread, without starting any thread).
+    var workerCount: Int {
+        let workers = options.workerCount
+        guard inputs.count < workers else { return workers }
+        return inputs.contains { $0 != "-" && Files.isDirectory($0) } ? workers : max(1, inputs.count)
+    }
+
     func run(work: @escaping @Sendable (BatchInput) -> BatchItemResult) throws -> BatchRunner.Summary {
         let batch = try BatchInputs(paths: inputs)
         let reportWriter = try options.report.map { try ReportWriter(path: $0) }
@@ -65,7 +73,7 @@ struct BatchDriver {
         let progress = ProgressBar(total: total, enabled: showProgress && total > 1)
         let logger = self.logger
         let printResults = self.printResults
-        let summary = BatchRunner.run(jobs: options.workerCount, inputs: batch, work: work) { result in
+        let summary = BatchRunner.run(jobs: workerCount, inputs: batch, work: work) { result in
             reportWriter?.write(result)
             progress.clear()
             if result.succeeded {
@@ -89,12 +97,19 @@ struct BatchDriver {
         return summary
     }
 
-    func finish(_ summary: BatchRunner.Summary, toStandardOutput: Bool) throws {
+    /// Prints the summary line and ends with the batch's exit status; `failure` (e.g. the outputs could not be
+    /// flushed to disk) is reported after it and fails the run.
+    func finish(_ summary: BatchRunner.Summary, toStandardOutput: Bool, failure: (any ClassifiedError)? = nil) throws {
         if !options.quiet {
             let line = "\(successWord) \(summary.succeeded), \(failureWord) \(summary.failed)"
             if toStandardOutput { Terminal.out(line) } else { Terminal.writeErr(line + "\n") }
         }
-        if summary.exitCode != 0 { throw CommandFailure(exitCode: summary.exitCode) }
+        var exitCode = summary.exitCode
+        if let failure {
+            Terminal.error(failure.description)
+            exitCode = max(exitCode, failure.failureClass.exitCode)
+        }
+        if exitCode != 0 { throw CommandFailure(exitCode: exitCode) }
     }
 }
 

@@ -93,12 +93,14 @@ struct SignCommand: ParsableCommand {
         let job = try BatchSigningJob(signer: signer, destination: destination, maxInputBytes: batch.maxInputBytes)
         let driver = BatchDriver(options: batch, inputs: inputs, logger: logger, successWord: "signed", failureWord: "failed", printResults: false)
         let summary = try driver.run(work: job.process)
-        job.finish()
+        // Outputs in a directory are flushed to disk before the run can end successfully.
+        let flushFailure = job.finish()
         // A single document written to standard output needs no summary line.
         if single {
+            if let flushFailure { throw flushFailure }
             if summary.exitCode != 0 { throw CommandFailure(exitCode: summary.exitCode) }
         } else {
-            try driver.finish(summary, toStandardOutput: false)
+            try driver.finish(summary, toStandardOutput: false, failure: flushFailure)
         }
     }
 }

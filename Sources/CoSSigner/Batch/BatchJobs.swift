@@ -27,34 +27,38 @@ public struct BatchSigningJob: Sendable {
     /// The largest input read.
     public let maxInputBytes: Int
 
-    /// Where partial outputs are written before they are renamed into an output directory: a hidden folder inside
-    /// it, so the output directory only ever holds complete files, even after a kill.
+    /// The hidden folder inside an output directory that holds partial outputs (see ``BatchOutputDirectory``),
+    /// so the output directory itself only ever holds complete files, even after a kill.
     public static let partialFolderName = ".cos-signer-partial"
 
-    private let temporaryDirectory: String?
+    /// The output directory, for a directory destination.
+    private let outputDirectory: BatchOutputDirectory?
 
     /// Makes the job. For a directory destination, creates its hidden folder for partial outputs.
-    /// - Throws: ``FileError`` if that folder cannot be created.
+    /// - Throws: ``FileError`` if that folder cannot be created or the directory cannot be opened.
     public init(signer: RequestSigner, destination: BatchDestination, maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes) throws(FileError) {
         self.signer = signer
         self.destination = destination
         self.maxInputBytes = maxInputBytes
         if case .directory(let dir) = destination {
-            let partial = dir + "/" + Self.partialFolderName
-            if mkdir(partial, 0o700) != 0 && errno != EEXIST {
-                throw FileError(path: partial, reason: "cannot create the folder for partial outputs: \(String(cString: strerror(errno)))")
-            }
-            temporaryDirectory = partial
+            outputDirectory = try BatchOutputDirectory(path: dir)
         } else {
-            temporaryDirectory = nil
+            outputDirectory = nil
         }
     }
 
-    /// Flushes the outputs to disk and removes the folder for partial outputs if it is empty.
-    public func finish() {
-        guard case .directory(let dir) = destination else { return }
-        Files.syncFileSystem(containing: dir)
-        if let temporaryDirectory { rmdir(temporaryDirectory) }
+    /// Makes sure every output is on disk and removes the folder for partial outputs if it is empty. Outputs to a
+    /// single file are flushed one by one as they are written; an output directory is flushed in the background
+    /// while the batch runs and once more here.
+    /// - Returns: the failure if the system reports that an output could not be written to disk, else `nil`.
+    @discardableResult
+    public func finish() -> FileError? {
+        do {
+            try outputDirectory?.finish()
+            return nil
+        } catch {
+            return error
+        }
     }
 
     /// Signs `input` and writes its output; never throws: failures become the result.
@@ -62,11 +66,14 @@ public struct BatchSigningJob: Sendable {
         do {
             let bytes = try Files.read(input.path, maxBytes: maxInputBytes)
             let signed = try signer.sign(bytes, source: input.displayName)
-            let output = destination.path(for: input)
-            // Directory batches are flushed to disk once at the end (Files.syncFileSystem); rename keeps every
-            // file complete even if the process is killed.
-            try Files.writeAtomically(signed.document.bytes, to: output, durable: temporaryDirectory == nil,
-                                      temporaryDirectory: temporaryDirectory)
+            let output: String
+            if let outputDirectory {
+                output = outputDirectory.outputPath(input.fileName)
+                try outputDirectory.write(signed.document.bytes, name: input.fileName)
+            } else {
+                output = destination.path(for: input)
+                try Files.writeAtomically(signed.document.bytes, to: output)
+            }
             return BatchItemResult(
                 input: input.displayName, output: output == "-" ? "standard output" : output, party: signed.party?.id,
                 requestID: signed.requestID?.description, certificateSerial: signed.certificate.serialNumber.decimal,

@@ -46,6 +46,7 @@ public enum Files {
         var total = 0
         while true {
             if buffer.count == total { buffer += [UInt8](repeating: 0, count: chunk) }
+            let wanted = buffer.count - total
             let n = buffer.withUnsafeMutableBytes { raw -> Int in
                 guard let base = raw.baseAddress else { return 0 }
                 return Glibc.read(fd, base + total, raw.count - total)
@@ -59,6 +60,9 @@ public enum Files {
             if total > maxBytes {
                 throw FileError(path: path, reason: "is larger than the limit of \(maxBytes) bytes")
             }
+            // A regular file returns fewer bytes than asked only at its end (the buffer has one byte more than
+            // the file's size), so the usual extra read that returns 0 is not needed.
+            if isRegular && n < wanted { break }
         }
         buffer.removeSubrange(total...)
         return buffer
@@ -67,7 +71,8 @@ public enum Files {
     /// Writes `bytes` to `path` atomically: a temporary file in the same directory is written and renamed over
     /// `path`, so `path` is either absent/old or complete, even if the process is killed. With `durable` (the
     /// default) the file is flushed to disk (fsync) before the rename, so this also holds after a power loss;
-    /// batches pass `false` and call ``syncFileSystem(containing:)`` once at the end. `-` writes to standard output.
+    /// batches pass `false` and flush their output directory at the end (``BatchOutputDirectory/finish()``).
+    /// `-` writes to standard output.
     ///
     /// `temporaryDirectory`, if given, holds the temporary file instead of `path`'s directory; it must be on the
     /// same file system (batches use a hidden folder inside the output directory, so the output directory itself
@@ -112,15 +117,6 @@ public enum Files {
         renamed = true
     }
 
-    /// Flushes written files to disk, e.g. once after a batch of non-durable writes into `path` (a directory),
-    /// and then the directory itself.
-    public static func syncFileSystem(containing path: String) {
-        sync()
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
-    }
 
     /// Whether `path` is a directory.
     public static func isDirectory(_ path: String) -> Bool {
@@ -135,7 +131,7 @@ public enum Files {
         return String(decoding: UnsafeRawBufferPointer(start: resolved, count: strlen(resolved)), as: UTF8.self)
     }
 
-    private static func writeAll(fd: Int32, _ bytes: [UInt8], path: String) throws(FileError) {
+    static func writeAll(fd: Int32, _ bytes: [UInt8], path: String) throws(FileError) {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { raw -> Int in

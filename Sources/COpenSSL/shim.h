@@ -20,6 +20,7 @@
 #include <openssl/pkcs12.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include <string.h>
 
@@ -39,6 +40,90 @@ static inline ECDSA_SIG *cos_ecdsa_do_sign_ex(const unsigned char *dgst, int dle
 }
 static inline int cos_ecdsa_do_verify(const unsigned char *dgst, int dlen, const ECDSA_SIG *sig, EC_KEY *eckey) {
     return ECDSA_do_verify(dgst, dlen, sig, eckey);
+}
+
+// ---- Fast paths for signing and verifying ------------------------------------
+
+// SHA-256 through the low-level API: no EVP fetch, no context allocation, the same block
+// function the default provider uses. Up to three parts are hashed as one message.
+static inline void cos_sha256_parts(const void *a, size_t alen, const void *b, size_t blen, const void *c,
+                                    size_t clen, unsigned char *out) {
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    if (alen > 0) SHA256_Update(&ctx, a, alen);
+    if (blen > 0) SHA256_Update(&ctx, b, blen);
+    if (clen > 0) SHA256_Update(&ctx, c, clen);
+    SHA256_Final(out, &ctx);
+}
+
+// HMAC-SHA256(key, a || b || c || d) into out (32 bytes). The key (at most 64 bytes) is read
+// before out is written, so out may alias it. The pads and hash states, which derive from the
+// key, are cleansed. Returns 0 for a key longer than 64 bytes.
+static inline int cos_hmac_sha256(const void *key, size_t keylen, const void *a, size_t alen, const void *b,
+                                  size_t blen, const void *c, size_t clen, const void *d, size_t dlen,
+                                  unsigned char *out) {
+    if (keylen > 64) return 0;
+    unsigned char pad[64];
+    unsigned char inner[32];
+    SHA256_CTX ctx;
+    memset(pad, 0x36, sizeof pad);
+    for (size_t i = 0; i < keylen; i++) pad[i] ^= ((const unsigned char *)key)[i];
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, pad, sizeof pad);
+    if (alen > 0) SHA256_Update(&ctx, a, alen);
+    if (blen > 0) SHA256_Update(&ctx, b, blen);
+    if (clen > 0) SHA256_Update(&ctx, c, clen);
+    if (dlen > 0) SHA256_Update(&ctx, d, dlen);
+    SHA256_Final(inner, &ctx);
+    for (size_t i = 0; i < sizeof pad; i++) pad[i] ^= 0x36 ^ 0x5c;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, pad, sizeof pad);
+    SHA256_Update(&ctx, inner, sizeof inner);
+    SHA256_Final(out, &ctx);
+    OPENSSL_cleanse(pad, sizeof pad);
+    OPENSSL_cleanse(inner, sizeof inner);
+    OPENSSL_cleanse(&ctx, sizeof ctx);
+    return 1;
+}
+
+// r and s of an ECDSA_SIG as r||s (32 + 32 bytes, big-endian). Returns 1, or 0 if either does
+// not fit.
+static inline int cos_ecdsa_sig_raw(const ECDSA_SIG *sig, unsigned char *out64) {
+    const BIGNUM *r = ECDSA_SIG_get0_r(sig);
+    const BIGNUM *s = ECDSA_SIG_get0_s(sig);
+    if (r == NULL || s == NULL) return 0;
+    return BN_bn2binpad(r, out64, 32) == 32 && BN_bn2binpad(s, out64 + 32, 32) == 32;
+}
+
+// ECDSA with a random nonce on the legacy EC_KEY view: the code EVP_PKEY_sign runs for an EC
+// key (ECDSA_do_sign_ex without k^-1 and r), without the provider dispatch and the DER round
+// trip. Writes r||s; returns 1 on success.
+static inline int cos_ecdsa_sign_raw(const unsigned char *dgst, int dlen, EC_KEY *eckey, unsigned char *out64) {
+    ECDSA_SIG *sig = ECDSA_do_sign(dgst, dlen, eckey);
+    if (sig == NULL) return 0;
+    int ok = cos_ecdsa_sig_raw(sig, out64);
+    ECDSA_SIG_free(sig);
+    return ok;
+}
+
+// ECDSA verification of r||s (32 + 32 bytes) over a digest on the legacy EC_KEY view: what
+// EVP_PKEY_verify runs after decoding the DER signature. 1 valid, 0 invalid, -1 error.
+static inline int cos_ecdsa_verify_raw(const unsigned char *dgst, int dlen, const unsigned char *r32,
+                                       const unsigned char *s32, EC_KEY *eckey) {
+    ECDSA_SIG *sig = ECDSA_SIG_new();
+    if (sig == NULL) return -1;
+    BIGNUM *r = BN_bin2bn(r32, 32, NULL);
+    BIGNUM *s = BN_bin2bn(s32, 32, NULL);
+    // ECDSA_SIG_set0 takes ownership of both on success only.
+    if (r == NULL || s == NULL || ECDSA_SIG_set0(sig, r, s) != 1) {
+        BN_free(r);
+        BN_free(s);
+        ECDSA_SIG_free(sig);
+        return -1;
+    }
+    int rc = ECDSA_do_verify(dgst, dlen, sig, eckey);
+    ECDSA_SIG_free(sig);
+    return rc;
 }
 
 // ---- Crypto room helpers -------------------------------------------------

@@ -2,11 +2,13 @@ internal import COpenSSL
 
 /// An ECDSA P-256 public key.
 ///
-/// Immutable after construction; verification borrows a per-call `EVP_PKEY_CTX` from a pool, so
+/// Immutable after construction; verification only reads the key's legacy `EC_KEY` view (as
+/// OpenSSL's provider does from all its contexts at once) and keeps its other state per call, so
 /// one instance may verify from many threads at once (hence `@unchecked Sendable`).
 public final class PublicKey: @unchecked Sendable, Equatable, CustomStringConvertible {
     let key: EVPKey
-    private let verifyContexts: PKeyContextPool
+    /// The legacy `EC_KEY` view that `ECDSA_do_verify` reads.
+    private let legacy: LegacyECKey
     /// 04||X||Y.
     public let uncompressedPoint: [UInt8]
 
@@ -20,7 +22,10 @@ public final class PublicKey: @unchecked Sendable, Equatable, CustomStringConver
         try key.requireP256(context: context, what: "the public key")
         self.key = key
         self.uncompressedPoint = try key.uncompressedPublicPoint()
-        self.verifyContexts = PKeyContextPool(key: key, operation: .verify)
+        guard let ec = cos_evp_pkey_get1_ec_key(key.pointer) else {
+            throw CryptoError.openSSL(.internalError, "cannot get the EC_KEY of the public key", context: context)
+        }
+        self.legacy = LegacyECKey(takingOwnershipOf: ec)
     }
 
     /// Reads a SubjectPublicKeyInfo, DER or PEM (`-----BEGIN PUBLIC KEY-----`). P-256 only.
@@ -93,19 +98,21 @@ public final class PublicKey: @unchecked Sendable, Equatable, CustomStringConver
     }
 
     /// ECDSA verification of a digest of any length (OpenSSL uses its leftmost 256 bits).
+    ///
+    /// `ECDSA_do_verify` on r and s directly: what `EVP_PKEY_verify` runs once it has decoded the
+    /// DER signature (which, for r and s in range as ``ECDSASignature`` holds them, is always the
+    /// strict encoding it accepts), without the DER round trip, the provider dispatch and a context.
     func verify(_ signature: ECDSASignature, digest: [UInt8]) -> Bool {
-        let der = signature.derRepresentation
-        let result = verifyContexts.withContext { context -> Bool? in
-            let rc = der.withUnsafeBufferPointer { sig in
-                digest.withUnsafeBufferPointer { tbs in
-                    EVP_PKEY_verify(context, sig.baseAddress, sig.count, tbs.baseAddress, tbs.count)
+        let rc = digest.withUnsafeBufferPointer { tbs in
+            signature.r.withUnsafeBufferPointer { r in
+                signature.s.withUnsafeBufferPointer { s in
+                    cos_ecdsa_verify_raw(tbs.baseAddress, Int32(tbs.count), r.baseAddress, s.baseAddress, legacy.pointer)
                 }
             }
-            // 1 = valid, 0 = invalid; anything else is an error and the context is dropped.
-            return rc == 1 ? true : (rc == 0 ? false : nil)
         }
-        OpenSSLErrorQueue.clear()  // a failed verification queues errors; never leak them
-        return result ?? false
+        // 1 = valid, 0 = invalid, -1 = error.
+        if rc != 1 { OpenSSLErrorQueue.clear() }  // a failed verification queues errors; never leak them
+        return rc == 1
     }
 
     public static func == (lhs: PublicKey, rhs: PublicKey) -> Bool {

@@ -79,29 +79,50 @@ enum RFC6979 {
     }
 }
 
-/// An HMAC `EVP_MAC_CTX` bound to one hash, freed in `deinit`. Used by one thread (per call).
+/// HMAC bound to one hash. Used by one thread (per call).
+///
+/// HMAC-SHA256, the DRBG of every DUIS signature, runs on OpenSSL's low-level SHA-256 (a few
+/// compressions per HMAC, no fetch or context set-up; its pads and states are cleansed). The
+/// other hashes (for the RFC 6979 test vectors) use an `EVP_MAC_CTX`, freed in `deinit`.
 final class HMACContext {
-    private let context: OpaquePointer  // EVP_MAC_CTX *
+    private let context: OpaquePointer?  // EVP_MAC_CTX *, nil for SHA-256
     private let outputCount: Int
 
     init(hash: HashAlgorithm) throws(CryptoError) {
+        outputCount = hash.byteCount
+        if hash == .sha256 {
+            context = nil
+            return
+        }
         guard let mac = FetchedAlgorithms.shared.hmac, let context = cos_hmac_ctx_new(mac, hash.macDigestName) else {
             throw CryptoError.openSSL(.internalError, "HMAC-\(hash.rawValue) is not available")
         }
         self.context = context
-        self.outputCount = hash.byteCount
     }
 
-    deinit { EVP_MAC_CTX_free(context) }  // HMAC's freectx clears its key schedule
+    deinit {
+        if let context { EVP_MAC_CTX_free(context) }  // HMAC's freectx clears its key schedule
+    }
 
-    /// out = HMAC(key, parts concatenated). `out` may alias `key` (the key is copied at init).
-    func compute(key: UnsafeRawBufferPointer, _ parts: UnsafeRawBufferPointer..., into out: UnsafeMutableRawPointer)
-        throws(CryptoError)
-    {
+    /// out = HMAC(key, a || b || c || d). `out` may alias `key`.
+    func compute(
+        key: UnsafeRawBufferPointer, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer = .init(start: nil, count: 0),
+        _ c: UnsafeRawBufferPointer = .init(start: nil, count: 0), _ d: UnsafeRawBufferPointer = .init(start: nil, count: 0), into out: UnsafeMutableRawPointer
+    ) throws(CryptoError) {
+        guard let context else {
+            guard
+                cos_hmac_sha256(
+                    key.baseAddress, key.count, a.baseAddress, a.count, b.baseAddress, b.count, c.baseAddress,
+                    c.count, d.baseAddress, d.count, out.assumingMemoryBound(to: UInt8.self)) == 1
+            else {
+                throw CryptoError.plain(.internalError, "HMAC-SHA256 key longer than a block")
+            }
+            return
+        }
         guard EVP_MAC_init(context, key.baseAddress?.assumingMemoryBound(to: UInt8.self), key.count, nil) == 1 else {
             throw CryptoError.openSSL(.internalError, "EVP_MAC_init failed")
         }
-        for part in parts where part.count > 0 {
+        for part in [a, b, c, d] where part.count > 0 {
             guard EVP_MAC_update(context, part.baseAddress?.assumingMemoryBound(to: UInt8.self), part.count) == 1 else {
                 throw CryptoError.openSSL(.internalError, "EVP_MAC_update failed")
             }

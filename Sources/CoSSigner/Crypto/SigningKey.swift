@@ -2,17 +2,17 @@ internal import COpenSSL
 
 /// An ECDSA P-256 private key.
 ///
-/// Immutable after construction. Random-nonce signing borrows an `EVP_PKEY_CTX` from a pool and
-/// deterministic signing uses only per-call state, so one instance may sign from many threads at
-/// once (hence `@unchecked Sendable`). The private scalar copy used by RFC 6979 lives in
-/// ``SecureBytes`` and is cleansed when the key is released.
+/// Immutable after construction. Signing reads the key's legacy `EC_KEY` view, which OpenSSL only
+/// reads while signing (the provider shares one the same way between its contexts), and keeps
+/// all other state per call, so one instance may sign from many threads at once (hence
+/// `@unchecked Sendable`). The private scalar copy used by RFC 6979 lives in ``SecureBytes`` and
+/// is cleansed when the key is released.
 public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
     let key: EVPKey
     /// The private scalar, 32 bytes big-endian (for RFC 6979 nonces).
     private let scalar: SecureBytes
-    /// The legacy `EC_KEY` view that `ECDSA_do_sign_ex` needs.
+    /// The legacy `EC_KEY` view that `ECDSA_do_sign(_ex)` needs.
     private let legacy: LegacyECKey
-    private let signContexts: PKeyContextPool
     /// The matching public key.
     public let publicKey: PublicKey
 
@@ -41,7 +41,6 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
             throw CryptoError.openSSL(.internalError, "cannot share the key", context: context)
         }
         self.publicKey = try PublicKey(key: publicPointer, context: context)
-        self.signContexts = PKeyContextPool(key: key, operation: .sign)
         OpenSSLErrorQueue.clear()
     }
 
@@ -152,17 +151,23 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
+    /// ECDSA with a random nonce: `ECDSA_do_sign` on the legacy key, the code `EVP_PKEY_sign` runs
+    /// for an EC key, without the provider dispatch, the context pool and the DER round trip.
     private func randomNonceSignature(digest: [UInt8]) throws(CryptoError) -> ECDSASignature {
-        let der = signContexts.withContext { context -> [UInt8]? in
-            var out = [UInt8](repeating: 0, count: 80)
-            var length = out.count
-            let rc = digest.withUnsafeBufferPointer { tbs in
-                EVP_PKEY_sign(context, &out, &length, tbs.baseAddress, tbs.count)
+        var raw = [UInt8](repeating: 0, count: 64)
+        let ok = raw.withUnsafeMutableBufferPointer { out in
+            digest.withUnsafeBufferPointer { tbs in
+                cos_ecdsa_sign_raw(tbs.baseAddress, Int32(tbs.count), legacy.pointer, out.baseAddress)
             }
-            return rc == 1 ? Array(out.prefix(length)) : nil
         }
-        guard let der else { throw CryptoError.openSSL(.signingFailed, "EVP_PKEY_sign failed") }
-        return try ECDSASignature(derRepresentation: der)
+        guard ok == 1 else { throw CryptoError.openSSL(.signingFailed, "ECDSA_do_sign failed") }
+        let r = Array(raw[0..<32])
+        let s = Array(raw[32..<64])
+        // OpenSSL only returns r and s in [1, n-1]; checked anyway, as the DER reader did.
+        guard P256Curve.isValidScalar(r), P256Curve.isValidScalar(s) else {
+            throw CryptoError.plain(.signingFailed, "ECDSA_do_sign returned r or s out of range")
+        }
+        return ECDSASignature(validatedR: r, s: s)
     }
 
     /// RFC 6979 signature of a digest produced by `hash`; the DRBG uses HMAC with the same hash.
@@ -175,12 +180,14 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
             throw CryptoError.openSSL(.internalError, "BN_CTX_secure_new failed")
         }
         defer { BN_CTX_free(bn) }
+        // The order's Montgomery context, computed once with the group (nil: BN computes one per call).
+        let orderMontgomery = EC_GROUP_get_mont_data(group)
         var result: ECDSASignature? = nil
         try scalar.withUnsafeBytes { x throws(CryptoError) in
             try RFC6979.generateNonces(privateKey: x, digest: digest, hash: hash) { k throws(CryptoError) -> Bool in
                 result = try signWithNonce(
                     k, digest: digest, group: group, order: order,
-                    orderMinusTwo: orderMinusTwo, bn: bn)
+                    orderMinusTwo: orderMinusTwo, orderMontgomery: orderMontgomery, bn: bn)
                 return result != nil
             }
         }
@@ -192,30 +199,34 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
     /// r = 0 (the caller then draws the next RFC 6979 candidate, as §3.2 step h.3 says).
     private func signWithNonce(
         _ k: UnsafeRawBufferPointer, digest: [UInt8], group: OpaquePointer, order: OpaquePointer,
-        orderMinusTwo: OpaquePointer, bn: OpaquePointer
+        orderMinusTwo: OpaquePointer, orderMontgomery: OpaquePointer?, bn: OpaquePointer
     ) throws(CryptoError) -> ECDSASignature? {
-        guard let kBN = BN_secure_new() else { throw CryptoError.openSSL(.internalError, "BN_secure_new failed") }
-        defer { BN_clear_free(kBN) }
+        // The bignums come from the (secure) BN_CTX's pool: no allocation per candidate once warm.
+        BN_CTX_start(bn)
+        defer { BN_CTX_end(bn) }  // the pool's bignums are cleared when the context is freed
+        guard let kBN = BN_CTX_get(bn), let x = BN_CTX_get(bn), let r = BN_CTX_get(bn),
+            let kInverse = BN_CTX_get(bn)
+        else {
+            throw CryptoError.openSSL(.internalError, "BN_CTX_get failed")
+        }
+        defer {
+            BN_clear(kBN)
+            BN_clear(x)
+            BN_clear(kInverse)
+        }
         BN_set_flags(kBN, BN_FLG_CONSTTIME)
         guard BN_bin2bn(k.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(k.count), kBN) != nil else {
             throw CryptoError.openSSL(.internalError, "BN_bin2bn failed")
         }
         guard let point = EC_POINT_new(group) else { throw CryptoError.openSSL(.internalError, "EC_POINT_new failed") }
         defer { EC_POINT_clear_free(point) }
-        guard let x = BN_new(), let r = BN_new(), let kInverse = BN_secure_new() else {
-            throw CryptoError.openSSL(.internalError, "BN_new failed")
-        }
-        defer {
-            BN_clear_free(x)
-            BN_free(r)
-            BN_clear_free(kInverse)
-        }
         BN_set_flags(kInverse, BN_FLG_CONSTTIME)
         guard EC_POINT_mul(group, point, kBN, nil, nil, bn) == 1,
             EC_POINT_get_affine_coordinates(group, point, x, nil, bn) == 1,
             BN_nnmod(r, x, order, bn) == 1,
-            // k^-1 = k^(n-2) mod n (Fermat; n is prime), constant time.
-            BN_mod_exp_mont_consttime(kInverse, kBN, orderMinusTwo, order, bn, nil) == 1
+            // k^-1 = k^(n-2) mod n (Fermat; n is prime), constant time, with the group's Montgomery
+            // context for n (building one per call was a fifth of the cost).
+            BN_mod_exp_mont_consttime(kInverse, kBN, orderMinusTwo, order, bn, orderMontgomery) == 1
         else {
             throw CryptoError.openSSL(.signingFailed, "computing r and k^-1 failed")
         }
@@ -229,13 +240,12 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
             throw CryptoError.openSSL(.signingFailed, "ECDSA_do_sign_ex failed")
         }
         defer { ECDSA_SIG_free(signature) }
-        var rOut = [UInt8](repeating: 0, count: 32)
-        var sOut = [UInt8](repeating: 0, count: 32)
-        guard let sigR = ECDSA_SIG_get0_r(signature), let sigS = ECDSA_SIG_get0_s(signature),
-            BN_bn2binpad(sigR, &rOut, 32) == 32, BN_bn2binpad(sigS, &sOut, 32) == 32
-        else {
+        var raw = [UInt8](repeating: 0, count: 64)
+        guard raw.withUnsafeMutableBufferPointer({ cos_ecdsa_sig_raw(signature, $0.baseAddress) }) == 1 else {
             throw CryptoError.openSSL(.signingFailed, "cannot read the signature")
         }
+        let rOut = Array(raw[0..<32])
+        let sOut = Array(raw[32..<64])
         guard P256Curve.isValidScalar(rOut), P256Curve.isValidScalar(sOut) else { return nil }
         return ECDSASignature(validatedR: rOut, s: sOut)
     }

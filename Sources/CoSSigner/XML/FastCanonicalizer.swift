@@ -5,7 +5,8 @@
 /// It gives byte-for-byte the result of the libxml2 path (``XMLDocument`` parse → remove root-level
 /// `ds:Signature` → ``XMLDocument/removeWhitespaceBetweenElements()`` → ``XMLDocument/inclusiveCanonicalForm(excluding:)``),
 /// which the differential tests check over the DUIS templates and a generated corpus. It applies the hardened
-/// parser's rules (size, depth, UTF-8 and NUL checks through ``XMLInputCheck``, no DOCTYPE) and accepts only a
+/// parser's rules (size, depth, the attribute limit, ``XMLInputCheck``'s UTF-8 and NUL check, no DOCTYPE; see
+/// ``FastCanonicalizer/withScanner(_:mode:limits:_:)``) and accepts only a
 /// strict subset of XML: ASCII names, the five predefined entities and character references, absolute
 /// namespace URIs made of ordinary URI characters, no `xml:` attributes, no BOM. Anything outside that subset,
 /// and anything malformed, returns `nil`: the caller then takes the libxml2 path, which gives either the same
@@ -42,22 +43,36 @@ enum FastCanonicalizer {
 
     /// The canonical form of `bytes`, or `nil` when the fast path does not handle the document.
     static func canonicalize(_ bytes: UnsafeRawBufferPointer, mode: Mode, limits: XMLParseLimits) -> Result? {
-        guard bytes.count > 0, bytes.count <= limits.maxDocumentBytes, bytes.count <= Int(Int32.max) else { return nil }
-        do throws(XMLError) {
-            try XMLInputCheck.check(bytes, limits: limits, source: nil)
-        } catch {
-            return nil
-        }
+        withScanner(bytes, mode: mode, limits: limits) { $0.result() }
+    }
+
+    /// Runs the scanner over `bytes` and, when it handles the document, calls `body` with it (its output
+    /// buffer is valid only during the call, so callers that hash or copy the canonical octets need no
+    /// intermediate array). `nil` when the fast path does not handle the document.
+    ///
+    /// Of ``XMLInputCheck/check(_:limits:source:)`` only the UTF-8 and NUL check runs as a separate pass: the
+    /// scanner refuses by itself everything else that check refuses (a BOM, UTF-16/32, an XML declaration that
+    /// does not name UTF-8) and counts each start tag's attributes and namespace declarations against
+    /// ``XMLParseLimits/maxAttributesPerElement`` (the check's count: one `=` outside quotes per attribute).
+    static func withScanner<R, E: Error>(
+        _ bytes: UnsafeRawBufferPointer, mode: Mode, limits: XMLParseLimits,
+        _ body: (borrowing FastC14NScanner) throws(E) -> R
+    ) throws(E) -> R? {
+        guard bytes.count > 0, bytes.count <= limits.maxDocumentBytes, bytes.count <= Int(Int32.max),
+            XMLInputCheck.isUTF8WithoutNUL(bytes)
+        else { return nil }
         let typed = bytes.assumingMemoryBound(to: UInt8.self)
         guard let base = typed.baseAddress else { return nil }
-        var scanner = FastC14NScanner(typed, base: base, mode: mode, maxDepth: limits.effectiveMaxDepth)
+        var scanner = FastC14NScanner(
+            typed, base: base, mode: mode, maxDepth: limits.effectiveMaxDepth,
+            maxAttributes: limits.maxAttributesPerElement)
         defer { scanner.out.release() }
         do throws(FastC14NFallback) {
             try scanner.document()
         } catch {
             return nil
         }
-        return scanner.result()
+        return try body(scanner)
     }
 
     /// Convenience for arrays.
@@ -153,6 +168,7 @@ struct FastC14NScanner {
     let compact: Bool
     let verifying: Bool
     let maxDepth: Int
+    let maxAttributes: Int
     var i = 0
     var out: FastC14NWriter
 
@@ -164,7 +180,8 @@ struct FastC14NScanner {
     /// Output ranges of whitespace-only text that is dropped if its element turns out to have element children.
     private var pending: [Range<Int>] = []
     private var rootQName: Range<Int> = 0..<0
-    private var rootNamespaces: [(prefix: [UInt8], uri: [UInt8])] = []
+    /// Verifying: the root's namespace declarations as (prefix, uri) ranges, in input order.
+    private var rootNamespaceRanges: [(prefix: Range<Int>, uri: Range<Int>)] = []
     private var signatureCount = 0
     private var signatureRange: Range<Int>?
     private var signatureIsLastChild = false
@@ -175,7 +192,10 @@ struct FastC14NScanner {
 
     static let xmldsig: StaticString = "http://www.w3.org/2000/09/xmldsig#"
 
-    init(_ b: UnsafeBufferPointer<UInt8>, base: UnsafePointer<UInt8>, mode: FastCanonicalizer.Mode, maxDepth: Int) {
+    init(
+        _ b: UnsafeBufferPointer<UInt8>, base: UnsafePointer<UInt8>, mode: FastCanonicalizer.Mode, maxDepth: Int,
+        maxAttributes: Int
+    ) {
         self.b = b
         self.p = base
         self.n = b.count
@@ -189,6 +209,7 @@ struct FastC14NScanner {
             verifying = true
         }
         self.maxDepth = maxDepth
+        self.maxAttributes = maxAttributes
         out = FastC14NWriter(capacity: b.count + b.count / 4 + 64)
         bindings.reserveCapacity(16)
         stack.reserveCapacity(16)
@@ -196,10 +217,26 @@ struct FastC14NScanner {
         order.reserveCapacity(8)
     }
 
+    /// The canonical octets written so far (valid while the scanner's buffer lives).
+    var canonical: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: out.base, count: out.count) }
+
+    /// The root's qualified name as written (its end tag closes the canonical octets).
+    var rootQualifiedName: UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: p + rootQName.lowerBound, count: rootQName.count)
+    }
+
+    /// Verifying: the byte range of the `ds:Signature` element in the input.
+    var signatureByteRange: Range<Int>? { signatureRange }
+
+    /// Verifying: the root's namespace declarations, in input order (`prefix` empty for the default).
+    func rootNamespaces() -> [(prefix: [UInt8], uri: [UInt8])] {
+        rootNamespaceRanges.map { (Array(b[$0.prefix]), Array(b[$0.uri])) }
+    }
+
     func result() -> FastCanonicalizer.Result {
         FastCanonicalizer.Result(
             bytes: out.array(), rootQualifiedName: Array(b[rootQName]), signatureRange: signatureRange,
-            rootNamespaces: rootNamespaces, sawCommentOrCDATA: sawCommentOrCDATA, placeholderCount: placeholderCount,
+            rootNamespaces: rootNamespaces(), sawCommentOrCDATA: sawCommentOrCDATA, placeholderCount: placeholderCount,
             placeholderIsLastRootChild: placeholderIsLastRootChild)
     }
 
@@ -210,7 +247,61 @@ struct FastC14NScanner {
         (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || c == 0x5F
     }
     @inline(__always) static func isNameChar(_ c: UInt8) -> Bool {
-        isNameStart(c) || (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x2E
+        // Bitmaps of [-.0-9] (0x00-0x3F) and [A-Z_a-z] (0x40-0x7F); nothing at or above 0x80.
+        let low: UInt64 = 0x03FF_6000_0000_0000
+        let high: UInt64 = 0x07FF_FFFE_87FF_FFFE
+        let word = c < 0x40 ? low : high
+        return c < 0x80 && (word >> UInt64(c & 0x3F)) & 1 != 0
+    }
+
+    /// For eight input bytes (little-endian in `w`): the high bit is set in the lowest byte that is not plain
+    /// text (see ``isPlainText(_:)``), and possibly in higher bytes; zero when all eight are plain. The lowest
+    /// flagged byte is exact because borrows only propagate upwards from a byte that matches.
+    @inline(__always)
+    static func nonPlainTextMask(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let control = (w &- ones &* 0x21) & ~w & high  // bytes below 0x21 (bytes >= 0x80 never borrow)
+        let angle = (w | ones &* 0x02) ^ (ones &* 0x3E)  // zero for '<' (0x3C) and '>' (0x3E)
+        let amp = w ^ (ones &* 0x26)
+        let bracket = w ^ (ones &* 0x5D)
+        let ef = w ^ (ones &* 0xEF)
+        let zeros = ((angle &- ones) & ~angle) | ((amp &- ones) & ~amp) | ((bracket &- ones) & ~bracket)
+            | ((ef &- ones) & ~ef)
+        return control | (zeros & high)
+    }
+
+    /// ``nonPlainTextMask(_:)`` for attribute values: flags `"`, `'`, `<`, `&`, bytes below 0x20 and 0xEF.
+    @inline(__always)
+    static func nonPlainValueMask(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let control = (w &- ones &* 0x20) & ~w & high
+        let quote = w ^ (ones &* 0x22)
+        let apostrophe = w ^ (ones &* 0x27)
+        let lt = w ^ (ones &* 0x3C)
+        let amp = w ^ (ones &* 0x26)
+        let ef = w ^ (ones &* 0xEF)
+        let zeros = ((quote &- ones) & ~quote) | ((apostrophe &- ones) & ~apostrophe) | ((lt &- ones) & ~lt)
+            | ((amp &- ones) & ~amp) | ((ef &- ones) & ~ef)
+        return control | (zeros & high)
+    }
+
+    /// Advances `i` over plain text bytes, eight at a time while eight remain.
+    @inline(__always)
+    private mutating func skipPlainText() {
+        let raw = UnsafeRawPointer(p)
+        var k = i
+        while k + 8 <= n {
+            let mask = Self.nonPlainTextMask(raw.loadUnaligned(fromByteOffset: k, as: UInt64.self).littleEndian)
+            if mask != 0 {
+                i = k + mask.trailingZeroBitCount >> 3
+                return
+            }
+            k += 8
+        }
+        while k < n, Self.isPlainText(p[k]) { k += 1 }
+        i = k
     }
 
     @inline(__always) private func fail() -> FastC14NFallback { FastC14NFallback() }
@@ -238,13 +329,22 @@ struct FastC14NScanner {
     }
 
     private mutating func skipSpace() {
-        while i < n, Self.isSpace(p[i]) { i += 1 }
+        var k = i  // a local index: the loop then need not store `i` before each load through `p`
+        while k < n, Self.isSpace(p[k]) { k += 1 }
+        i = k
     }
 
     private mutating func expect(_ s: StaticString) throws(FastC14NFallback) {
         let len = s.utf8CodeUnitCount
         guard i + len <= n, memcmp(p + i, s.utf8Start, len) == 0 else { throw fail() }
         i += len
+    }
+
+    /// `expect` for one byte, without a `memcmp` call.
+    @inline(__always)
+    private mutating func expect(byte: UInt8) throws(FastC14NFallback) {
+        guard i < n, p[i] == byte else { throw fail() }
+        i += 1
     }
 
     private func lookingAt(_ s: StaticString) -> Bool {
@@ -255,21 +355,30 @@ struct FastC14NScanner {
     /// An ASCII NCName.
     private mutating func ncName() throws(FastC14NFallback) -> Range<Int> {
         let start = i
-        guard i < n, Self.isNameStart(p[i]) else { throw fail() }
-        i += 1
-        while i < n, Self.isNameChar(p[i]) { i += 1 }
-        return start..<i
+        guard start < n, Self.isNameStart(p[start]) else { throw fail() }
+        var k = start + 1
+        while k < n, Self.isNameChar(p[k]) { k += 1 }
+        i = k
+        return start..<k
     }
 
     /// A QName: prefix (maybe empty) and local part.
     private mutating func qName() throws(FastC14NFallback) -> (prefix: Range<Int>, local: Range<Int>) {
-        let first = try ncName()
-        if i < n, p[i] == UInt8(ascii: ":") {
-            i += 1
-            let local = try ncName()
-            return (first, local)
+        // ncName, then `:` and ncName again if a colon follows, in one function with a local index.
+        let start = i
+        guard start < n, Self.isNameStart(p[start]) else { throw fail() }
+        var k = start + 1
+        while k < n, Self.isNameChar(p[k]) { k += 1 }
+        guard k < n, p[k] == UInt8(ascii: ":") else {
+            i = k
+            return (start..<start, start..<k)
         }
-        return (first.lowerBound..<first.lowerBound, first)
+        let localStart = k + 1
+        guard localStart < n, Self.isNameStart(p[localStart]) else { throw fail() }
+        var end = localStart + 1
+        while end < n, Self.isNameChar(p[end]) { end += 1 }
+        i = end
+        return (start..<k, localStart..<end)
     }
 
     // MARK: Document
@@ -475,7 +584,7 @@ struct FastC14NScanner {
         i += 1  // "<"
         let name = try qName()
         let qnameRange = (name.prefix.isEmpty ? name.local.lowerBound : name.prefix.lowerBound)..<name.local.upperBound
-        attributes.removeAll(keepingCapacity: true)
+        attributes.removeLast(attributes.count)  // keeps the capacity, without removeAll's generic path
         var selfClosing = false
         while true {
             let hadSpace = skipSpaceCounting()
@@ -494,7 +603,7 @@ struct FastC14NScanner {
             guard hadSpace else { throw fail() }
             let attributeName = try qName()
             skipSpace()
-            try expect("=")
+            try expect(byte: UInt8(ascii: "="))
             skipSpace()
             guard i < n, p[i] == UInt8(ascii: "\"") || p[i] == UInt8(ascii: "'") else { throw fail() }
             let quote = p[i]
@@ -502,6 +611,17 @@ struct FastC14NScanner {
             let valueStart = i
             // Validate now (references, '<', characters); decode when writing.
             while true {
+                // Plain bytes eight at a time.
+                var k = i
+                while k + 8 <= n {
+                    let mask = Self.nonPlainValueMask(UnsafeRawPointer(p).loadUnaligned(fromByteOffset: k, as: UInt64.self).littleEndian)
+                    if mask != 0 {
+                        k += mask.trailingZeroBitCount >> 3
+                        break
+                    }
+                    k += 8
+                }
+                i = k
                 guard i < n else { throw fail() }
                 let v = p[i]
                 if v == quote { break }
@@ -524,6 +644,8 @@ struct FastC14NScanner {
                 attribute = FastC14NAttribute(prefix: attributeName.prefix, local: attributeName.local, value: value, isNamespace: false)
             }
             attributes.append(attribute)
+            // XMLInputCheck's limit (it counts one `=` outside quotes per attribute or declaration).
+            guard attributes.count <= maxAttributes else { throw fail() }
         }
 
         // Depth.
@@ -573,7 +695,7 @@ struct FastC14NScanner {
         if stack.isEmpty {
             rootQName = qnameRange
             if verifying {
-                rootNamespaces = attributes.filter(\.isNamespace).map { (Array(b[$0.local]), Array(b[$0.value])) }
+                rootNamespaceRanges = attributes.filter(\.isNamespace).map { ($0.local, $0.value) }
             }
         } else if verifying {
             if isSignature {
@@ -615,7 +737,52 @@ struct FastC14NScanner {
         }
         if selfClosing {
             try closeElement(end: i)
+        } else if verifying && isSignature && isRootChild {
+            try skipWrittenSignatureLayout(tagStart: tagStart)
         }
+    }
+
+    /// The parts of a `ds:Signature` exactly as ``DUISSigner`` writes it, around its four text values
+    /// (DigestValue, SignatureValue, X509IssuerName, X509SerialNumber).
+    private static let writtenSignatureParts: [[UInt8]] = [
+        Array((#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>"#
+            + DUISSignatureProfile.signedInfoBodyHead).utf8),
+        Array("</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>".utf8),
+        Array("</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>".utf8),
+        Array("</ds:X509IssuerName><ds:X509SerialNumber>".utf8),
+        Array("</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo>".utf8),
+    ]
+
+    /// Verifying, at the root-level `ds:Signature` just opened at `tagStart`: when it is laid out byte for byte
+    /// as ``DUISSigner`` writes it, moves to its end tag without reading its fixed markup element by element.
+    ///
+    /// That markup is known to be well-formed, to stay within the attribute limit (one attribute per element)
+    /// and to hold no comment, CDATA, processing instruction or nested Signature; nothing inside a Signature is
+    /// written out. What the element-by-element reading would still check is the depth (four levels below the
+    /// Signature) and the four text values, which go through ``text()`` exactly as they would there. When the
+    /// layout differs anywhere, nothing has changed and the reading goes on element by element.
+    private mutating func skipWrittenSignatureLayout(tagStart: Int) throws(FastC14NFallback) {
+        guard stack.count + 4 <= maxDepth else { return }
+        let resume = i
+        var cursor = tagStart
+        let parts = Self.writtenSignatureParts
+        for (index, part) in parts.enumerated() {
+            let matched = part.withUnsafeBufferPointer { literal -> Bool in
+                guard let start = literal.baseAddress, n - cursor >= literal.count else { return false }
+                return memcmp(p + cursor, start, literal.count) == 0
+            }
+            guard matched else {
+                i = resume
+                return
+            }
+            cursor += part.count
+            if index == parts.count - 1 { break }
+            // The text value that follows, read (and refused) exactly as text() reads it inside the Signature.
+            i = cursor
+            if i < n, p[i] != UInt8(ascii: "<") { try text() }
+            cursor = i
+        }
+        i = cursor  // at "</ds:Signature>", which the element loop reads and checks as usual
     }
 
     private var signatureStart = 0
@@ -625,7 +792,7 @@ struct FastC14NScanner {
         out.append(UInt8(ascii: "<"))
         out.append(p + qname.lowerBound, qname.count)
         // Namespace declarations to write, sorted by prefix (default first).
-        order.removeAll(keepingCapacity: true)
+        order.removeLast(order.count)
         for k in mark..<bindings.count {
             let binding = bindings[k]
             let inParent = lookup(binding.prefix, below: mark)
@@ -662,7 +829,7 @@ struct FastC14NScanner {
             out.append(UInt8(ascii: "\""))
         }
         // Attributes sorted by (namespace URI, local name); no namespace first.
-        order.removeAll(keepingCapacity: true)
+        order.removeLast(order.count)
         for k in attributes.indices where !attributes[k].isNamespace { order.append(k) }
         if order.count > 1 {
             for x in 1..<order.count {
@@ -747,12 +914,11 @@ struct FastC14NScanner {
                 k += 1
                 continue
             }
-            let ok = Self.isAlpha(c) || Self.isDigit(c) || c == UInt8(ascii: "-") || c == UInt8(ascii: ".") || c == UInt8(ascii: "_")
-                || c == UInt8(ascii: "~") || c == UInt8(ascii: ":") || c == UInt8(ascii: "/") || c == UInt8(ascii: "?")
-                || c == UInt8(ascii: "@") || c == UInt8(ascii: "!") || c == UInt8(ascii: "$")
-                || c == UInt8(ascii: "(") || c == UInt8(ascii: ")") || c == UInt8(ascii: "*") || c == UInt8(ascii: "+")
-                || c == UInt8(ascii: ",") || c == UInt8(ascii: ";") || c == UInt8(ascii: "=")
-            guard ok else { throw fail() }
+            // Letters, digits and -._~:/?@!$()*+,;= as two bitmaps (0x00-0x3F, 0x40-0x7F).
+            let low: UInt64 = 0xAFFF_FF12_0000_0000  // ! $ ( ) * + , - . / 0-9 : ; = ?
+            let high: UInt64 = 0x47FF_FFFE_87FF_FFFF  // @ A-Z _ a-z ~
+            let word = c < 0x40 ? low : high
+            guard c < 0x80, (word >> UInt64(c & 0x3F)) & 1 != 0 else { throw fail() }
             k += 1
         }
     }
@@ -761,12 +927,32 @@ struct FastC14NScanner {
     @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 
     private mutating func endTag() throws(FastC14NFallback) {
+        // The common case: the open element's qualified name (a QName when it was read), followed by `>` or
+        // a space, which is exactly where qName() would stop; the comparison is then the one below.
+        if let open = stack.last {
+            let nameStart = i + 2
+            let count = open.qname.count
+            let after = nameStart + count
+            if after < n, p[after] == UInt8(ascii: ">") || Self.isSpace(p[after]) {
+                var k = 0
+                let q = p + open.qname.lowerBound
+                let t = p + nameStart
+                while k < count, q[k] == t[k] { k += 1 }
+                if k == count {
+                    i = after
+                    skipSpace()
+                    try expect(byte: UInt8(ascii: ">"))
+                    try closeElement(end: i)
+                    return
+                }
+            }
+        }
         let start = i
         i += 2
         let name = try qName()
         let qnameRange = (name.prefix.isEmpty ? name.local.lowerBound : name.prefix.lowerBound)..<name.local.upperBound
         skipSpace()
-        try expect(">")
+        try expect(byte: UInt8(ascii: ">"))
         guard let open = stack.last, equal(open.qname, qnameRange) else { throw fail() }
         _ = start
         try closeElement(end: i)
@@ -782,8 +968,8 @@ struct FastC14NScanner {
         } else if verifying, stack.count == 1, !(stack.last?.suppressed ?? true) {
             signatureRange = signatureStart..<end
         }
-        bindings.removeSubrange(open.bindingMark...)
-        pending.removeSubrange(open.pendingMark...)
+        bindings.removeLast(bindings.count - open.bindingMark)
+        pending.removeLast(pending.count - open.pendingMark)
     }
 
     /// Drops the pending whitespace-only text written since `mark` (the element just got its first element child).
@@ -793,7 +979,7 @@ struct FastC14NScanner {
             out.remove(pending[k])
             k -= 1
         }
-        pending.removeSubrange(mark...)
+        pending.removeLast(pending.count - mark)
     }
 
     // MARK: Character data
@@ -806,10 +992,7 @@ struct FastC14NScanner {
         while i < n {
             // Plain run.
             let runStart = i
-            while i < n {
-                let c = p[i]
-                if Self.isPlainText(c) { i += 1 } else { break }
-            }
+            skipPlainText()
             if i > runStart {
                 whitespaceOnly = false
                 if emit { out.append(p + runStart, i - runStart) }

@@ -148,11 +148,13 @@ enum LibXML2Parser {
         } else {
             throw XMLError(kind: .unsupported, message: "libxml2 parser has no SAX handler", source: source)
         }
+        guard let start = bytes.baseAddress else {
+            throw XMLError(kind: .malformed, message: "the document is empty", source: source)
+        }
         ctxt.pointee._private = Unmanaged.passUnretained(collector).toOpaque()
 
         let doc: xmlDocPtr? = collector.capturingThreadErrors {
-            xmlCtxtReadMemory(
-                ctxt, bytes.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(bytes.count), nil, nil, options)
+            xmlCtxtReadMemory(ctxt, start.assumingMemoryBound(to: CChar.self), Int32(bytes.count), nil, nil, options)
         }
         ctxt.pointee._private = nil
 

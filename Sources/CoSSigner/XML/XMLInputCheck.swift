@@ -42,19 +42,84 @@ enum XMLInputCheck {
         try checkDeclaredEncoding(b, from: start, source: source)
     }
 
+    /// True when `bytes` are strict UTF-8 without NUL (what ``check(_:limits:source:)`` requires of the
+    /// encoding, byte order marks aside): the one check the single-pass canonicalizer needs as a separate pass.
+    static func isUTF8WithoutNUL(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let b = bytes.assumingMemoryBound(to: UInt8.self)
+        guard let base = b.baseAddress else { return true }
+        var i = 0
+        while i < b.count {
+            i = asciiRunEnd(UnsafeRawPointer(base), from: i, count: b.count)
+            guard i < b.count else { return true }
+            guard let length = sequenceLength(b, at: i) else { return false }
+            i += length
+        }
+        return true
+    }
+
+    /// The offset of the first byte at or after `i` that is NUL or not ASCII (`n` if none): 32 bytes at a time,
+    /// then 8.
+    @inline(__always)
+    private static func asciiRunEnd(_ base: UnsafeRawPointer, from start: Int, count n: Int) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        var i = start
+        while i + 32 <= n {
+            let w0 = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let w1 = base.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
+            let w2 = base.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self)
+            let w3 = base.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self)
+            // A zero byte borrows; bytes with the high bit set are caught by the plain OR.
+            let zero = ((w0 &- ones) & ~w0) | ((w1 &- ones) & ~w1) | ((w2 &- ones) & ~w2) | ((w3 &- ones) & ~w3)
+            if (w0 | w1 | w2 | w3 | zero) & high != 0 { break }
+            i += 32
+        }
+        while i + 8 <= n {
+            let w = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            if w & high != 0 || (w &- ones) & ~w & high != 0 { break }
+            i += 8
+        }
+        let b = base.assumingMemoryBound(to: UInt8.self)
+        while i < n, b[i] != 0, b[i] < 0x80 { i += 1 }
+        return i
+    }
+
+    /// The length of the valid UTF-8 sequence starting with the non-ASCII byte at `i`, or nil.
+    @inline(__always)
+    private static func sequenceLength(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> Int? {
+        let n = b.count
+        let c = b[i]
+        let length: Int
+        var lower: UInt8 = 0x80
+        var upper: UInt8 = 0xBF
+        switch c {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; lower = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; upper = 0x9F
+        case 0xF0: length = 4; lower = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; upper = 0x8F
+        default: return nil
+        }
+        guard i + length <= n, (lower...upper).contains(b[i + 1]) else { return nil }
+        var k = 2
+        while k < length {
+            guard (0x80...0xBF).contains(b[i + k]) else { return nil }
+            k += 1
+        }
+        return length
+    }
+
     /// Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF) without NUL.
     private static func validateUTF8(_ b: UnsafeBufferPointer<UInt8>, from start: Int, source: String?) throws(XMLError) {
         let n = b.count
-        let base = UnsafeRawPointer(b.baseAddress!)
+        guard let start0 = b.baseAddress else { return }
+        let base = UnsafeRawPointer(start0)
         var i = start
         while i < n {
-            // Eight ASCII bytes, none of them NUL, at a time.
-            while i + 8 <= n {
-                let w = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                let high: UInt64 = 0x8080_8080_8080_8080
-                if w & high != 0 || (w &- 0x0101_0101_0101_0101) & ~w & high != 0 { break }
-                i += 8
-            }
+            // ASCII bytes, none of them NUL, 32 or 8 at a time.
+            i = asciiRunEnd(base, from: i, count: n)
             guard i < n else { return }
             let c = b[i]
             if c < 0x80 {
@@ -112,7 +177,7 @@ enum XMLInputCheck {
             }
             return n
         }
-        let base = b.baseAddress!
+        guard let base = b.baseAddress else { return }
         var i = start
         while i < n {
             guard let found = memchr(base + i, Int32(lt), n - i) else { return }

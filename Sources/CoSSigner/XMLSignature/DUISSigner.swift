@@ -64,20 +64,27 @@ public final class DUISSigner: Sendable {
     /// - Throws: ``XMLError`` for unreadable XML, ``SigningRefused`` for documents that cannot be signed,
     ///   ``CryptoError`` if signing fails.
     public func sign(_ bytes: [UInt8], options: SigningOptions = SigningOptions(), source: String? = nil) throws -> SignedDocument {
-        if let fast = FastCanonicalizer.canonicalize(bytes, mode: .signing(compact: !options.keepWhitespace), limits: options.limits) {
-            return try finish(canonical: fast.bytes, rootQualifiedName: fast.rootQualifiedName, options: options)
-        }
+        if let signed = try fastSign(bytes, options: options) { return signed }
         let document = try XMLDocument(parsing: bytes, limits: options.limits, source: source)
         return try sign(document, options: options, source: source)
+    }
+
+    /// The single-pass canonicalizer's path: hashes and copies the canonical octets straight from its buffer.
+    /// `nil` when it does not handle the document.
+    private func fastSign(_ bytes: [UInt8], options: SigningOptions) throws -> SignedDocument? {
+        try bytes.withUnsafeBytes { raw throws -> SignedDocument? in
+            try FastCanonicalizer.withScanner(raw, mode: .signing(compact: !options.keepWhitespace), limits: options.limits) {
+                scanner throws -> SignedDocument in
+                try finish(canonical: scanner.canonical, rootQualifiedName: scanner.rootQualifiedName, options: options)
+            }
+        }
     }
 
     /// Signs `document`, which was parsed from `bytes` and not changed since: the single-pass canonicalizer
     /// reads the bytes when it handles them (the same octets as the libxml2 path, without its tree walks);
     /// otherwise the document is signed as ``sign(_:options:source:)-(XMLDocument,_,_)`` does.
     func sign(_ document: XMLDocument, parsedFrom bytes: [UInt8], options: SigningOptions, source: String?) throws -> SignedDocument {
-        if let fast = FastCanonicalizer.canonicalize(bytes, mode: .signing(compact: !options.keepWhitespace), limits: options.limits) {
-            return try finish(canonical: fast.bytes, rootQualifiedName: fast.rootQualifiedName, options: options)
-        }
+        if let signed = try fastSign(bytes, options: options) { return signed }
         return try sign(document, options: options, source: source)
     }
 
@@ -106,33 +113,74 @@ public final class DUISSigner: Sendable {
 
     /// Digest, SignedInfo, ECDSA and the output: `canonical` ends with the root's end tag.
     func finish(canonical: [UInt8], rootQualifiedName: [UInt8], options: SigningOptions) throws -> SignedDocument {
+        try canonical.withUnsafeBufferPointer { canonical in
+            try rootQualifiedName.withUnsafeBufferPointer { name in
+                try finish(canonical: canonical, rootQualifiedName: name, options: options)
+            }
+        }
+    }
+
+    /// ``finish(canonical:rootQualifiedName:options:)`` over buffers (the single-pass canonicalizer's own).
+    ///
+    /// The canonical SignedInfo (``DUISSignatureProfile/canonicalSignedInfo(digestValue:)``) is hashed in its
+    /// three parts, and the output is written into one allocation, piece by piece.
+    func finish(
+        canonical: UnsafeBufferPointer<UInt8>, rootQualifiedName: UnsafeBufferPointer<UInt8>, options: SigningOptions
+    ) throws -> SignedDocument {
         let closingTagCount = rootQualifiedName.count + 3
-        let digest = SHA256.hash(canonical)
-        let digestValue = Base64.encode(digest)
-        let signedInfo = DUISSignatureProfile.canonicalSignedInfo(digestValue: digestValue)
+        let digest = SHA256.hash(UnsafeRawBufferPointer(canonical))
+        var digestValue = Base64.encode(digest)
+        let signedInfoDigest = digestValue.withUTF8 { value in
+            DUISSignatureProfile.signedInfoHead.withUnsafeBytes { head in
+                DUISSignatureProfile.signedInfoTail.withUnsafeBytes { tail in
+                    SHA256.hash(head, UnsafeRawBufferPointer(value), tail)
+                }
+            }
+        }
         let signature = options.deterministic
-            ? try key.deterministicSignature(for: signedInfo)
-            : try key.signature(for: signedInfo)
+            ? try key.deterministicSignature(forDigest: signedInfoDigest)
+            : try key.signature(forDigest: signedInfoDigest)
         let signatureValue = Base64.encode(signature.rawRepresentation)
 
-        var out = [UInt8]()
-        out.reserveCapacity(canonical.count + signedInfo.count + keyInfo.count + 256)
-        out.append(contentsOf: canonical[..<(canonical.count - closingTagCount)])
-        out.append(contentsOf: Self.signatureOpen)
-        // SignedInfo as it appears inside ds:Signature: the namespace is declared on ds:Signature.
-        out.append(contentsOf: Self.signedInfoOpen)
-        out.append(contentsOf: signedInfo[DUISSignatureProfile.signedInfoHead.count - DUISSignatureProfile.signedInfoBodyHeadCount..<signedInfo.count])
-        out.append(contentsOf: Self.signatureValueOpen)
-        out.append(contentsOf: signatureValue.utf8)
-        out.append(contentsOf: Self.signatureValueClose)
-        out.append(contentsOf: keyInfo)
-        out.append(contentsOf: Self.signatureClose)
-        out.append(contentsOf: canonical[(canonical.count - closingTagCount)...])
+        let contentCount = max(0, canonical.count - closingTagCount)
+        let bodyHead = Self.signedInfoBodyHead
+        let tail = DUISSignatureProfile.signedInfoTail
+        let keyInfo = keyInfo
+        let digestText = Array(digestValue.utf8)
+        let signatureText = Array(signatureValue.utf8)
+        let total = canonical.count + Self.signatureOpen.count + Self.signedInfoOpen.count + bodyHead.count
+            + digestText.count + tail.count + Self.signatureValueOpen.count + signatureText.count
+            + Self.signatureValueClose.count + keyInfo.count + Self.signatureClose.count
+        let out = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+            var offset = 0
+            func put(_ part: UnsafeBufferPointer<UInt8>) {
+                guard let source = part.baseAddress, part.count > 0, let target = buffer.baseAddress else { return }
+                (target + offset).initialize(from: source, count: part.count)
+                offset += part.count
+            }
+            func put(_ part: [UInt8]) { part.withUnsafeBufferPointer { put($0) } }
+            put(UnsafeBufferPointer(rebasing: canonical[..<contentCount]))
+            put(Self.signatureOpen)
+            // SignedInfo as it appears inside ds:Signature: the namespace is declared on ds:Signature.
+            put(Self.signedInfoOpen)
+            put(bodyHead)
+            put(digestText)
+            put(tail)
+            put(Self.signatureValueOpen)
+            put(signatureText)
+            put(Self.signatureValueClose)
+            put(keyInfo)
+            put(Self.signatureClose)
+            put(UnsafeBufferPointer(rebasing: canonical[contentCount...]))
+            initialized = offset
+        }
         return SignedDocument(bytes: out, digestValue: digestValue, signatureValue: signatureValue)
     }
 
     private static let signatureOpen = Array(#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">"#.utf8)
     private static let signedInfoOpen = Array("<ds:SignedInfo>".utf8)
+    /// The canonical SignedInfo's children up to the DigestValue text.
+    private static let signedInfoBodyHead = Array(DUISSignatureProfile.signedInfoBodyHead.utf8)
     private static let signatureValueOpen = Array("<ds:SignatureValue>".utf8)
     private static let signatureValueClose = Array("</ds:SignatureValue>".utf8)
     private static let signatureClose = Array("</ds:Signature>".utf8)

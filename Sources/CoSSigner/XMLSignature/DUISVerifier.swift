@@ -66,10 +66,34 @@ public struct DUISVerifier: Sendable {
     /// digest comparison and ECDSA verification run. It only ever returns a success; on anything else it returns
     /// `nil` and the document goes through the full path, which gives the verdict and the exact error.
     private func fastVerify(_ bytes: [UInt8]) -> VerifiedDocument? {
-        guard let fast = FastCanonicalizer.canonicalize(bytes, mode: .verifying, limits: limits),
-            let range = fast.signatureRange
-        else { return nil }
-        if let verified = templateVerify(fast, signature: bytes[range]) { return verified }
+        // The template check reads the canonical octets in the scanner's buffer; the arrays of a full
+        // result are only made when it does not apply.
+        let outcome = bytes.withUnsafeBytes { raw in
+            FastCanonicalizer.withScanner(raw, mode: .verifying, limits: limits) { scanner -> FastOutcome in
+                guard let range = scanner.signatureByteRange else { return .declined }
+                let signature = UnsafeBufferPointer(rebasing: raw.assumingMemoryBound(to: UInt8.self)[range])
+                if let verified = templateVerify(canonical: scanner.canonical, signature: signature) {
+                    return .verified(verified)
+                }
+                return .parse(scanner.result(), range)
+            }
+        }
+        switch outcome {
+        case .verified(let verified): return verified
+        case .parse(let fast, let range): return treeVerify(fast, range: range, bytes: bytes)
+        case .declined, nil: return nil
+        }
+    }
+
+    private enum FastOutcome {
+        case verified(VerifiedDocument)
+        case parse(FastCanonicalizer.Result, Range<Int>)
+        case declined
+    }
+
+    /// The fast path's second way: only the Signature is parsed into a tree, inside an element declaring the
+    /// root's namespaces.
+    private func treeVerify(_ fast: FastCanonicalizer.Result, range: Range<Int>, bytes: [UInt8]) -> VerifiedDocument? {
         var wrapped = [UInt8]()
         wrapped.reserveCapacity(range.count + 256)
         wrapped.append(contentsOf: Self.wrapperOpen)
@@ -106,19 +130,34 @@ public struct DUISVerifier: Sendable {
     /// values): then its exclusive canonical SignedInfo is ``DUISSignatureProfile/canonicalSignedInfo(digestValue:)``
     /// and every profile check holds by construction, so no tree is needed. The certificate must be named with
     /// exactly the issuer and serial text this library writes for it. `nil` for anything else.
-    private func templateVerify(_ fast: FastCanonicalizer.Result, signature: ArraySlice<UInt8>) -> VerifiedDocument? {
-        var cursor = signature.startIndex
+    private func templateVerify(
+        canonical: UnsafeBufferPointer<UInt8>, signature: UnsafeBufferPointer<UInt8>
+    ) -> VerifiedDocument? {
+        guard let base = signature.baseAddress else { return nil }
+        let end = signature.count
+        var cursor = 0
+        /// True when the bytes at `start` are `text`.
+        func matches(_ start: UnsafePointer<UInt8>, _ text: [UInt8]) -> Bool {
+            text.withUnsafeBufferPointer { t in
+                guard let tb = t.baseAddress else { return true }
+                return memcmp(start, tb, t.count) == 0
+            }
+        }
         func take(_ literal: [UInt8]) -> Bool {
-            guard signature.endIndex - cursor >= literal.count,
-                signature[cursor..<(cursor + literal.count)].elementsEqual(literal) else { return false }
+            guard end - cursor >= literal.count, matches(base + cursor, literal) else { return false }
             cursor += literal.count
             return true
         }
         /// Bytes up to the next `<` (the value of a text-only element).
-        func value() -> ArraySlice<UInt8> {
+        func value() -> UnsafeBufferPointer<UInt8> {
             let start = cursor
-            while cursor < signature.endIndex, signature[cursor] != UInt8(ascii: "<") { cursor += 1 }
-            return signature[start..<cursor]
+            while cursor < end, base[cursor] != UInt8(ascii: "<") { cursor += 1 }
+            return UnsafeBufferPointer(rebasing: signature[start..<cursor])
+        }
+        func equal(_ text: [UInt8], _ slice: UnsafeBufferPointer<UInt8>) -> Bool {
+            guard text.count == slice.count else { return false }
+            guard let start = slice.baseAddress else { return true }
+            return matches(start, text)
         }
         guard take(Self.templateHead) else { return nil }
         let digestText = value()
@@ -128,23 +167,80 @@ public struct DUISVerifier: Sendable {
         let issuerText = value()
         guard take(Self.templateAfterIssuer) else { return nil }
         let serialText = value()
-        guard take(Self.templateTail), cursor == signature.endIndex,
+        guard take(Self.templateTail), cursor == end,
             issuerText.count <= SignatureParts.maxIssuerNameLength, serialText.count <= SignatureParts.maxSerialDigits
         else { return nil }
-        guard let entry = keyInfoTexts.first(where: { $0.issuer.elementsEqual(issuerText) && $0.serial.elementsEqual(serialText) }) else {
+        guard let entry = keyInfoTexts.first(where: { equal($0.issuer, issuerText) && equal($0.serial, serialText) }) else {
             return nil
         }
-        guard let digest = try? Base64.decode(String(decoding: digestText, as: UTF8.self)), digest.count == SHA256.byteCount,
-            let raw = try? Base64.decode(String(decoding: signatureText, as: UTF8.self)), raw.count == 64,
+        guard let digest = Self.decodeBase64(digestText, byteCount: SHA256.byteCount),
+            let raw = Self.decodeBase64(signatureText, byteCount: 64),
             let signatureValue = try? ECDSASignature(rawRepresentation: raw),
-            constantTimeEqual(SHA256.hash(fast.bytes), digest),
+            constantTimeEqual(SHA256.hash(UnsafeRawBufferPointer(canonical)), digest),
             let publicKey = try? entry.selected.publicKey()
         else { return nil }
+        // The canonical SignedInfo is head + DigestValue text + tail: hashed in parts, never assembled.
+        let signedInfoDigest = DUISSignatureProfile.signedInfoHead.withUnsafeBytes { head in
+            DUISSignatureProfile.signedInfoTail.withUnsafeBytes { tail in
+                SHA256.hash(head, UnsafeRawBufferPointer(digestText), tail)
+            }
+        }
+        guard publicKey.verify(signatureValue, digest: signedInfoDigest) else { return nil }
         let digestValue = String(decoding: digestText, as: UTF8.self)
-        let signedInfo = DUISSignatureProfile.canonicalSignedInfo(digestValue: digestValue)
-        guard publicKey.isValidSignature(signatureValue, for: signedInfo) else { return nil }
-        return VerifiedDocument(signedContent: fast.bytes, certificate: entry.selected, digestValue: digestValue)
+        return VerifiedDocument(signedContent: Array(canonical), certificate: entry.selected, digestValue: digestValue)
     }
+
+    /// Base64 of exactly `byteCount` bytes in its one compact form: `(byteCount + 2) / 3 * 4` characters of the
+    /// standard alphabet with the padding it needs and nothing else. Never accepts what ``Base64/decode(_:)``
+    /// refuses (it also ignores the unused low bits before the padding); `nil` for anything else, which the
+    /// full path then reads.
+    static func decodeBase64(_ text: UnsafeBufferPointer<UInt8>, byteCount: Int) -> [UInt8]? {
+        guard byteCount > 0, text.count == (byteCount + 2) / 3 * 4 else { return nil }
+        return base64Values.withUnsafeBufferPointer { table -> [UInt8]? in
+            let fullQuanta = byteCount / 3
+            let rest = byteCount % 3
+            var out = [UInt8](repeating: 0, count: byteCount)
+            var bad: UInt32 = 0  // any 0xFF (not in the alphabet) sets bits above the low six
+            var o = 0
+            for q in 0..<fullQuanta {
+                let k = 4 * q
+                let a = UInt32(table[Int(text[k])]), b = UInt32(table[Int(text[k + 1])])
+                let c = UInt32(table[Int(text[k + 2])]), d = UInt32(table[Int(text[k + 3])])
+                bad |= a | b | c | d
+                let v = a << 18 | b << 12 | c << 6 | d
+                out[o] = UInt8(truncatingIfNeeded: v >> 16)
+                out[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                out[o + 2] = UInt8(truncatingIfNeeded: v)
+                o += 3
+            }
+            if rest > 0 {
+                let k = 4 * fullQuanta
+                let a = UInt32(table[Int(text[k])]), b = UInt32(table[Int(text[k + 1])])
+                bad |= a | b
+                var v = a << 18 | b << 12
+                if rest == 2 {
+                    let c = UInt32(table[Int(text[k + 2])])
+                    bad |= c
+                    guard text[k + 3] == UInt8(ascii: "=") else { return nil }
+                    v |= c << 6
+                    out[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                } else {
+                    guard text[k + 2] == UInt8(ascii: "="), text[k + 3] == UInt8(ascii: "=") else { return nil }
+                }
+                out[o] = UInt8(truncatingIfNeeded: v >> 16)
+            }
+            return bad < 64 ? out : nil
+        }
+    }
+
+    /// The value of each base64 alphabet character; 0xFF for every other byte (including `=`).
+    private static let base64Values: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (value, character) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
+            table[Int(character)] = UInt8(value)
+        }
+        return table
+    }()
 
     private static let templateHead = Array(
         (#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>"# + DUISSignatureProfile.signedInfoBodyHead).utf8)
@@ -386,3 +482,11 @@ extension StringProtocol {
         return String(decoding: u[start..<end], as: UTF8.self)
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -15,7 +15,7 @@ struct ServiceRequest623FastReader {
     private let c: UnsafeBufferPointer<UInt8>
     private var i = 0
     /// The root's namespace declarations: prefix (empty for the default) and URI, as canonical bytes.
-    private var bindings: [(prefix: Range<Int>, uri: Range<Int>)] = []
+    private var bindings: [Binding] = []
     /// The prefixes (empty for the default namespace) the root binds to the DUIS namespace.
     private var duisPrefixes: [Range<Int>] = []
 
@@ -23,10 +23,13 @@ struct ServiceRequest623FastReader {
 
     /// The request in `canonical`, or `nil` when the fast reader does not take it.
     static func read(canonical: [UInt8]) -> ServiceRequest623? {
-        canonical.withUnsafeBufferPointer { buffer in
-            var reader = ServiceRequest623FastReader(buffer)
-            return reader.request()
-        }
+        canonical.withUnsafeBufferPointer { read(canonical: $0) }
+    }
+
+    /// The request in `canonical`, or `nil` when the fast reader does not take it.
+    static func read(canonical: UnsafeBufferPointer<UInt8>) -> ServiceRequest623? {
+        var reader = ServiceRequest623FastReader(canonical)
+        return reader.request()
     }
 
     private static let duis = Array(DUISNamespace.serviceUserGateway.utf8)
@@ -224,9 +227,19 @@ struct ServiceRequest623FastReader {
         return true
     }
 
+    private struct Binding {
+        var prefix: Range<Int>
+        var uri: Range<Int>
+    }
+
+    private struct Attribute {
+        var name: Range<Int>
+        var value: Range<Int>
+    }
+
     private struct Tag {
         var local: Range<Int>
-        var attributes: [(name: Range<Int>, value: Range<Int>)]
+        var attributes: [Attribute]
     }
 
     /// A start tag in canonical form (`<qname( xmlns…="…")*( name="…")*>`) whose element is in the DUIS
@@ -264,12 +277,12 @@ struct ServiceRequest623FastReader {
             i += 1
             if equal(name, "xmlns") {
                 guard isRoot else { return nil }
-                bindings.append((name.upperBound..<name.upperBound, value))
+                bindings.append(Binding(prefix: name.upperBound..<name.upperBound, uri: value))
             } else if name.count > 6, equal(name.lowerBound..<(name.lowerBound + 6), "xmlns:") {
                 guard isRoot else { return nil }
-                bindings.append(((name.lowerBound + 6)..<name.upperBound, value))
+                bindings.append(Binding(prefix: (name.lowerBound + 6)..<name.upperBound, uri: value))
             } else {
-                tag.attributes.append((name, value))
+                tag.attributes.append(Attribute(name: name, value: value))
             }
         }
         guard i < c.count, c[i] == UInt8(ascii: ">") else { return nil }

@@ -92,31 +92,54 @@ public struct RequestSigner: Sendable {
     /// whenever anything is not plainly valid, before any effect (counter, output), and the full path then gives
     /// the same outcome with its exact error; the outputs of both paths are compared by the tests.
     private func fastSign(_ bytes: [UInt8], source: String?) throws -> SignedRequest? {
-        guard options.validation.schema == nil,
-            let fast = FastCanonicalizer.canonicalize(bytes, mode: .signing(compact: !options.signing.keepWhitespace),
-                                                      limits: options.signing.limits),
-            !fast.sawCommentOrCDATA, fast.placeholderCount <= 1, fast.placeholderIsLastRootChild,
-            let request = ServiceRequest623FastReader.read(canonical: fast.bytes)
-        else { return nil }
-        // A refusal is left to the full path, so that it is reported exactly as that path reports it.
-        guard (try? validate(request)) != nil,
-            let (signer, party, reasons) = try? chooseKey(request: request, requestID: request.requestID, source: source)
-        else { return nil }
-        if rewritesCounters, let counters {
-            let newID = try counters.assign(to: request.requestID)
-            if newID != request.requestID {
-                let updated = try ServiceRequest623(
-                    requestID: newID, commandVariant: request.commandVariant, firstInSequence: request.firstInSequence,
-                    precedingServiceRequestID: request.precedingServiceRequestID, body: request.body,
-                    schemaVersion: request.schemaVersion)
-                let signed = try signer.sign(updated.xmlBytes(), options: options.signing, source: source)
-                return SignedRequest(document: signed, request: updated, requestID: newID, certificate: signer.certificate,
-                                     party: party, selectionReasons: reasons)
+        guard options.validation.schema == nil else { return nil }
+        let outcome: FastOutcome?? = try bytes.withUnsafeBytes { raw throws -> FastOutcome?? in
+            try FastCanonicalizer.withScanner(raw, mode: .signing(compact: !options.signing.keepWhitespace),
+                                              limits: options.signing.limits) { scanner throws -> FastOutcome? in
+                guard !scanner.sawCommentOrCDATA, scanner.placeholderCount <= 1, scanner.placeholderIsLastRootChild,
+                    let request = ServiceRequest623FastReader.read(canonical: scanner.canonical)
+                else { return nil }
+                // A refusal is left to the full path, so that it is reported exactly as that path reports it.
+                guard (try? validate(request)) != nil,
+                    let (signer, party, reasons) = try? chooseKey(request: request, requestID: request.requestID, source: source)
+                else { return nil }
+                if rewritesCounters {
+                    return .rewriteCounter(request, signer, party, reasons)
+                }
+                let signed = try signer.finish(canonical: scanner.canonical, rootQualifiedName: scanner.rootQualifiedName,
+                                               options: options.signing)
+                return .signed(SignedRequest(document: signed, request: request, requestID: request.requestID,
+                                             certificate: signer.certificate, party: party, selectionReasons: reasons))
             }
         }
-        let signed = try signer.finish(canonical: fast.bytes, rootQualifiedName: fast.rootQualifiedName, options: options.signing)
-        return SignedRequest(document: signed, request: request, requestID: request.requestID, certificate: signer.certificate,
-                             party: party, selectionReasons: reasons)
+        switch outcome {
+        case .some(.some(.signed(let signed))):
+            return signed
+        case .some(.some(.rewriteCounter(let request, let signer, let party, let reasons))):
+            guard let counters else { return nil }
+            let newID = try counters.assign(to: request.requestID)
+            guard newID != request.requestID else {
+                let signed = try signer.sign(bytes, options: options.signing, source: source)
+                return SignedRequest(document: signed, request: request, requestID: newID, certificate: signer.certificate,
+                                     party: party, selectionReasons: reasons)
+            }
+            let updated = try ServiceRequest623(
+                requestID: newID, commandVariant: request.commandVariant, firstInSequence: request.firstInSequence,
+                precedingServiceRequestID: request.precedingServiceRequestID, body: request.body,
+                schemaVersion: request.schemaVersion)
+            let signed = try signer.sign(updated.xmlBytes(), options: options.signing, source: source)
+            return SignedRequest(document: signed, request: updated, requestID: newID, certificate: signer.certificate,
+                                 party: party, selectionReasons: reasons)
+        default:
+            return nil
+        }
+    }
+
+    /// What the fast path found inside the canonicalizer's scope.
+    private enum FastOutcome {
+        case signed(SignedRequest)
+        /// A valid 6.23 whose counter is to be set: signed outside the scope, once the counter is assigned.
+        case rewriteCounter(ServiceRequest623, DUISSigner, SupplierParty?, [String])
     }
 
     /// The full path: hardened libxml2 parse, the typed model from the tree, checks, key, counter, signature.
@@ -213,32 +236,48 @@ public struct RequestSigner: Sendable {
     }
 }
 
-/// The certificate sets of 6.23 requests that passed ``ServiceRequest623/validateCertificates(at:)``, by the
-/// SHA-256 of their DER bytes, places and the validity time. Thread-safe; bounded (cleared when full). Failures
-/// are never stored, so a failing set is checked (and reported) every time.
+/// The certificate sets of 6.23 requests that passed ``ServiceRequest623/validateCertificates(at:)``: each set
+/// as its exact bytes (the validity time, then each certificate's place, length and DER), found through a cheap
+/// 64-bit hash and compared in full, so a different set can never be taken for one that passed. Thread-safe;
+/// bounded (cleared when full). Failures are never stored, so a failing set is checked (and reported) every time.
 final class CertificateCheckMemo: @unchecked Sendable {
     private let lock = NSLock()
-    private var passed = Set<[UInt8]>()  // guarded by `lock`
-    /// The most sets remembered; a batch normally has one per party.
-    static let capacity = 4096
+    private var passed: [UInt64: [[UInt8]]] = [:]  // guarded by `lock`
+    private var count = 0  // guarded by `lock`
+    /// The most sets remembered (a batch normally has one per party); about 2.5 KB each.
+    static let capacity = 1024
 
     func contains(_ key: [UInt8]) -> Bool {
+        let hash = Self.hash(key)
         lock.lock()
         defer { lock.unlock() }
-        return passed.contains(key)
+        return passed[hash]?.contains { Self.equal($0, key) } ?? false
     }
 
     func insert(_ key: [UInt8]) {
+        let hash = Self.hash(key)
         lock.lock()
         defer { lock.unlock() }
-        if passed.count >= Self.capacity { passed.removeAll(keepingCapacity: true) }
-        passed.insert(key)
+        if passed[hash]?.contains(where: { Self.equal($0, key) }) == true { return }
+        if count >= Self.capacity {
+            passed.removeAll(keepingCapacity: true)
+            count = 0
+        }
+        passed[hash, default: []].append(key)
+        count += 1
     }
 
-    /// SHA-256 over the validity time (or its absence), then each certificate as (place, length, DER).
+    /// The validity time (or its absence), then each certificate as (place, length, DER).
     static func key(for request: ServiceRequest623, at time: Date?) -> [UInt8] {
+        let body = request.body
+        let replacement = body.supplierReplacementCertificates
+        var size = 9
+        for der in [replacement.digitalSigningCertificate, replacement.keyAgreementCertificate ?? [], replacement.keyAgreementTopUpCertificate ?? []] {
+            size += 9 + der.count
+        }
+        for der in body.certificationPathCertificates { size += 9 + der.count }
         var material = [UInt8]()
-        material.reserveCapacity(4096)
+        material.reserveCapacity(size)
         func appendInteger(_ value: UInt64) {
             withUnsafeBytes(of: value.bigEndian) { material.append(contentsOf: $0) }
         }
@@ -248,20 +287,45 @@ final class CertificateCheckMemo: @unchecked Sendable {
         } else {
             material.append(0)
         }
-        for item in request.body.supplierReplacementCertificates.all {
-            switch item.slot {
-            case .digitalSigning: material.append(0x10)
-            case .keyAgreement: material.append(0x11)
-            case .keyAgreementTopUp: material.append(0x12)
-            }
-            appendInteger(UInt64(item.der.count))
-            material.append(contentsOf: item.der)
-        }
-        for der in request.body.certificationPathCertificates {
-            material.append(0x20)
+        func append(_ place: UInt8, _ der: [UInt8]) {
+            material.append(place)
             appendInteger(UInt64(der.count))
             material.append(contentsOf: der)
         }
-        return SHA256.hash(material)
+        append(0x10, replacement.digitalSigningCertificate)
+        if let der = replacement.keyAgreementCertificate { append(0x11, der) }
+        if let der = replacement.keyAgreementTopUpCertificate { append(0x12, der) }
+        for der in body.certificationPathCertificates { append(0x20, der) }
+        return material
+    }
+
+    /// A 64-bit multiply–xor hash over 8-byte words (not cryptographic: only to find candidates, which are then
+    /// compared byte for byte).
+    static func hash(_ bytes: [UInt8]) -> UInt64 {
+        bytes.withUnsafeBytes { raw -> UInt64 in
+            var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
+            var k = 0
+            while k + 8 <= raw.count {
+                let word = raw.loadUnaligned(fromByteOffset: k, as: UInt64.self)
+                h = (h ^ word) &* 0xFF51_AFD7_ED55_8CCD
+                h ^= h >> 29
+                k += 8
+            }
+            while k < raw.count {
+                h = (h ^ UInt64(raw[k])) &* 0xC4CE_B9FE_1A85_EC53
+                k += 1
+            }
+            return h ^ (h >> 32)
+        }
+    }
+
+    static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in
+                guard let p = x.baseAddress, let q = y.baseAddress else { return x.count == y.count }
+                return memcmp(p, q, x.count) == 0
+            }
+        }
     }
 }

@@ -186,9 +186,12 @@ struct FastC14NScanner {
     private var signatureRange: Range<Int>?
     private var signatureIsLastChild = false
     private var rootClosed = false
-    private var sawCommentOrCDATA = false
-    private var placeholderCount = 0
-    private var placeholderIsLastRootChild = true
+    /// The input held a comment or a CDATA section (see ``FastCanonicalizer/Result/sawCommentOrCDATA``).
+    private(set) var sawCommentOrCDATA = false
+    /// Signing: root-level `ds:Signature` placeholders dropped.
+    private(set) var placeholderCount = 0
+    /// Signing: no element follows the last dropped placeholder among the root's children.
+    private(set) var placeholderIsLastRootChild = true
 
     static let xmldsig: StaticString = "http://www.w3.org/2000/09/xmldsig#"
 

@@ -184,6 +184,21 @@ import Testing
         #expect(accepted > 100)
     }
 
+    /// The certificate-check memo compares whole sets (a hash only finds candidates) and is bounded.
+    @Test func certificateCheckMemoComparesWholeSetsAndIsBounded() {
+        let memo = CertificateCheckMemo()
+        let set = [UInt8](repeating: 7, count: 3000)
+        var other = set
+        other[2999] = 8
+        memo.insert(set)
+        #expect(memo.contains(set) && !memo.contains(other))
+        for k in 0..<(CertificateCheckMemo.capacity + 5) {
+            memo.insert(withUnsafeBytes(of: UInt64(k)) { Array($0) })
+        }
+        #expect(!memo.contains(set))  // cleared when it was full
+        #expect(memo.contains(withUnsafeBytes(of: UInt64(CertificateCheckMemo.capacity + 4)) { Array($0) }))
+    }
+
     static func firstIndex(of needle: [UInt8], in haystack: [UInt8], from: Int) -> Int? {
         guard needle.count <= haystack.count else { return nil }
         var k = from

@@ -7,7 +7,7 @@
 // environment variable COSSIGNER_FUZZ_TARGET picks one:
 //
 //   xml-verify   XML parse (hardened) + C14N + DUIS signature verification
-//   duis623      6.23 parsing and validation, writer round trip
+//   duis623      6.23 parsing and validation, writer round trip, fast reader against the full parser
 //   parties      party registry (TOML) and registration data (CSV) loaders
 //   ids          RequestID, EUI-64, MPID, dates, serial numbers
 //   sigdecode    base64, DER and P1363 (r||s) ECDSA signature decoding
@@ -15,7 +15,7 @@
 // An input the code refuses with an error is fine; a crash, a sanitizer report, a leak, a hang or a
 // broken round-trip property (checked with `preconditionFailure`, which traps) is a finding.
 
-import CoSSigner
+@testable import CoSSigner  // debug build (testability on): the fast 6.23 reader is internal
 import Foundation
 
 #if canImport(Glibc)
@@ -116,6 +116,16 @@ func fuzzXMLVerify(_ bytes: [UInt8], _ context: FuzzContext) {
 }
 
 func fuzzDUIS623(_ bytes: [UInt8], _ context: FuzzContext) {
+    // The fast signing path's reader (canonical form, no DOM) never accepts a 6.23 the full parser refuses and
+    // never reads one differently.
+    if let fast = FastCanonicalizer.canonicalize(bytes, mode: .signing(compact: true), limits: .default),
+        !fast.sawCommentOrCDATA, fast.placeholderCount <= 1, fast.placeholderIsLastRootChild,
+        let quick = ServiceRequest623FastReader.read(canonical: fast.bytes) {
+        guard let full = try? ServiceRequest623(parsing: bytes, source: "fuzz") else {
+            fail("the fast 6.23 reader accepted a document the full parser refuses")
+        }
+        if full != quick { fail("the fast 6.23 reader read a document differently from the full parser") }
+    }
     guard let request = try? ServiceRequest623(parsing: bytes, source: "fuzz") else { return }
     _ = RequestSummary(request)
     try? request.validate(DUISValidationOptions(now: context.fixedNow))

@@ -97,69 +97,6 @@ private func curveAlias(_ group: String) -> String {
     }
 }
 
-/// A pool of `EVP_PKEY_CTX`s for one key, initialised for signing or verifying.
-///
-/// An `EVP_PKEY_CTX` must not be used by two threads at once, but creating one per call costs
-/// about 20% of a signature. Each call borrows a context under a lock and gives it back, so a
-/// shared key signs from many threads at once at the speed of a reused context.
-final class PKeyContextPool {
-    enum Operation { case sign, verify }
-
-    private let key: EVPKey
-    private let operation: Operation
-    private let lock = NSLock()
-    private var idle: [OpaquePointer] = []  // EVP_PKEY_CTX *, guarded by `lock`
-    private let maximumIdle = 32
-
-    init(key: EVPKey, operation: Operation) {
-        self.key = key
-        self.operation = operation
-    }
-
-    deinit {
-        for context in idle { EVP_PKEY_CTX_free(context) }
-    }
-
-    private func makeContext() -> OpaquePointer? {
-        guard let context = EVP_PKEY_CTX_new_from_pkey(nil, key.pointer, nil) else { return nil }
-        let ok: Int32
-        switch operation {
-        case .sign: ok = EVP_PKEY_sign_init(context)
-        case .verify: ok = EVP_PKEY_verify_init(context)
-        }
-        guard ok == 1 else {
-            EVP_PKEY_CTX_free(context)
-            return nil
-        }
-        return context
-    }
-
-    /// Runs `body` with a context nobody else uses meanwhile; nil if no context could be made.
-    /// When `body` reports failure (returns nil) the context is discarded, not reused.
-    func withContext<R>(_ body: (OpaquePointer) -> R?) -> R? {
-        lock.lock()
-        let pooled = idle.popLast()
-        lock.unlock()
-        guard let context = pooled ?? makeContext() else { return nil }
-        guard let result = body(context) else {
-            EVP_PKEY_CTX_free(context)
-            return nil
-        }
-        lock.lock()
-        if idle.count < maximumIdle {
-            idle.append(context)
-            lock.unlock()
-        } else {
-            lock.unlock()
-            EVP_PKEY_CTX_free(context)
-        }
-        return result
-    }
-}
-
-// Sound: `idle` is only touched under `lock`; each context is used by one thread at a time.
-extension PKeyContextPool: @unchecked Sendable {}
-
 /// A read-only memory BIO over `bytes` for the duration of `body`.
 func withMemoryBIO<R, E: Error>(
     _ bytes: UnsafeRawBufferPointer, _ body: (OpaquePointer) throws(E) -> R

@@ -129,29 +129,7 @@ enum XMLInputCheck {
                 i += 1
                 continue
             }
-            let length: Int
-            var lower: UInt8 = 0x80
-            var upper: UInt8 = 0xBF
-            switch c {
-            case 0xC2...0xDF: length = 2
-            case 0xE0: length = 3; lower = 0xA0
-            case 0xE1...0xEC, 0xEE...0xEF: length = 3
-            case 0xED: length = 3; upper = 0x9F
-            case 0xF0: length = 4; lower = 0x90
-            case 0xF1...0xF3: length = 4
-            case 0xF4: length = 4; upper = 0x8F
-            default: length = 0
-            }
-            var valid = length > 0 && i + length <= n
-            if valid {
-                valid = (lower...upper).contains(b[i + 1])
-                var k = 2
-                while valid && k < length {
-                    valid = (0x80...0xBF).contains(b[i + k])
-                    k += 1
-                }
-            }
-            guard valid else {
+            guard let length = sequenceLength(b, at: i) else {
                 throw error(.notUTF8, "invalid UTF-8 sequence starting with byte 0x\(hex(c))", at: i, in: b, from: start, source: source)
             }
             i += length

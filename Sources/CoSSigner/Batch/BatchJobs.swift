@@ -76,7 +76,7 @@ public struct BatchSigningJob: Sendable {
             }
             return BatchItemResult(
                 input: input.displayName, output: output == "-" ? "standard output" : output, party: signed.party?.id,
-                requestID: signed.requestID?.description, certificateSerial: signed.certificate.serialNumber.decimal,
+                requestID: signed.requestID?.description, certificateSerial: signed.certificate.serialNumberDecimal,
                 result: .signed, reason: signed.selectionReasons.isEmpty ? nil : signed.selectionReasons.joined(separator: "; "))
         } catch {
             return .failure(input.displayName, error)
@@ -116,7 +116,7 @@ public struct BatchVerificationJob: Sendable {
             let document = try? XMLDocument(parsing: verified.signedContent, source: input.displayName)
             let requestID = document.flatMap { try? RequestSigner.genericRequestID($0) }
             return BatchItemResult(input: input.displayName, output: signedContentPath, party: party?.id,
-                                   requestID: requestID?.description, certificateSerial: certificate.serialNumber.decimal,
+                                   requestID: requestID?.description, certificateSerial: certificate.serialNumberDecimal,
                                    result: .valid)
         } catch let invalid as SignatureInvalid {
             var result = BatchItemResult.failure(input.displayName, invalid, outcome: .invalid)

@@ -66,6 +66,8 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
     public let subject: DistinguishedName
     public let issuer: DistinguishedName
     public let serialNumber: SerialNumber
+    /// ``serialNumber`` in decimal, as XMLDSig's `X509SerialNumber` and the reports print it (made once).
+    let serialNumberDecimal: String
     public let notBefore: Date
     public let notAfter: Date
     /// The key usage bits; nil when the extension is absent.
@@ -112,6 +114,7 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
         serialNumber = SerialNumber(
             bytes: Array(
                 UnsafeBufferPointer(start: ASN1_STRING_get0_data(serial), count: Int(ASN1_STRING_length(serial)))))
+        serialNumberDecimal = serialNumber.decimal
 
         guard let notBefore = Self.date(X509_get0_notBefore(x)), let notAfter = Self.date(X509_get0_notAfter(x)) else {
             throw CryptoError.openSSL(.invalidCertificate, "unreadable validity dates", context: source)

@@ -68,7 +68,7 @@ public struct RequestSummary: Codable, Sendable, Equatable {
             let iso = ISO8601DateFormatter()
             return CertificateSummary(
                 element: element, role: c.subjectOrganizationalUnit, entityIdentifier: c.entityIdentifier?.description,
-                subject: c.subject.rfc2253, issuer: c.issuer.rfc2253, serial: c.serialNumber.decimal,
+                subject: c.subject.rfc2253, issuer: c.issuer.rfc2253, serial: c.serialNumberDecimal,
                 notBefore: iso.string(from: c.notBefore), notAfter: iso.string(from: c.notAfter),
                 keyUsage: c.keyUsage.map(Self.names) ?? [], error: nil)
         } catch {

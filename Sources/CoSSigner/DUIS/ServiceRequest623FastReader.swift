@@ -13,22 +13,31 @@
 /// dropped `ds:Signature` placeholder, if any, was a single one and the root's last child element.
 struct ServiceRequest623FastReader {
     private let c: UnsafeBufferPointer<UInt8>
+    /// Certificates already decoded, by their base64 text (see ``read(canonical:certificates:)``).
+    private let certificates: BytesMemo<[UInt8]>?
     private var i = 0
     /// The root's namespace declarations: prefix (empty for the default) and URI, as canonical bytes.
     private var bindings: [Binding] = []
     /// The prefixes (empty for the default namespace) the root binds to the DUIS namespace.
     private var duisPrefixes: [Range<Int>] = []
 
-    private init(_ c: UnsafeBufferPointer<UInt8>) { self.c = c }
-
-    /// The request in `canonical`, or `nil` when the fast reader does not take it.
-    static func read(canonical: [UInt8]) -> ServiceRequest623? {
-        canonical.withUnsafeBufferPointer { read(canonical: $0) }
+    private init(_ c: UnsafeBufferPointer<UInt8>, certificates: BytesMemo<[UInt8]>?) {
+        self.c = c
+        self.certificates = certificates
     }
 
     /// The request in `canonical`, or `nil` when the fast reader does not take it.
-    static func read(canonical: UnsafeBufferPointer<UInt8>) -> ServiceRequest623? {
-        var reader = ServiceRequest623FastReader(canonical)
+    static func read(canonical: [UInt8], certificates: BytesMemo<[UInt8]>? = nil) -> ServiceRequest623? {
+        canonical.withUnsafeBufferPointer { read(canonical: $0, certificates: certificates) }
+    }
+
+    /// The request in `canonical`, or `nil` when the fast reader does not take it.
+    /// - Parameter certificates: where certificates already decoded are remembered by their exact base64 text
+    ///   (a batch carries the same few certificates in every request of a party): a text found there is not
+    ///   decoded again; a text that decodes is added. Only texts that decoded are remembered, and decoding the
+    ///   same text always gives the same bytes, so the request read is the same with or without it.
+    static func read(canonical: UnsafeBufferPointer<UInt8>, certificates: BytesMemo<[UInt8]>? = nil) -> ServiceRequest623? {
+        var reader = ServiceRequest623FastReader(canonical, certificates: certificates)
         return reader.request()
     }
 
@@ -130,12 +139,14 @@ struct ServiceRequest623FastReader {
         guard startTagNamed(local) else { return nil }
         let start = i
         i = find(UInt8(ascii: "<"), from: i)
-        let text = start..<i
+        let text = UnsafeBufferPointer(rebasing: c[start..<i])
+        guard endTag(local) else { return nil }
+        if let der = certificates?.value(for: UnsafeRawBufferPointer(text)) { return der }
         // Base64 text has no references; anything else is left to the full path.
-        guard find(UInt8(ascii: "&"), from: start, to: i) == i else { return nil }
-        guard endTag(local), let der = try? Base64.decode(utf8: UnsafeBufferPointer(rebasing: c[text])), !der.isEmpty else {
-            return nil
-        }
+        guard find(UInt8(ascii: "&"), from: start, to: start + text.count) == start + text.count,
+            let der = try? Base64.decode(utf8: text), !der.isEmpty
+        else { return nil }
+        certificates?.insert(der, for: Array(text))
         return der
     }
 
@@ -189,10 +200,9 @@ struct ServiceRequest623FastReader {
     /// Closes the innermost open element-only element (white space skipped).
     private mutating func close() -> Bool {
         guard skipWhitespace(), i + 1 < c.count, c[i] == UInt8(ascii: "<"), c[i + 1] == UInt8(ascii: "/") else { return false }
-        i += 2
-        while i < c.count, c[i] != UInt8(ascii: ">") { i += 1 }
-        guard i < c.count else { return false }
-        i += 1
+        let end = find(UInt8(ascii: ">"), from: i + 2)
+        guard end < c.count else { return false }
+        i = end + 1
         return true
     }
 
@@ -210,13 +220,13 @@ struct ServiceRequest623FastReader {
     /// the local name needs checking).
     private mutating func endTag(_ local: StaticString) -> Bool {
         guard i + 1 < c.count, c[i] == UInt8(ascii: "<"), c[i + 1] == UInt8(ascii: "/") else { return false }
-        var k = i + 2
-        let nameStart = k
-        while k < c.count, c[k] != UInt8(ascii: ">") { k += 1 }
-        guard k < c.count else { return false }
-        var localStart = nameStart
-        for j in nameStart..<k where c[j] == UInt8(ascii: ":") { localStart = j + 1 }
-        guard equal(localStart..<k, local) else { return false }
+        let nameStart = i + 2
+        let k = find(UInt8(ascii: ">"), from: nameStart)
+        // The name's last `local.count` bytes are `local` (which has no colon), preceded by nothing or a colon.
+        let localStart = k - local.utf8CodeUnitCount
+        guard k < c.count, localStart >= nameStart, localStart == nameStart || c[localStart - 1] == UInt8(ascii: ":"),
+            equal(localStart..<k, local)
+        else { return false }
         i = k + 1
         return true
     }
@@ -251,6 +261,11 @@ struct ServiceRequest623FastReader {
         var colon = -1
         while i < c.count {
             let b = c[i]
+            // Letters and `_` (most of a name) need no other test: every byte tested below is below `A`.
+            if b >= UInt8(ascii: "A") {
+                i += 1
+                continue
+            }
             if b == UInt8(ascii: " ") || b == UInt8(ascii: ">") { break }
             if b == UInt8(ascii: "?") || b == UInt8(ascii: "!") || b == UInt8(ascii: "/") { return nil }
             if b == UInt8(ascii: ":") {
@@ -271,7 +286,7 @@ struct ServiceRequest623FastReader {
             guard i + 1 < c.count, c[i + 1] == UInt8(ascii: "\"") else { return nil }
             i += 2
             let valueStart = i
-            while i < c.count, c[i] != UInt8(ascii: "\"") { i += 1 }
+            i = find(UInt8(ascii: "\""), from: i)
             guard i < c.count else { return nil }
             let value = valueStart..<i
             i += 1

@@ -59,12 +59,30 @@ public struct EUI64: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var octets: [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) } }
 
     /// Canonical DUIS form: upper case, `-` separated.
-    public var description: String {
-        octets.map { hexByte($0) }.joined(separator: "-")
-    }
+    public var description: String { hex(separator: UInt8(ascii: "-")) }
 
     /// Sixteen upper-case hex digits without separators.
-    public var compactHex: String { octets.map { hexByte($0) }.joined() }
+    public var compactHex: String { hex(separator: nil) }
+
+    /// The eight octets in upper-case hex, written straight into the string (a report line formats two per
+    /// request), each octet after the first preceded by `separator` if given.
+    private func hex(separator: UInt8?) -> String {
+        let count = separator == nil ? 16 : 23
+        return String(unsafeUninitializedCapacity: count) { out in
+            var o = 0
+            for k in 0..<8 {
+                if k > 0, let separator {
+                    out[o] = separator
+                    o += 1
+                }
+                let octet = UInt8(truncatingIfNeeded: value >> (56 - 8 * k))
+                out[o] = upperHexDigit(octet >> 4)
+                out[o + 1] = upperHexDigit(octet & 0xF)
+                o += 2
+            }
+            return o
+        }
+    }
 
     public static func < (lhs: EUI64, rhs: EUI64) -> Bool { lhs.value < rhs.value }
 }
@@ -89,8 +107,11 @@ func hexValue(_ c: UInt8) -> UInt8? {
     }
 }
 
-private let hexDigitsUpper = Array("0123456789ABCDEF".utf8)
+/// The upper-case hex digit of a nibble (0–15).
+func upperHexDigit(_ nibble: UInt8) -> UInt8 {
+    nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "A") - 10 + nibble
+}
 
 func hexByte(_ b: UInt8) -> String {
-    String(decoding: [hexDigitsUpper[Int(b >> 4)], hexDigitsUpper[Int(b & 0xF)]], as: UTF8.self)
+    String(decoding: [upperHexDigit(b >> 4), upperHexDigit(b & 0xF)], as: UTF8.self)
 }

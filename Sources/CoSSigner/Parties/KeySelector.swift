@@ -238,55 +238,30 @@ public struct KeySelector: Sendable {
 /// decodes each distinct certificate once. Thread-safe (one selector serves every worker); bounded (cleared
 /// when full). A certificate that does not decode is never stored, so its refusal is produced, and worded,
 /// exactly as without the memo.
-final class ReplacementEntityMemo: @unchecked Sendable {
+final class ReplacementEntityMemo: Sendable {
     /// What a decoded certificate says: its entity identifier, nil when it has no 64-bit x500UniqueIdentifier.
     struct Entity: Sendable, Equatable {
         let identifier: EUI64?
     }
 
-    /// The bytes of one certificate, hashed in one pass.
-    private struct Key: Hashable {
-        let bytes: [UInt8]
-        func hash(into hasher: inout Hasher) {
-            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
-        }
-    }
-
     /// The most certificates remembered by default; a batch normally has a few per party.
     static let defaultCapacity = 1024
 
-    /// The most certificates remembered (0: none).
-    let capacity: Int
-    private let lock = NSLock()
-    private var entities = [Key: Entity]()  // guarded by `lock`
+    private let memo: BytesMemo<Entity>
 
     init(capacity: Int) {
-        self.capacity = max(0, capacity)
+        memo = BytesMemo(capacity: capacity)
     }
+
+    /// The most certificates remembered (0: none).
+    var capacity: Int { memo.capacity }
 
     /// The remembered outcome for the certificate `der`, if any.
-    func entity(of der: [UInt8]) -> Entity? {
-        guard capacity > 0 else { return nil }
-        let key = Key(bytes: der)
-        lock.lock()
-        defer { lock.unlock() }
-        return entities[key]
-    }
+    func entity(of der: [UInt8]) -> Entity? { memo.value(for: der) }
 
     /// Remembers the outcome of decoding `der`; empties the memo first when it is full.
-    func insert(_ entity: Entity, for der: [UInt8]) {
-        guard capacity > 0 else { return }
-        let key = Key(bytes: der)
-        lock.lock()
-        defer { lock.unlock() }
-        if entities.count >= capacity, entities[key] == nil { entities.removeAll(keepingCapacity: true) }
-        entities[key] = entity
-    }
+    func insert(_ entity: Entity, for der: [UInt8]) { memo.insert(entity, for: der) }
 
     /// How many certificates are remembered.
-    var count: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return entities.count
-    }
+    var count: Int { memo.count }
 }

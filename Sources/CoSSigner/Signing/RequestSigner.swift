@@ -57,6 +57,8 @@ public struct RequestSigner: Sendable {
     public let counters: CounterAssigner?
     /// Certificate sets that passed the 6.23 certificate checks (shared by every thread using this signer).
     private let certificateChecks = CertificateCheckMemo()
+    /// Certificates the fast path has decoded, by their base64 text (shared by every thread using this signer).
+    private let certificateTexts = BytesMemo<[UInt8]>(capacity: 1024)
 
     /// Makes a request signer.
     public init(keys: SigningKeySource, options: RequestSigningOptions = RequestSigningOptions(), counters: CounterAssigner? = nil) {
@@ -97,7 +99,7 @@ public struct RequestSigner: Sendable {
             try FastCanonicalizer.withScanner(raw, mode: .signing(compact: !options.signing.keepWhitespace),
                                               limits: options.signing.limits) { scanner throws -> FastOutcome? in
                 guard !scanner.sawCommentOrCDATA, scanner.placeholderCount <= 1, scanner.placeholderIsLastRootChild,
-                    let request = ServiceRequest623FastReader.read(canonical: scanner.canonical)
+                    let request = ServiceRequest623FastReader.read(canonical: scanner.canonical, certificates: certificateTexts)
                 else { return nil }
                 // A refusal is left to the full path, so that it is reported exactly as that path reports it.
                 guard (try? validate(request)) != nil,
@@ -237,35 +239,17 @@ public struct RequestSigner: Sendable {
 }
 
 /// The certificate sets of 6.23 requests that passed ``ServiceRequest623/validateCertificates(at:)``: each set
-/// as its exact bytes (the validity time, then each certificate's place, length and DER), found through a cheap
-/// 64-bit hash and compared in full, so a different set can never be taken for one that passed. Thread-safe;
-/// bounded (cleared when full). Failures are never stored, so a failing set is checked (and reported) every time.
-final class CertificateCheckMemo: @unchecked Sendable {
-    private let lock = NSLock()
-    private var passed: [UInt64: [[UInt8]]] = [:]  // guarded by `lock`
-    private var count = 0  // guarded by `lock`
+/// as its exact bytes (the validity time, then each certificate's place, length and DER; see ``BytesMemo``), so
+/// a different set can never be taken for one that passed. Thread-safe; bounded (cleared when full). Failures
+/// are never stored, so a failing set is checked (and reported) every time.
+final class CertificateCheckMemo: Sendable {
     /// The most sets remembered (a batch normally has one per party); about 2.5 KB each.
     static let capacity = 1024
+    private let memo = BytesMemo<Bool>(capacity: capacity)
 
-    func contains(_ key: [UInt8]) -> Bool {
-        let hash = Self.hash(key)
-        lock.lock()
-        defer { lock.unlock() }
-        return passed[hash]?.contains { Self.equal($0, key) } ?? false
-    }
+    func contains(_ key: [UInt8]) -> Bool { memo.value(for: key) != nil }
 
-    func insert(_ key: [UInt8]) {
-        let hash = Self.hash(key)
-        lock.lock()
-        defer { lock.unlock() }
-        if passed[hash]?.contains(where: { Self.equal($0, key) }) == true { return }
-        if count >= Self.capacity {
-            passed.removeAll(keepingCapacity: true)
-            count = 0
-        }
-        passed[hash, default: []].append(key)
-        count += 1
-    }
+    func insert(_ key: [UInt8]) { memo.insert(true, for: key) }
 
     /// The validity time (or its absence), then each certificate as (place, length, DER).
     static func key(for request: ServiceRequest623, at time: Date?) -> [UInt8] {
@@ -297,35 +281,5 @@ final class CertificateCheckMemo: @unchecked Sendable {
         if let der = replacement.keyAgreementTopUpCertificate { append(0x12, der) }
         for der in body.certificationPathCertificates { append(0x20, der) }
         return material
-    }
-
-    /// A 64-bit multiply–xor hash over 8-byte words (not cryptographic: only to find candidates, which are then
-    /// compared byte for byte).
-    static func hash(_ bytes: [UInt8]) -> UInt64 {
-        bytes.withUnsafeBytes { raw -> UInt64 in
-            var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
-            var k = 0
-            while k + 8 <= raw.count {
-                let word = raw.loadUnaligned(fromByteOffset: k, as: UInt64.self)
-                h = (h ^ word) &* 0xFF51_AFD7_ED55_8CCD
-                h ^= h >> 29
-                k += 8
-            }
-            while k < raw.count {
-                h = (h ^ UInt64(raw[k])) &* 0xC4CE_B9FE_1A85_EC53
-                k += 1
-            }
-            return h ^ (h >> 32)
-        }
-    }
-
-    static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        return a.withUnsafeBytes { x in
-            b.withUnsafeBytes { y in
-                guard let p = x.baseAddress, let q = y.baseAddress else { return x.count == y.count }
-                return memcmp(p, q, x.count) == 0
-            }
-        }
     }
 }

@@ -51,7 +51,7 @@ public final class DUISSigner: Sendable {
         keyInfo = Array(
             ("<ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>"
                 + XMLText.escape(certificate.issuer.rfc2253)
-                + "</ds:X509IssuerName><ds:X509SerialNumber>" + certificate.serialNumber.decimal
+                + "</ds:X509IssuerName><ds:X509SerialNumber>" + certificate.serialNumberDecimal
                 + "</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo>").utf8)
     }
 

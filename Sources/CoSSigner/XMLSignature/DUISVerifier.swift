@@ -41,7 +41,7 @@ public struct DUISVerifier: Sendable {
         self.limits = limits
         keyInfoTexts = certificates.compactMap { certificate in
             guard let selected = set.certificate(issuer: certificate.issuer, serial: certificate.serialNumber) else { return nil }
-            return (Array(XMLText.escape(certificate.issuer.rfc2253).utf8), Array(certificate.serialNumber.decimal.utf8), selected)
+            return (Array(XMLText.escape(certificate.issuer.rfc2253).utf8), Array(certificate.serialNumberDecimal.utf8), selected)
         }
     }
 
@@ -297,7 +297,7 @@ public struct DUISVerifier: Sendable {
             throw SignatureInvalid(.keyInfo, "the certificate named by KeyInfo has no usable P-256 key: \(error)")
         }
         guard publicKey.isValidSignature(parts.signatureValue, for: signedInfo) else {
-            throw SignatureInvalid(.signatureValue, "the SignatureValue does not verify with the key of certificate serial \(certificate.serialNumber.decimal)")
+            throw SignatureInvalid(.signatureValue, "the SignatureValue does not verify with the key of certificate serial \(certificate.serialNumberDecimal)")
         }
         return VerifiedDocument(signedContent: content, certificate: certificate, digestValue: Base64.encode(parts.digest))
     }

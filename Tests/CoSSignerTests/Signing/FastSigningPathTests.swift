@@ -65,12 +65,19 @@ import Testing
 
     @Test func plainRequestsTakeTheFastPathAndReadTheSameRequest() throws {
         var read = 0
+        let certificates = BytesMemo<[UInt8]>(capacity: 1024)
         for (name, bytes) in try Self.corpus() {
             guard let fast = Self.fastPathReads(bytes) else { continue }
             read += 1
             let full = try ServiceRequest623(parsing: bytes)
             #expect(fast == full, "\(name)")
+            // With the memo of decoded certificates shared across the corpus (as a signer shares it): the same
+            // request, the second time from the memo.
+            let canonical = try #require(FastCanonicalizer.canonicalize(bytes, mode: .signing(compact: true), limits: .default))
+            #expect(ServiceRequest623FastReader.read(canonical: canonical.bytes, certificates: certificates) == full, "\(name)")
+            #expect(ServiceRequest623FastReader.read(canonical: canonical.bytes, certificates: certificates) == full, "\(name)")
         }
+        #expect(certificates.count > 0)
         // The kit's signing inputs and their signed forms (10) and the three templates at least.
         #expect(read >= 13)
     }

@@ -51,6 +51,65 @@ import Testing
         }
     }
 
+    @Test func sixteenByteTextTestAgreesWithTheByteRule() {
+        func vector(_ bytes: [UInt8]) -> SIMD16<UInt8> {
+            var v = SIMD16<UInt8>()
+            for (k, b) in bytes.enumerated() { v[k] = b }
+            return v
+        }
+        var mix = Mix(state: 3)
+        for _ in 0..<200_000 {
+            let bytes = (0..<16).map { _ in mix.byte() }
+            #expect(FastC14NScanner.hasNonPlainText(vector(bytes)) == bytes.contains { !FastC14NScanner.isPlainText($0) },
+                    "\(bytes)")
+        }
+        // Every single byte value in every lane.
+        for value in 0...255 {
+            for lane in 0..<16 {
+                var bytes = [UInt8](repeating: UInt8(ascii: "A"), count: 16)
+                bytes[lane] = UInt8(value)
+                #expect(FastC14NScanner.hasNonPlainText(vector(bytes)) == !FastC14NScanner.isPlainText(UInt8(value)))
+            }
+        }
+    }
+
+    @Test func bytesMemoFindsOnlyTheExactBytesAndIsBounded() {
+        let memo = BytesMemo<Int>(capacity: 64)
+        var mix = Mix(state: 4)
+        // Keys of every length up to 100 (the hash's 32-, 8- and 1-byte steps), each with one-byte variants.
+        var keys: [[UInt8]] = []
+        for length in 0...100 { keys.append((0..<length).map { _ in UInt8(truncatingIfNeeded: mix.next()) }) }
+        for (index, key) in keys.prefix(60).enumerated() { memo.insert(index, for: key) }
+        for (index, key) in keys.prefix(60).enumerated() {
+            #expect(memo.value(for: key) == index)
+            for position in key.indices {
+                var other = key
+                other[position] ^= 0x01
+                #expect(memo.value(for: other) == nil, "length \(key.count), byte \(position)")
+            }
+            #expect(memo.value(for: key + [0]) == nil)
+        }
+        #expect(memo.value(for: keys[70]) == nil)
+        memo.insert(99, for: keys[3])
+        #expect(memo.value(for: keys[3]) == 99 && memo.count == 60)  // replaced, not added
+        for key in keys[60..<65] { memo.insert(1, for: key) }  // the 65th entry empties it first
+        #expect(memo.count == 1 && memo.value(for: keys[0]) == nil && memo.value(for: keys[64]) == 1)
+        let none = BytesMemo<Int>(capacity: 0)
+        none.insert(1, for: [1, 2, 3])
+        #expect(none.value(for: [1, 2, 3]) == nil && none.count == 0)
+    }
+
+    @Test func eui64TextIsWrittenAsTheOctetsInHex() throws {
+        var mix = Mix(state: 5)
+        for value in [0, UInt64.max, 0x90B3_D51F_3001_0000] + (0..<2_000).map({ _ in mix.next() }) {
+            let id = EUI64(value)
+            let octets = id.octets.map { String(format: "%02X", $0) }
+            #expect(id.description == octets.joined(separator: "-"))
+            #expect(id.compactHex == octets.joined())
+            #expect(try EUI64(parsing: id.description) == id)
+        }
+    }
+
     @Test func valueMaskFindsTheFirstByteThatNeedsALook() {
         // Attribute values: quotes, '<', '&', C0 controls and 0xEF need a look; everything else is skipped.
         func needsLook(_ c: UInt8) -> Bool {

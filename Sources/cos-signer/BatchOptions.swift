@@ -66,6 +66,11 @@ struct BatchDriver {
     }
 
     func run(work: @escaping @Sendable (BatchInput) -> BatchItemResult) throws -> BatchRunner.Summary {
+        try run(groupSize: 1, work: { $0.map(work) })
+    }
+
+    /// Runs the batch with each worker taking up to `groupSize` inputs at a time.
+    func run(groupSize: Int, work: @escaping @Sendable ([BatchInput]) -> [BatchItemResult]) throws -> BatchRunner.Summary {
         let batch = try BatchInputs(paths: inputs)
         let reportWriter = try options.report.map { try ReportWriter(path: $0) }
         let showProgress = !options.quiet && isatty(2) == 1
@@ -73,7 +78,7 @@ struct BatchDriver {
         let progress = ProgressBar(total: total, enabled: showProgress && total > 1)
         let logger = self.logger
         let printResults = self.printResults
-        let summary = BatchRunner.run(jobs: workerCount, inputs: batch, work: work) { result in
+        let summary = BatchRunner.run(jobs: workerCount, inputs: batch, groupSize: groupSize, work: work) { result in
             reportWriter?.write(result)
             progress.clear()
             if result.succeeded {

@@ -92,7 +92,7 @@ struct SignCommand: ParsableCommand {
         let destination: BatchDestination = outputDir.map { .directory($0) } ?? (output.map { $0 == "-" ? .standardOutput : .file($0) } ?? .standardOutput)
         let job = try BatchSigningJob(signer: signer, destination: destination, maxInputBytes: batch.maxInputBytes)
         let driver = BatchDriver(options: batch, inputs: inputs, logger: logger, successWord: "signed", failureWord: "failed", printResults: false)
-        let summary = try driver.run(work: job.process)
+        let summary = try driver.run(groupSize: BatchSigningJob.groupSize, work: job.process)
         // Outputs in a directory are flushed to disk before the run can end successfully.
         let flushFailure = job.finish()
         // A single document written to standard output needs no summary line.

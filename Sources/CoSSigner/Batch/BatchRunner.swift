@@ -78,11 +78,26 @@ public enum BatchRunner {
     /// - Returns: the totals.
     public static func run(jobs: Int, inputs: BatchInputs, work: @escaping @Sendable (BatchInput) -> BatchItemResult,
                            deliver: @escaping @Sendable (BatchItemResult) -> Void) -> Summary {
+        run(jobs: jobs, inputs: inputs, groupSize: 1, work: { $0.map(work) }, deliver: deliver)
+    }
+
+    /// Processes every input, each worker taking up to `groupSize` inputs at a time.
+    /// - Parameters:
+    ///   - work: processes a group of inputs, returning one result per input in the same order; called
+    ///     concurrently from up to `jobs` threads.
+    ///   - deliver: receives each result, serially.
+    public static func run(jobs: Int, inputs: BatchInputs, groupSize: Int,
+                           work: @escaping @Sendable ([BatchInput]) -> [BatchItemResult],
+                           deliver: @escaping @Sendable (BatchItemResult) -> Void) -> Summary {
         let state = SummaryBox()
+        let size = max(1, groupSize)
         let worker: @Sendable () -> Void = {
-            while let input = inputs.next() {
-                let result = work(input)
-                state.record(result, deliver: deliver)
+            while true {
+                var group: [BatchInput] = []
+                group.reserveCapacity(size)
+                while group.count < size, let input = inputs.next() { group.append(input) }
+                if group.isEmpty { return }
+                for result in work(group) { state.record(result, deliver: deliver) }
             }
         }
         let workers = max(1, jobs)

@@ -46,7 +46,7 @@ struct ServiceRequest623FastReader {
     // MARK: The document
 
     private mutating func request() -> ServiceRequest623? {
-        guard let root = startTag(isRoot: true), equal(root.local, "Request"),
+        guard let root = rootStartTag(), equal(root.local, "Request"),
             root.attributes.count == 1, equal(root.attributes[0].name, "schemaVersion"),
             let schemaVersion = decoded(root.attributes[0].value, attribute: true)
         else { return nil }
@@ -231,10 +231,25 @@ struct ServiceRequest623FastReader {
         return true
     }
 
-    /// A start tag of `sr:local` with no attributes and no namespace declarations.
+    /// A start tag of `sr:local` with no attributes and no namespace declarations: `<`, a prefix the root binds
+    /// to the DUIS namespace and `:` (or nothing, when that is the default namespace), `local`, `>`. Exactly the
+    /// tags a general start-tag reader would take as `sr:local` without attributes, matched without scanning the
+    /// name. (Namespace declarations are accepted on the root only: any attribute here gives `false`.)
     private mutating func startTagNamed(_ local: StaticString) -> Bool {
-        guard let tag = startTag(isRoot: false), tag.attributes.isEmpty, equal(tag.local, local) else { return false }
-        return true
+        guard i < c.count, c[i] == UInt8(ascii: "<") else { return false }
+        let nameStart = i + 1
+        for prefix in duisPrefixes {
+            let localStart = prefix.isEmpty ? nameStart : nameStart + prefix.count + 1
+            let end = localStart + local.utf8CodeUnitCount
+            guard end < c.count, c[end] == UInt8(ascii: ">"), equal(localStart..<end, local) else { continue }
+            if prefix.isEmpty
+                || (c[localStart - 1] == UInt8(ascii: ":") && equalRanges(nameStart..<(localStart - 1), prefix))
+            {
+                i = end + 1
+                return true
+            }
+        }
+        return false
     }
 
     private struct Binding {
@@ -252,9 +267,9 @@ struct ServiceRequest623FastReader {
         var attributes: [Attribute]
     }
 
-    /// A start tag in canonical form (`<qname( xmlns…="…")*( name="…")*>`) whose element is in the DUIS
-    /// namespace. Namespace declarations are accepted on the root only; their URIs are bound here.
-    private mutating func startTag(isRoot: Bool) -> Tag? {
+    /// The root's start tag in canonical form (`<qname( xmlns…="…")*( name="…")*>`), whose element must be in
+    /// the DUIS namespace. Its namespace declarations (the only ones accepted) are bound here.
+    private mutating func rootStartTag() -> Tag? {
         guard i < c.count, c[i] == UInt8(ascii: "<") else { return nil }
         i += 1
         let nameStart = i
@@ -291,10 +306,8 @@ struct ServiceRequest623FastReader {
             let value = valueStart..<i
             i += 1
             if equal(name, "xmlns") {
-                guard isRoot else { return nil }
                 bindings.append(Binding(prefix: name.upperBound..<name.upperBound, uri: value))
             } else if name.count > 6, equal(name.lowerBound..<(name.lowerBound + 6), "xmlns:") {
-                guard isRoot else { return nil }
                 bindings.append(Binding(prefix: (name.lowerBound + 6)..<name.upperBound, uri: value))
             } else {
                 tag.attributes.append(Attribute(name: name, value: value))
@@ -302,11 +315,9 @@ struct ServiceRequest623FastReader {
         }
         guard i < c.count, c[i] == UInt8(ascii: ">") else { return nil }
         i += 1
-        if isRoot {
-            // Declarations are on the root only (and never twice for one prefix on one element), so a prefix
-            // is in the DUIS namespace exactly when the root binds it to the DUIS URI.
-            duisPrefixes = bindings.filter { equal($0.uri, Self.duis) }.map(\.prefix)
-        }
+        // Declarations are on the root only (and never twice for one prefix on one element), so a prefix is in
+        // the DUIS namespace exactly when the root binds it to the DUIS URI.
+        duisPrefixes = bindings.filter { equal($0.uri, Self.duis) }.map(\.prefix)
         // The element's namespace must be the DUIS one.
         guard duisPrefixes.contains(where: { equalRanges($0, prefix) }) else { return nil }
         return tag

@@ -202,10 +202,14 @@ public struct RequestSigner: Sendable {
         others.schema = nil
         try request.validate(others)
         if validation.checkCertificates {
-            let key = CertificateCheckMemo.key(for: request, at: validation.certificateValidityTime)
-            if !certificateChecks.contains(key) {
-                try request.validateCertificates(at: validation.certificateValidityTime)
-                certificateChecks.insert(key)
+            let time = validation.certificateValidityTime
+            if !certificateChecks.isRecentlyPassed(request, at: time) {
+                let key = CertificateCheckMemo.key(for: request, at: time)
+                if !certificateChecks.contains(key) {
+                    try request.validateCertificates(at: time)
+                    certificateChecks.insert(key)
+                }
+                certificateChecks.notePassed(request, at: time)
             }
         }
         if let schema = validation.schema {
@@ -242,14 +246,70 @@ public struct RequestSigner: Sendable {
 /// as its exact bytes (the validity time, then each certificate's place, length and DER; see ``BytesMemo``), so
 /// a different set can never be taken for one that passed. Thread-safe; bounded (cleared when full). Failures
 /// are never stored, so a failing set is checked (and reported) every time.
-final class CertificateCheckMemo: Sendable {
+final class CertificateCheckMemo: @unchecked Sendable {
     /// The most sets remembered (a batch normally has one per party); about 2.5 KB each.
     static let capacity = 1024
     private let memo = BytesMemo<Bool>(capacity: capacity)
+    private let lock = NSLock()
+    /// The last few sets found to have passed, as their requests held them, most recent first; guarded by `lock`.
+    private var recent: [(time: Date?, certificates: [[UInt8]?])] = []
+    /// How many of them are kept (a batch alternates between a few parties' sets).
+    static let recentCount = 4
 
     func contains(_ key: [UInt8]) -> Bool { memo.value(for: key) != nil }
 
     func insert(_ key: [UInt8]) { memo.insert(true, for: key) }
+
+    /// Whether `request` carries exactly the certificates (same places, same bytes) of one of the last sets found
+    /// to have passed, for the same validity time. A batch's requests mostly carry the very same certificates,
+    /// and when the fast reader took them from its memo of decoded certificates they are the same arrays,
+    /// recognised without reading their bytes; this saves building the set's key.
+    func isRecentlyPassed(_ request: ServiceRequest623, at time: Date?) -> Bool {
+        let certificates = Self.certificates(of: request)
+        lock.lock()
+        defer { lock.unlock() }
+        return recent.contains { Self.sameSet($0, (time, certificates)) }
+    }
+
+    /// Records `request`'s certificates as a set found to have passed (the caller has just checked them or found
+    /// them in the memo).
+    func notePassed(_ request: ServiceRequest623, at time: Date?) {
+        let entry = (time: time, certificates: Self.certificates(of: request))
+        lock.lock()
+        defer { lock.unlock() }
+        recent.removeAll { Self.sameSet($0, entry) }
+        recent.insert(entry, at: 0)
+        if recent.count > Self.recentCount { recent.removeLast() }
+    }
+
+    private static func sameSet(_ a: (time: Date?, certificates: [[UInt8]?]), _ b: (time: Date?, certificates: [[UInt8]?])) -> Bool {
+        guard a.time == b.time, a.certificates.count == b.certificates.count else { return false }
+        return zip(a.certificates, b.certificates).allSatisfy { x, y in
+            switch (x, y) {
+            case (nil, nil): true
+            case (let x?, let y?): sameBytes(x, y)
+            default: false
+            }
+        }
+    }
+
+    private static func certificates(of request: ServiceRequest623) -> [[UInt8]?] {
+        let replacement = request.body.supplierReplacementCertificates
+        return [replacement.digitalSigningCertificate, replacement.keyAgreementCertificate, replacement.keyAgreementTopUpCertificate]
+            + request.body.certificationPathCertificates.map { $0 }
+    }
+
+    /// Equal bytes: the same storage (an array's storage is never changed while another array shares it, and
+    /// `recent` keeps it alive, so the same address means the same bytes) or equal contents.
+    private static func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in
+                guard let p = x.baseAddress, let q = y.baseAddress else { return true }
+                return p == q || memcmp(p, q, x.count) == 0
+            }
+        }
+    }
 
     /// The validity time (or its absence), then each certificate as (place, length, DER).
     static func key(for request: ServiceRequest623, at time: Date?) -> [UInt8] {

@@ -206,6 +206,41 @@ import Testing
         #expect(memo.contains(withUnsafeBytes(of: UInt64(CertificateCheckMemo.capacity + 4)) { Array($0) }))
     }
 
+    /// The recent sets of the certificate-check memo are compared by place and bytes (the same arrays or equal
+    /// contents), with the validity time, and only the last few are kept.
+    @Test func certificateCheckMemoKnowsTheRecentSetsExactly() throws {
+        let template = try ServiceRequest623(parsing: Fixtures.template623(Fixtures.template623Names[0]))
+        func request(_ change: (inout [UInt8]) -> Void) throws -> ServiceRequest623 {
+            var der = template.body.supplierReplacementCertificates.digitalSigningCertificate
+            change(&der)
+            let r = template.body.supplierReplacementCertificates
+            let body = try UpdateSecurityCredentialsCoS(
+                executionDateTime: template.body.executionDateTime, supplierFloorSeqNumber: template.body.supplierFloorSeqNumber,
+                supplierPrepaymentTopUpFloorSeqNumber: template.body.supplierPrepaymentTopUpFloorSeqNumber,
+                supplierReplacementCertificates: try SupplierReplacementCertificates(
+                    digitalSigningCertificate: der, keyAgreementCertificate: r.keyAgreementCertificate,
+                    keyAgreementTopUpCertificate: r.keyAgreementTopUpCertificate),
+                certificationPathCertificates: template.body.certificationPathCertificates,
+                applyTimeBasedCPVChecks: template.body.applyTimeBasedCPVChecks, importMPxN: template.body.importMPxN)
+            return try ServiceRequest623(requestID: template.requestID, commandVariant: template.commandVariant,
+                                         firstInSequence: template.firstInSequence,
+                                         precedingServiceRequestID: template.precedingServiceRequestID, body: body,
+                                         schemaVersion: template.schemaVersion)
+        }
+        let memo = CertificateCheckMemo()
+        #expect(!memo.isRecentlyPassed(template, at: nil))
+        memo.notePassed(template, at: nil)
+        #expect(memo.isRecentlyPassed(template, at: nil))
+        #expect(!memo.isRecentlyPassed(template, at: Date(timeIntervalSince1970: 0)))
+        #expect(memo.isRecentlyPassed(try request { _ in }, at: nil))  // the same arrays
+        #expect(memo.isRecentlyPassed(try request { $0 = $0.map { $0 } }, at: nil))  // equal bytes in a new array
+        #expect(!memo.isRecentlyPassed(try request { $0[$0.count - 1] ^= 1 }, at: nil))
+        #expect(!memo.isRecentlyPassed(try request { $0.append(0) }, at: nil))
+        for k in 1...CertificateCheckMemo.recentCount { memo.notePassed(try request { $0[$0.count - 1] ^= UInt8(k) }, at: nil) }
+        #expect(!memo.isRecentlyPassed(template, at: nil))  // pushed out by newer sets
+        #expect(memo.isRecentlyPassed(try request { $0[$0.count - 1] ^= 1 }, at: nil))
+    }
+
     static func firstIndex(of needle: [UInt8], in haystack: [UInt8], from: Int) -> Int? {
         guard needle.count <= haystack.count else { return nil }
         var k = from

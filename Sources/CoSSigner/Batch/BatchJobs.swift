@@ -71,34 +71,56 @@ public struct BatchSigningJob: Sendable {
         process([input])[0]
     }
 
-    /// Signs `inputs` and writes their outputs, a phase at a time: every input is read, then every document
-    /// signed, then every output written. The outcome of each input is the one ``process(_:)`` gives it; doing
-    /// the file system's work together and the signing together keeps each phase's code and data in the
-    /// processor's caches (reading and creating files evicts most of what signing uses). Never throws: failures
-    /// become the results, in the order of `inputs`.
+    /// Signs `inputs` and writes their outputs, a phase at a time: inputs are read, then those documents signed,
+    /// then their outputs written. The outcome of each input is the one ``process(_:)-(BatchInput)`` gives it;
+    /// doing the file system's work together and the signing together keeps each phase's code and data in the
+    /// processor's caches (reading and creating files evicts most of what signing uses). A read phase stops once
+    /// it holds ``groupBytes`` of input, so memory stays bounded whatever the inputs' sizes. Never throws:
+    /// failures become the results, in the order of `inputs`.
     public func process(_ inputs: [BatchInput]) -> [BatchItemResult] {
-        let read = inputs.map { input in Result { () throws(FileError) in try Files.read(input.path, maxBytes: maxInputBytes) } }
-        let signed = zip(inputs, read).map { input, bytes in
-            Result { () throws -> SignedRequest in try signer.sign(try bytes.get(), source: input.displayName) }
-        }
-        return zip(inputs, signed).map { input, signed in
-            do {
-                let signed = try signed.get()
-                let output: String
-                if let outputDirectory {
-                    output = outputDirectory.outputPath(input.fileName)
-                    try outputDirectory.write(signed.document.bytes, name: input.fileName)
-                } else {
-                    output = destination.path(for: input)
-                    try Files.writeAtomically(signed.document.bytes, to: output)
-                }
-                return BatchItemResult(
-                    input: input.displayName, output: output == "-" ? "standard output" : output, party: signed.party?.id,
-                    requestID: signed.requestID?.description, certificateSerial: signed.certificate.serialNumberDecimal,
-                    result: .signed, reason: signed.selectionReasons.isEmpty ? nil : signed.selectionReasons.joined(separator: "; "))
-            } catch {
-                return .failure(input.displayName, error)
+        var results: [BatchItemResult] = []
+        results.reserveCapacity(inputs.count)
+        var start = 0
+        while start < inputs.count {
+            var read: [Result<[UInt8], FileError>] = []
+            var held = 0
+            while start + read.count < inputs.count, read.isEmpty || held < Self.groupBytes {
+                let input = inputs[start + read.count]
+                let bytes = Result { () throws(FileError) in try Files.read(input.path, maxBytes: maxInputBytes) }
+                if case .success(let document) = bytes { held += document.count }
+                read.append(bytes)
             }
+            let group = inputs[start..<(start + read.count)]
+            let signed = zip(group, read).map { input, bytes in
+                Result { () throws -> SignedRequest in try signer.sign(try bytes.get(), source: input.displayName) }
+            }
+            results += zip(group, signed).map { input, signed in output(signed, for: input) }
+            start += read.count
+        }
+        return results
+    }
+
+    /// The most input bytes a read phase of ``process(_:)-([BatchInput])`` holds (it reads at least one input).
+    public static let groupBytes = 1 << 20
+
+    /// Writes a signed document's output and makes its result.
+    private func output(_ signed: Result<SignedRequest, any Error>, for input: BatchInput) -> BatchItemResult {
+        do {
+            let signed = try signed.get()
+            let output: String
+            if let outputDirectory {
+                output = outputDirectory.outputPath(input.fileName)
+                try outputDirectory.write(signed.document.bytes, name: input.fileName)
+            } else {
+                output = destination.path(for: input)
+                try Files.writeAtomically(signed.document.bytes, to: output)
+            }
+            return BatchItemResult(
+                input: input.displayName, output: output == "-" ? "standard output" : output, party: signed.party?.id,
+                requestID: signed.requestID?.description, certificateSerial: signed.certificate.serialNumberDecimal,
+                result: .signed, reason: signed.selectionReasons.isEmpty ? nil : signed.selectionReasons.joined(separator: "; "))
+        } catch {
+            return .failure(input.displayName, error)
         }
     }
 }

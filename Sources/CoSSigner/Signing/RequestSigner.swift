@@ -125,10 +125,7 @@ public struct RequestSigner: Sendable {
                 return SignedRequest(document: signed, request: request, requestID: newID, certificate: signer.certificate,
                                      party: party, selectionReasons: reasons)
             }
-            let updated = try ServiceRequest623(
-                requestID: newID, commandVariant: request.commandVariant, firstInSequence: request.firstInSequence,
-                precedingServiceRequestID: request.precedingServiceRequestID, body: request.body,
-                schemaVersion: request.schemaVersion)
+            let updated = try request.withRequestID(newID)
             let signed = try signer.sign(updated.xmlBytes(), options: options.signing, source: source)
             return SignedRequest(document: signed, request: updated, requestID: newID, certificate: signer.certificate,
                                  party: party, selectionReasons: reasons)
@@ -175,10 +172,7 @@ public struct RequestSigner: Sendable {
             }
             let newID = try counters.assign(to: parsed.requestID)
             if newID != parsed.requestID {
-                let updated = try ServiceRequest623(
-                    requestID: newID, commandVariant: parsed.commandVariant, firstInSequence: parsed.firstInSequence,
-                    precedingServiceRequestID: parsed.precedingServiceRequestID, body: parsed.body,
-                    schemaVersion: parsed.schemaVersion)
+                let updated = try parsed.withRequestID(newID)
                 documentBytes = updated.xmlBytes()
                 document = try XMLDocument(parsing: documentBytes, limits: options.signing.limits, source: source)
                 request = updated
@@ -242,6 +236,14 @@ public struct RequestSigner: Sendable {
     }
 }
 
+extension ServiceRequest623 {
+    /// The same request with another RequestID (the counter the ``CounterAssigner`` gave it).
+    func withRequestID(_ requestID: RequestID) throws -> ServiceRequest623 {
+        try ServiceRequest623(requestID: requestID, commandVariant: commandVariant, firstInSequence: firstInSequence,
+                              precedingServiceRequestID: precedingServiceRequestID, body: body, schemaVersion: schemaVersion)
+    }
+}
+
 /// The certificate sets of 6.23 requests that passed ``ServiceRequest623/validateCertificates(at:)``: each set
 /// as its exact bytes (the validity time, then each certificate's place, length and DER; see ``BytesMemo``), so
 /// a different set can never be taken for one that passed. Thread-safe; bounded (cleared when full). Failures
@@ -293,35 +295,18 @@ final class CertificateCheckMemo: @unchecked Sendable {
         }
     }
 
+    /// The three replacement places in order (nil where absent), then the certification path certificates.
     private static func certificates(of request: ServiceRequest623) -> [[UInt8]?] {
         let replacement = request.body.supplierReplacementCertificates
         return [replacement.digitalSigningCertificate, replacement.keyAgreementCertificate, replacement.keyAgreementTopUpCertificate]
             + request.body.certificationPathCertificates.map { $0 }
     }
 
-    /// Equal bytes: the same storage (an array's storage is never changed while another array shares it, and
-    /// `recent` keeps it alive, so the same address means the same bytes) or equal contents.
-    private static func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        return a.withUnsafeBytes { x in
-            b.withUnsafeBytes { y in
-                guard let p = x.baseAddress, let q = y.baseAddress else { return true }
-                return p == q || memcmp(p, q, x.count) == 0
-            }
-        }
-    }
-
     /// The validity time (or its absence), then each certificate as (place, length, DER).
     static func key(for request: ServiceRequest623, at time: Date?) -> [UInt8] {
-        let body = request.body
-        let replacement = body.supplierReplacementCertificates
-        var size = 9
-        for der in [replacement.digitalSigningCertificate, replacement.keyAgreementCertificate ?? [], replacement.keyAgreementTopUpCertificate ?? []] {
-            size += 9 + der.count
-        }
-        for der in body.certificationPathCertificates { size += 9 + der.count }
+        let certificates = Self.certificates(of: request)
         var material = [UInt8]()
-        material.reserveCapacity(size)
+        material.reserveCapacity(certificates.reduce(9) { $0 + 9 + ($1?.count ?? 0) })
         func appendInteger(_ value: UInt64) {
             withUnsafeBytes(of: value.bigEndian) { material.append(contentsOf: $0) }
         }
@@ -331,15 +316,13 @@ final class CertificateCheckMemo: @unchecked Sendable {
         } else {
             material.append(0)
         }
-        func append(_ place: UInt8, _ der: [UInt8]) {
-            material.append(place)
+        // Places: 0x10 digital signing, 0x11 key agreement, 0x12 key agreement top-up, 0x20 certification path.
+        for (index, der) in certificates.enumerated() {
+            guard let der else { continue }
+            material.append(index < 3 ? 0x10 + UInt8(index) : 0x20)
             appendInteger(UInt64(der.count))
             material.append(contentsOf: der)
         }
-        append(0x10, replacement.digitalSigningCertificate)
-        if let der = replacement.keyAgreementCertificate { append(0x11, der) }
-        if let der = replacement.keyAgreementTopUpCertificate { append(0x12, der) }
-        for der in body.certificationPathCertificates { append(0x20, der) }
         return material
     }
 }

@@ -87,18 +87,23 @@ final class BytesMemo<Value: Sendable>: @unchecked Sendable {
     }
 
     private static func equal(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
-        a.withUnsafeBytes { equal($0, b) }
+        a.withUnsafeBytes { sameBytes($0, b) }
     }
 
-    private static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        a.withUnsafeBytes { x in b.withUnsafeBytes { equal(x, $0) } }
-    }
+    private static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool { sameBytes(a, b) }
+}
 
-    private static func equal(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Bool {
-        guard x.count == y.count else { return false }
-        guard let p = x.baseAddress, let q = y.baseAddress else { return true }
-        return memcmp(p, q, x.count) == 0
-    }
+/// Whether two byte strings are equal: the same storage or the same contents (`memcmp`).
+func sameBytes(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Bool {
+    guard x.count == y.count else { return false }
+    guard let p = x.baseAddress, let q = y.baseAddress else { return true }
+    return p == q || memcmp(p, q, x.count) == 0
+}
+
+/// ``sameBytes(_:_:)-(UnsafeRawBufferPointer,_)`` for arrays (an array's storage is never changed while another
+/// array shares it, so the same storage means the same bytes).
+func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    a.withUnsafeBytes { x in b.withUnsafeBytes { sameBytes(x, $0) } }
 }
 
 private extension UInt64 {

@@ -2,32 +2,41 @@ import ArgumentParser
 import CoSSigner
 
 struct SignCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "sign",
-        abstract: "Sign DUIS requests with an enveloped XML signature (ECDSA P-256, SHA-256).",
-        discussion: """
-            A document that claims to be a 6.23 (Update Security Credentials (CoS)) is parsed into the typed model \
-            and must pass its checks (header, body order and ranges, replacement and certification path \
-            certificates); other DUIS requests get only the generic XML checks. With --schema, the DUIS XSD is \
-            applied as well.
+    static let configuration: CommandConfiguration = {
+        var configuration = CommandConfiguration(
+            commandName: "sign",
+            abstract: "Sign DUIS requests with an enveloped XML signature (ECDSA P-256, SHA-256).",
+            discussion: """
+                A document that claims to be a 6.23 (Update Security Credentials (CoS)) is parsed into the typed model \
+                and must pass its checks (header, body order and ranges, replacement and certification path \
+                certificates); other DUIS requests get only the generic XML checks. With --schema, the DUIS XSD is \
+                applied as well.
 
-            The key is given explicitly (--key/--cert) or selected from a parties registry (--parties): by --mpid, \
-            else by the request's Business Originator, optionally by the meter's registration (--registration, \
-            --at); the request's originator and its replacement certificates must belong to the same Supplier \
-            Party, or signing is refused (exit 4).
+                The key is given explicitly (--key/--cert) or selected from a parties registry (--parties): by --mpid, \
+                else by the request's Business Originator, optionally by the meter's registration (--registration, \
+                --at); the request's originator and its replacement certificates must belong to the same Supplier \
+                Party, or signing is refused (exit 4).
 
-            The output is compact (no whitespace between elements), as DCC's own tool produces and accepts, \
-            unless --keep-whitespace is given. Any ds:Signature placeholder at the end of the request is replaced. \
-            Each output is written to a temporary file and renamed, so an output file is always complete; nothing \
-            is written for an input that fails, and a failing input never stops the others.
+                The output is compact (no whitespace between elements), as DCC's own tool produces and accepts, \
+                unless --keep-whitespace is given. Any ds:Signature placeholder at the end of the request is replaced. \
+                Each output is written to a temporary file and renamed, so an output file is always complete; nothing \
+                is written for an input that fails, and a failing input never stops the others.
 
-            Examples:
-              cos-signer sign --key xml-sign.key.pem --cert xml-sign.pem -o signed.xml request.xml
-              PASS=secret cos-signer sign --key enc.key.pem --passphrase-env PASS --cert xml-sign.pem - < request.xml
-              cos-signer sign --parties parties.toml --mpid TS1E --counter store --counter-store counters.txt \\
-                --output-dir signed/ --report report.jsonl requests/
-            """
-    )
+                Examples:
+                  cos-signer sign --key xml-sign.key.pem --cert xml-sign.pem -o signed.xml request.xml
+                  PASS=secret cos-signer sign --key enc.key.pem --passphrase-env PASS --cert xml-sign.pem - < request.xml
+                  cos-signer sign --parties parties.toml --mpid TS1E --counter store --counter-store counters.txt \\
+                    --output-dir signed/ --report report.jsonl requests/
+                """
+        )
+        // `sign` is also parsed on its own (CosSigner.parseSignDirectly, the one-document fast path). Naming its
+        // parent here tells swift-argument-parser that, parsed alone, it is not a root command of its own, so it
+        // skips its check for a completion-script request (parsing the arguments twice more, about an eighth of a
+        // one-document run); such requests fail the direct parse and are answered from the root as before. Only a
+        // root command reads this field, so help, usage and completion scripts are unchanged.
+        configuration._superCommandName = CosSigner.configuration.commandName
+        return configuration
+    }()
 
     @OptionGroup var key: KeyOptions
     @OptionGroup var parties: PartySelectionOptions

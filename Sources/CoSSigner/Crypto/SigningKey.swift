@@ -323,6 +323,13 @@ enum PrivateKeyDecoder {
                     throw CryptoError.plain(
                         .passphraseRequired, "the private key is encrypted; give its passphrase", context: source)
                 }
+                // The usual form first, through a decoder narrowed to it; anything else, and every failure,
+                // through OpenSSL's general reader, which names what it found.
+                if label == "PRIVATE KEY", let pkey = cos_decode_pkcs8_ec_private_key(base, bytes.count, 1) {
+                    OpenSSLErrorQueue.clear()
+                    return pkey
+                }
+                OpenSSLErrorQueue.clear()
                 let pkey =
                     withMemoryBIO(bytes) { bio in
                         PEM_read_bio_PrivateKey(bio, nil, passphraseCallback, userdata)

@@ -23,6 +23,11 @@ import Testing
         #expect(r.status == 0)
         #expect(r.stdout.contains("cos-signer"))
         #expect(r.stdout.contains("parties"))
+        // Asked through `sign`, which is also parsed on its own (the one-document fast path): the same script,
+        // answered from the root.
+        let throughSign = try CLI.run(["sign", "--generate-completion-script", shell])
+        #expect(throughSign.status == 0)
+        #expect(throughSign.stdout == r.stdout)
     }
 
     @Test func everyCommandHasAnExample() throws {

@@ -8,7 +8,8 @@ struct VerifyCommand: ParsableCommand {
         discussion: """
             The certificate is found among those given (--cert, --cert-dir, or the signing certificates of a \
             parties registry, --parties) by the X509IssuerSerial in KeyInfo (issuer compared as a distinguished \
-            name, serial as a number). One line per input, then 'valid N, invalid N'. The exit code is 0 when \
+            name, serial as a number); with --parties, only the registry's certificates are read, never its private \
+            keys. One line per input, then 'valid N, invalid N'. The exit code is 0 when \
             every input is valid, else the largest among the failures: 10 for an invalid signature, 2 for an \
             unreadable or malformed input.
 
@@ -25,10 +26,12 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("cert-dir"), help: ArgumentHelp("A directory of certificates (*.pem, *.crt, *.cer, *.der; private keys are skipped).", valueName: "DIR"))
     var certificateDirectory: String?
 
-    @Option(name: .customLong("parties"), help: ArgumentHelp("A parties registry whose signing certificates may have signed.", valueName: "FILE"))
+    @Option(name: .customLong("parties"), help: ArgumentHelp("A parties registry whose signing certificates may have signed (its private keys are not read).", valueName: "FILE"))
     var registryPath: String?
 
-    @Flag(name: .customLong("allow-insecure-key-file"), help: "With --parties: accept private key files that their group or others may read or write.")
+    /// Accepted for scripts written when `verify --parties` loaded the registry's private keys; it has no effect
+    /// now that verifying reads none.
+    @Flag(name: .customLong("allow-insecure-key-file"), help: ArgumentHelp(visibility: .hidden))
     var allowInsecureKeyFile = false
 
     @Option(help: ArgumentHelp("Write the verified signed content (the document without its Signature, canonical form) here; one input only.", valueName: "FILE"))
@@ -54,15 +57,14 @@ struct VerifyCommand: ParsableCommand {
         if let certificateDirectory {
             certificates += try CertificateDirectory.load(certificateDirectory)
         }
-        var registry: PartyRegistry?
+        var parties: PartySigningCertificates?
         if let registryPath {
-            let loaded = try PartyRegistry(contentsOfFile: registryPath,
-                                           loader: .files(keyFilePolicy: KeyFilePolicy(allowInsecurePermissions: allowInsecureKeyFile)))
+            let loaded = try PartySigningCertificates(contentsOfFile: registryPath)
             certificates += loaded.certificates.certificates
-            registry = loaded
+            parties = loaded
         }
         let verifier = DUISVerifier(certificates: certificates, limits: batch.limits)
-        let job = BatchVerificationJob(verifier: verifier, registry: registry, maxInputBytes: batch.maxInputBytes, signedContentPath: signedContent)
+        let job = BatchVerificationJob(verifier: verifier, parties: parties, maxInputBytes: batch.maxInputBytes, signedContentPath: signedContent)
         let driver = BatchDriver(options: batch, inputs: inputs, logger: batch.makeLogger("cos-signer.verify"),
                                  successWord: "valid", failureWord: "invalid", printResults: true)
         let summary = try driver.run(work: job.process)

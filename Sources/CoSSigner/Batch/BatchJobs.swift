@@ -129,17 +129,17 @@ public struct BatchSigningJob: Sendable {
 public struct BatchVerificationJob: Sendable {
     /// The verifier.
     public let verifier: DUISVerifier
-    /// The registry whose party owns the verifying certificate, if known.
-    public let registry: PartyRegistry?
+    /// The parties' signing certificates, to name the party whose certificate verified, if given.
+    public let parties: PartySigningCertificates?
     /// The largest input read.
     public let maxInputBytes: Int
     /// Where to write the verified signed content (one input only), if anywhere.
     public let signedContentPath: String?
 
-    public init(verifier: DUISVerifier, registry: PartyRegistry? = nil, maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes,
-                signedContentPath: String? = nil) {
+    public init(verifier: DUISVerifier, parties: PartySigningCertificates? = nil,
+                maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes, signedContentPath: String? = nil) {
         self.verifier = verifier
-        self.registry = registry
+        self.parties = parties
         self.maxInputBytes = maxInputBytes
         self.signedContentPath = signedContentPath
     }
@@ -153,10 +153,10 @@ public struct BatchVerificationJob: Sendable {
                 try Files.writeAtomically(verified.signedContent, to: signedContentPath)
             }
             let certificate = verified.certificate
-            let party = registry?.party(issuer: certificate.issuer, serial: certificate.serialNumber)
+            let partyID = parties?.partyID(issuer: certificate.issuer, serial: certificate.serialNumber)
             let document = try? XMLDocument(parsing: verified.signedContent, source: input.displayName)
             let requestID = document.flatMap { try? RequestSigner.genericRequestID($0) }
-            return BatchItemResult(input: input.displayName, output: signedContentPath, party: party?.id,
+            return BatchItemResult(input: input.displayName, output: signedContentPath, party: partyID,
                                    requestID: requestID?.description, certificateSerial: certificate.serialNumberDecimal,
                                    result: .valid)
         } catch let invalid as SignatureInvalid {

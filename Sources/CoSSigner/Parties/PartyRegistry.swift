@@ -31,6 +31,13 @@ public final class PartyRegistry: Sendable {
     ///   - loader: where keys and certificates come from (the declared files by default).
     /// - Throws: ``PartyRegistryError`` listing every problem.
     public convenience init(contentsOfFile path: String, loader: PartyCredentialLoader = .files) throws(PartyRegistryError) {
+        let (parsed, problems) = try Self.parseFile(path)
+        try self.init(parsed: parsed, problems: problems, source: path, loader: loader)
+    }
+
+    /// Reads and parses a registry file: its declarations and the problems found so far.
+    /// - Throws: ``PartyRegistryError`` if the file cannot be read or is not text.
+    static func parseFile(_ path: String) throws(PartyRegistryError) -> ([PartyRegistryFile.Parsed], [PartyRegistryProblem]) {
         let bytes: [UInt8]
         do {
             bytes = try Files.read(path, maxBytes: Self.maximumFileBytes)
@@ -44,8 +51,7 @@ public final class PartyRegistry: Sendable {
             let line = text.utf8[..<nul].reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
             throw PartyRegistryError(source: path, problems: [PartyRegistryProblem(.syntax, line: line, reason: "contains a NUL character")])
         }
-        let (parsed, problems) = PartyRegistryFile.parse(text, baseDirectory: Files.split(path).directory)
-        try self.init(parsed: parsed, problems: problems, source: path, loader: loader)
+        return PartyRegistryFile.parse(text, baseDirectory: Files.split(path).directory)
     }
 
     /// Checks declarations made in memory and loads their keys and certificates.
@@ -65,11 +71,7 @@ public final class PartyRegistry: Sendable {
 
     private init(parsed: [PartyRegistryFile.Parsed], problems initial: [PartyRegistryProblem], source: String,
                  loader: PartyCredentialLoader) throws(PartyRegistryError) {
-        var problems = initial
-        if parsed.isEmpty, !problems.contains(where: { $0.kind == .syntax || $0.kind == .noParties || $0.kind == .invalidValue }) {
-            problems.append(PartyRegistryProblem(.noParties, reason: "the registry declares no party"))
-        }
-        problems += Self.structuralProblems(parsed)
+        var problems = Self.declarationProblems(parsed, initial: initial)
 
         // Keys and certificates: each key loaded once, even when other problems already refuse the registry,
         // so that one run names every problem.
@@ -81,7 +83,6 @@ public final class PartyRegistry: Sendable {
                 problems.append(PartyRegistryProblem(kind, party: party.label, field: field, line: declaration.line, reason: reason))
             }
             var key: SigningKey?
-            var certificate: Certificate?
             if !party.reportedFields.contains("signing_key") {
                 if declaration.signingKeyPath.isEmpty {
                     problem(.missingField, "signing_key", "no signing key file")
@@ -94,43 +95,18 @@ public final class PartyRegistry: Sendable {
                     }
                 }
             }
-            if !party.reportedFields.contains("signing_certificate") {
-                if declaration.signingCertificatePath.isEmpty {
-                    problem(.missingField, "signing_certificate", "no signing certificate file")
-                } else {
-                    do {
-                        certificate = try loader.loadCertificate(declaration)
-                    } catch {
-                        problem(.credentialsUnusable, "signing_certificate", Self.describe(error, path: declaration.signingCertificatePath))
-                    }
-                }
-            }
+            let certificate = Self.checkedCertificate(party, loader.loadCertificate, problem: problem)
             var signer: DUISSigner?
-            if let certificate {
-                let identity = certificate.entityIdentifier
-                if let identity {
-                    if !declaration.userIDs.contains(identity) {
-                        let declared = declaration.userIDs.map(\.description).joined(separator: ", ")
-                        problem(.certificateIdentity, "signing_certificate",
-                                "the certificate (serial \(certificate.serialNumber)) belongs to entity \(identity), which is not a User ID of this party (\(declared.isEmpty ? "none declared" : declared))")
+            if let certificate, certificate.isP256, let key {
+                if certificate.matches(key) {
+                    do {
+                        signer = try DUISSigner(key: key, certificate: certificate)
+                    } catch {
+                        problem(.credentialsUnusable, "signing_key", Self.describe(error, path: declaration.signingKeyPath))
                     }
                 } else {
-                    problem(.certificateIdentity, "signing_certificate",
-                            "the certificate (serial \(certificate.serialNumber)) has no 64-bit x500UniqueIdentifier (entity identifier)")
-                }
-                if !certificate.isP256 {
-                    problem(.credentialsUnusable, "signing_certificate", "the certificate (serial \(certificate.serialNumber)) does not hold a P-256 key")
-                } else if let key {
-                    if certificate.matches(key) {
-                        do {
-                            signer = try DUISSigner(key: key, certificate: certificate)
-                        } catch {
-                            problem(.credentialsUnusable, "signing_key", Self.describe(error, path: declaration.signingKeyPath))
-                        }
-                    } else {
-                        problem(.keyCertificateMismatch, "signing_key",
-                                "the key \(declaration.signingKeyPath) is not the key of the certificate \(declaration.signingCertificatePath) (serial \(certificate.serialNumber))")
-                    }
+                    problem(.keyCertificateMismatch, "signing_key",
+                            "the key \(declaration.signingKeyPath) is not the key of the certificate \(declaration.signingCertificatePath) (serial \(certificate.serialNumber))")
                 }
             }
             signers.append(signer)
@@ -180,6 +156,16 @@ public final class PartyRegistry: Sendable {
     }
 
     // MARK: Checks
+
+    /// The problems found before any key or certificate is read: the parser's (`initial`), a registry without
+    /// parties, then ``structuralProblems(_:)``.
+    static func declarationProblems(_ parsed: [PartyRegistryFile.Parsed], initial: [PartyRegistryProblem]) -> [PartyRegistryProblem] {
+        var problems = initial
+        if parsed.isEmpty, !problems.contains(where: { $0.kind == .syntax || $0.kind == .noParties || $0.kind == .invalidValue }) {
+            problems.append(PartyRegistryProblem(.noParties, reason: "the registry declares no party"))
+        }
+        return problems + structuralProblems(parsed)
+    }
 
     /// Problems that need no key material: ids, names, empty lists, identifiers declared twice.
     static func structuralProblems(_ parsed: [PartyRegistryFile.Parsed]) -> [PartyRegistryProblem] {
@@ -257,9 +243,45 @@ public final class PartyRegistry: Sendable {
         }
     }
 
+    /// Loads a party's signing certificate and checks it: readable, a P-256 key, its entity identifier one of the
+    /// party's User IDs. Each problem is passed to `problem` (kind, field, reason); returns the certificate when it
+    /// could be read (even with problems, so that the key can still be compared with it).
+    static func checkedCertificate(
+        _ party: PartyRegistryFile.Parsed, _ load: (PartyDeclaration) throws -> Certificate,
+        problem: (PartyRegistryProblem.Kind, String, String) -> Void
+    ) -> Certificate? {
+        let declaration = party.declaration
+        guard !party.reportedFields.contains("signing_certificate") else { return nil }
+        guard !declaration.signingCertificatePath.isEmpty else {
+            problem(.missingField, "signing_certificate", "no signing certificate file")
+            return nil
+        }
+        let certificate: Certificate
+        do {
+            certificate = try load(declaration)
+        } catch {
+            problem(.credentialsUnusable, "signing_certificate", describe(error, path: declaration.signingCertificatePath))
+            return nil
+        }
+        if let identity = certificate.entityIdentifier {
+            if !declaration.userIDs.contains(identity) {
+                let declared = declaration.userIDs.map(\.description).joined(separator: ", ")
+                problem(.certificateIdentity, "signing_certificate",
+                        "the certificate (serial \(certificate.serialNumber)) belongs to entity \(identity), which is not a User ID of this party (\(declared.isEmpty ? "none declared" : declared))")
+            }
+        } else {
+            problem(.certificateIdentity, "signing_certificate",
+                    "the certificate (serial \(certificate.serialNumber)) has no 64-bit x500UniqueIdentifier (entity identifier)")
+        }
+        if !certificate.isP256 {
+            problem(.credentialsUnusable, "signing_certificate", "the certificate (serial \(certificate.serialNumber)) does not hold a P-256 key")
+        }
+        return certificate
+    }
+
     /// An error's message, with the path prefixed unless the message already names it. Never a secret:
     /// passphrase errors name the variable or file, not the value.
-    private static func describe(_ error: any Error, path: String) -> String {
+    static func describe(_ error: any Error, path: String) -> String {
         let text = (error as? any ClassifiedError)?.description ?? "\(error)"
         return text.contains(path) ? text : "\(path): \(text)"
     }

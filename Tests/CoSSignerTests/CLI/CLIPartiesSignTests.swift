@@ -66,6 +66,36 @@ import Testing
         }
     }
 
+    @Test func verifyReadsNoPrivateKey() throws {
+        let (dir, registry) = try Self.registry()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let template = Fixtures.path("\(Fixtures.templates)/\(Fixtures.template623Names[0])")
+        let signed = try CLI.run(["sign", "--parties", registry, template])
+        #expect(signed.status == 0, "\(signed.stderr)")
+        // Keys that the verifier may not read (and the flag that used to allow them, still accepted), then none.
+        for name in ["xml-sign-90B3D51F30010000-ds", "xml-sign-90B3D51F30020000-ds"] {
+            chmod(dir.appendingPathComponent("\(name).key.pem").path, 0o644)
+        }
+        for extra in [[], ["--allow-insecure-key-file"]] {
+            let v = try CLI.run(["verify", "--parties", registry] + extra + ["-"], stdin: Array(signed.stdout.utf8))
+            #expect(v.status == 0, "\(v.stderr)")
+            #expect(v.stdout.contains("party gts"))
+        }
+        for name in ["xml-sign-90B3D51F30010000-ds", "xml-sign-90B3D51F30020000-ds"] {
+            try FileManager.default.removeItem(at: dir.appendingPathComponent("\(name).key.pem"))
+        }
+        let v = try CLI.run(["verify", "--parties", registry, "-"], stdin: Array(signed.stdout.utf8))
+        #expect(v.status == 0, "\(v.stderr)")
+        #expect(v.stdout.contains("party gts"))
+        // Signing with that registry is refused: the keys are gone (exit 3).
+        #expect(try CLI.run(["sign", "--parties", registry, template]).status == 3)
+        // A registry problem other than keys still refuses verifying, naming it.
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("xml-sign-90B3D51F30020000-ds.pem"))
+        let refused = try CLI.run(["verify", "--parties", registry, "-"], stdin: Array(signed.stdout.utf8))
+        #expect(refused.status == 3, "\(refused.stderr)")
+        #expect(refused.stderr.contains("gtn") && refused.stderr.contains("signing_certificate"), "\(refused.stderr)")
+    }
+
     @Test func anotherPartysReplacementCertificatesAreRefused() throws {
         let (dir, registry) = try Self.registry()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -154,8 +154,7 @@ public struct BatchVerificationJob: Sendable {
             }
             let certificate = verified.certificate
             let partyID = parties?.partyID(issuer: certificate.issuer, serial: certificate.serialNumber)
-            let document = try? XMLDocument(parsing: verified.signedContent, source: input.displayName)
-            let requestID = document.flatMap { try? RequestSigner.genericRequestID($0) }
+            let requestID = RequestSigner.genericRequestID(canonical: verified.signedContent, source: input.displayName)
             return BatchItemResult(input: input.displayName, output: signedContentPath, party: partyID,
                                    requestID: requestID?.description, certificateSerial: certificate.serialNumberDecimal,
                                    result: .valid)

@@ -41,6 +41,18 @@ struct ServiceRequest623FastReader {
         return reader.request()
     }
 
+    /// The RequestID in `sr:Header/sr:RequestID` of any DUIS request in canonical form (a verified document's
+    /// signed content), read without a DOM when the document starts in the plain shape: the root in the DUIS
+    /// namespace with its declarations, its first child element `sr:Header` and the header's first child element
+    /// `sr:RequestID` (neither with attributes) holding a valid RequestID. `nil` otherwise, and the caller reads it
+    /// with the DOM (``RequestSigner/genericRequestID(_:)``), which finds the same element first whenever this
+    /// reads one.
+    static func headerRequestID(canonical: UnsafeBufferPointer<UInt8>) -> RequestID? {
+        var reader = ServiceRequest623FastReader(canonical, certificates: nil)
+        guard reader.rootStartTag() != nil, reader.open("Header") else { return nil }
+        return reader.requestIDLeaf("RequestID")
+    }
+
     private static let duis = Array(DUISNamespace.serviceUserGateway.utf8)
 
     // MARK: The document

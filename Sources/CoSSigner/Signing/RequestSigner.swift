@@ -226,6 +226,17 @@ public struct RequestSigner: Sendable {
         }
     }
 
+    /// The RequestID in `sr:Header/sr:RequestID` of any DUIS request given in canonical form (a verified
+    /// document's signed content), or `nil` if it has none or it is not valid: read straight from the bytes when
+    /// the header starts in the plain shape, else from a tree.
+    static func genericRequestID(canonical: [UInt8], source: String?) -> RequestID? {
+        if let requestID = canonical.withUnsafeBufferPointer({ ServiceRequest623FastReader.headerRequestID(canonical: $0) }) {
+            return requestID
+        }
+        guard let document = try? XMLDocument(parsing: canonical, source: source) else { return nil }
+        return try? genericRequestID(document)
+    }
+
     /// The RequestID in `sr:Header/sr:RequestID` of any DUIS request.
     static func genericRequestID(_ document: XMLDocument) throws -> RequestID? {
         let ns = DUISNamespace.serviceUserGateway

@@ -189,14 +189,14 @@ static inline int cos_x509_policy_oids(X509 *x, char *buf, int buflen) {
     return n;
 }
 
-// An unencrypted PKCS#8 key ("PRIVATE KEY", PEM or DER) holding an EC key, decoded by a decoder chain narrowed
-// to that one form: OpenSSL 3.0 builds a general decoder context (every input type, structure and key type) for
-// each PEM_read_bio_PrivateKey or d2i_AutoPrivateKey, which costs about as much as the rest of a one-document
-// run's key handling. NULL when the input is anything else; the caller then takes the general path.
-static inline EVP_PKEY *cos_decode_pkcs8_ec_private_key(const unsigned char *data, size_t len, int pem) {
+// An unencrypted PEM PKCS#8 key ("PRIVATE KEY") holding an EC key, decoded by a decoder chain narrowed to that
+// one form: OpenSSL 3.0 builds a general decoder context (every input type, structure and key type) for each
+// PEM_read_bio_PrivateKey, which costs about as much as the rest of a one-document run's key handling. NULL when
+// the input is anything else; the caller then takes the general path.
+static inline EVP_PKEY *cos_decode_pem_pkcs8_ec_private_key(const unsigned char *data, size_t len) {
     EVP_PKEY *pkey = NULL;
-    OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, pem ? "PEM" : "DER", "PrivateKeyInfo", "EC",
-                                                           EVP_PKEY_KEYPAIR, NULL, NULL);
+    OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", "PrivateKeyInfo", "EC", EVP_PKEY_KEYPAIR,
+                                                           NULL, NULL);
     if (dctx == NULL) return NULL;
     const unsigned char *cursor = data;
     size_t left = len;

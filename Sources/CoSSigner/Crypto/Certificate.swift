@@ -304,6 +304,12 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
         return X509_verify(handle.pointer, issuerKey) == 1
     }
 
+    /// True when this is the certificate an `X509IssuerSerial` names: this issuer (compared as a distinguished
+    /// name) and serial (compared as a number).
+    public func isIdentified(byIssuer issuer: DistinguishedName, serial: SerialNumber) -> Bool {
+        serialNumber == serial && self.issuer == issuer
+    }
+
     /// True when `key` is the private key of this certificate's subject public key.
     public func matches(_ key: SigningKey) -> Bool {
         guard case .success(let publicKey) = subjectKey else { return false }

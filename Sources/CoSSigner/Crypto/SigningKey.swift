@@ -325,7 +325,7 @@ enum PrivateKeyDecoder {
                 }
                 // The usual form first, through a decoder narrowed to it; anything else, and every failure,
                 // through OpenSSL's general reader, which names what it found.
-                if label == "PRIVATE KEY", let pkey = cos_decode_pkcs8_ec_private_key(base, bytes.count, 1) {
+                if label == "PRIVATE KEY", let pkey = cos_decode_pem_pkcs8_ec_private_key(base, bytes.count) {
                     OpenSSLErrorQueue.clear()
                     return pkey
                 }

@@ -152,7 +152,7 @@ public final class PartyRegistry: Sendable {
 
     /// The party whose signing certificate has this issuer and serial, if any.
     public func party(issuer: DistinguishedName, serial: SerialNumber) -> SupplierParty? {
-        parties.first { $0.certificate.serialNumber == serial && $0.certificate.issuer == issuer }
+        parties.first { $0.certificate.isIdentified(byIssuer: issuer, serial: serial) }
     }
 
     // MARK: Checks

@@ -60,6 +60,6 @@ public struct PartySigningCertificates: Sendable {
 
     /// The id of the party whose signing certificate has this issuer and serial, if any.
     public func partyID(issuer: DistinguishedName, serial: SerialNumber) -> String? {
-        entries.first { $0.certificate.serialNumber == serial && $0.certificate.issuer == issuer }?.partyID
+        entries.first { $0.certificate.isIdentified(byIssuer: issuer, serial: serial) }?.partyID
     }
 }

@@ -197,14 +197,7 @@ public struct RequestSigner: Sendable {
         try request.validate(others)
         if validation.checkCertificates {
             let time = validation.certificateValidityTime
-            if !certificateChecks.isRecentlyPassed(request, at: time) {
-                let key = CertificateCheckMemo.key(for: request, at: time)
-                if !certificateChecks.contains(key) {
-                    try request.validateCertificates(at: time)
-                    certificateChecks.insert(key)
-                }
-                certificateChecks.notePassed(request, at: time)
-            }
+            try certificateChecks.check(request, at: time) { try request.validateCertificates(at: time) }
         }
         if let schema = validation.schema {
             try request.validate(DUISValidationOptions(now: nil, checkCertificates: false, schema: schema))
@@ -268,6 +261,19 @@ final class CertificateCheckMemo: @unchecked Sendable {
     private var recent: [(time: Date?, certificates: [[UInt8]?])] = []
     /// How many of them are kept (a batch alternates between a few parties' sets).
     static let recentCount = 4
+
+    /// Runs `checks` on `request`'s certificate set unless that set has passed before (at the same validity time),
+    /// and remembers it when they pass: first among the last few sets by the arrays the request holds, then among
+    /// all sets by their bytes (building the set's key only then).
+    func check(_ request: ServiceRequest623, at time: Date?, _ checks: () throws -> Void) rethrows {
+        guard !isRecentlyPassed(request, at: time) else { return }
+        let key = Self.key(for: request, at: time)
+        if !contains(key) {
+            try checks()
+            insert(key)
+        }
+        notePassed(request, at: time)
+    }
 
     func contains(_ key: [UInt8]) -> Bool { memo.value(for: key) != nil }
 

@@ -8,7 +8,7 @@ public struct CertificateSet: Sendable {
 
     /// The certificate with this issuer (compared as a distinguished name) and serial (compared as a number).
     public func certificate(issuer: DistinguishedName, serial: SerialNumber) -> Certificate? {
-        certificates.first { $0.serialNumber == serial && $0.issuer == issuer }
+        certificates.first { $0.isIdentified(byIssuer: issuer, serial: serial) }
     }
 }
 

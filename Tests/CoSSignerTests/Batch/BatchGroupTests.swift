@@ -64,6 +64,7 @@ import Testing
     }
 }
 
+/// The results a batch delivers, collected from its workers.
 final class ResultCollector: @unchecked Sendable {
     private let lock = NSLock()
     private var results: [BatchItemResult] = []

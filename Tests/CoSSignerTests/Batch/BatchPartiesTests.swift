@@ -42,13 +42,13 @@ import Testing
         }
         let signer = RequestSigner(keys: .selected(KeySelector(registry: registry), mpid: try MPID(parsing: "GTSG"), registrationDate: nil))
         let job = try BatchSigningJob(signer: signer, destination: .directory(out.path))
-        let serials = SerialCollector()
-        let summary = BatchRunner.run(jobs: 2, inputs: try BatchInputs(paths: [inputs.path]), work: job.process) { serials.add($0) }
+        let collected = ResultCollector()
+        let summary = BatchRunner.run(jobs: 2, inputs: try BatchInputs(paths: [inputs.path]), work: job.process) { collected.add($0) }
         job.finish()
         #expect(summary.succeeded == 60 && summary.failed == 0)
         #expect(counter.value == 2, "keys must be loaded once per party, not per request")
-        #expect(serials.values == ["27572613927499351639968579586655397031"])
-        #expect(serials.parties == ["gts"])
+        #expect(Set(collected.values.compactMap(\.certificateSerial)) == ["27572613927499351639968579586655397031"])
+        #expect(Set(collected.values.compactMap(\.party)) == ["gts"])
     }
 }
 
@@ -59,15 +59,3 @@ final class LoadCounter: @unchecked Sendable {
     var value: Int { lock.withLock { count } }
 }
 
-final class SerialCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var serials = Set<String>(), partyIDs = Set<String>()
-    func add(_ result: BatchItemResult) {
-        lock.withLock {
-            if let s = result.certificateSerial { serials.insert(s) }
-            if let p = result.party { partyIDs.insert(p) }
-        }
-    }
-    var values: Set<String> { lock.withLock { serials } }
-    var parties: Set<String> { lock.withLock { partyIDs } }
-}

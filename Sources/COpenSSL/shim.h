@@ -209,4 +209,50 @@ static inline EVP_PKEY *cos_decode_pem_pkcs8_ec_private_key(const unsigned char 
     return pkey;
 }
 
+// ---- SMKI / GBCS certificate profile fields ---------------------------------
+
+// Whether the extension `nid` is present (1 critical, 0 non-critical) or absent (-1). More than one
+// occurrence (which RFC 5280 forbids and OpenSSL flags as invalid) reports -2.
+static inline int cos_x509_extension_criticality(const X509 *x, int nid) {
+    int index = X509_get_ext_by_NID(x, nid, -1);
+    if (index < 0) return -1;
+    if (X509_get_ext_by_NID(x, nid, index) >= 0) return -2;
+    X509_EXTENSION *ext = X509_get_ext(x, index);
+    if (ext == NULL) return -1;
+    return X509_EXTENSION_get_critical(ext) ? 1 : 0;
+}
+
+// The subject key identifier's octets (length, or -1 when absent); *out points into the certificate.
+static inline int cos_x509_subject_key_id(X509 *x, const unsigned char **out) {
+    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(x);
+    if (ski == NULL) return -1;
+    *out = ASN1_STRING_get0_data(ski);
+    return ASN1_STRING_length(ski);
+}
+
+// The authority key identifier's keyIdentifier [0] octets (length, -1 when the extension or [0] is
+// absent). *other is set to 1 when the extension also carries authorityCertIssuer or serial.
+static inline int cos_x509_authority_key_id(X509 *x, const unsigned char **out, int *other) {
+    *other = (X509_get0_authority_issuer(x) != NULL || X509_get0_authority_serial(x) != NULL) ? 1 : 0;
+    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(x);
+    if (aki == NULL) return -1;
+    *out = ASN1_STRING_get0_data(aki);
+    return ASN1_STRING_length(aki);
+}
+
+// The subjectPublicKey BIT STRING's octets (the EC point as encoded: 0x04 || X || Y when
+// uncompressed); length or -1.
+static inline int cos_x509_public_key_bits(X509 *x, const unsigned char **out) {
+    ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(x);
+    if (bits == NULL) return -1;
+    *out = ASN1_STRING_get0_data(bits);
+    return ASN1_STRING_length(bits);
+}
+
+// 1 when the serial number is a negative INTEGER (RFC 5280 forbids it, but it parses).
+static inline int cos_x509_serial_is_negative(const X509 *x) {
+    const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
+    return serial != NULL && ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER;
+}
+
 #endif

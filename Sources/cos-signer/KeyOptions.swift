@@ -42,6 +42,8 @@ struct KeyOptions: ParsableArguments {
         let passphrase = try passphraseSource?.load()
         let key = try SigningKey(contentsOfFile: keyPath, passphrase: passphrase)
         let certificate = try Certificate(contentsOfFile: certificatePath)
+        // Only a DCC User's XML signing certificate signs requests: never a CA, key agreement or device certificate.
+        try SigningCertificateRules.requireUserSigningCertificate(certificate)
         return try DUISSigner(key: key, certificate: certificate)
     }
 }

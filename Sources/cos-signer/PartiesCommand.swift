@@ -7,12 +7,17 @@ struct PartiesCommand: ParsableCommand {
         commandName: "parties",
         abstract: "Check a Supplier Party registry and see which party (key and certificate) a request would be signed with.",
         discussion: """
-            The registry is a TOML file of [[party]] tables: id, name, mpids, user_ids, signing_key, \
-            signing_certificate and, for an encrypted key, passphrase_env or passphrase_file (paths relative \
-            to the registry file). A registry loads whole or not at all: every problem is listed, and the exit \
-            code is 4 if any problem is structural (duplicate MPID, User ID or party id, malformed value, key \
-            not matching its certificate, certificate of an entity that is not a User ID of the party), else 3 \
-            when a key or certificate cannot be read or decrypted, or 2 when the registry file cannot be read.
+            The registry is a TOML file of [[party]] tables: id, name, mpids, user_ids (all the party's User IDs \
+            and entity identifiers), and one [[party.credential]] table per User ID that signs: user_id, \
+            signing_key, signing_certificate and, for an encrypted key, passphrase_env or passphrase_file (paths \
+            relative to the registry file). The shorthand signing_key/signing_certificate in the party's own table \
+            is one credential for its certificate's entity. A request is signed with the credential of its Business \
+            Originator. A registry loads whole or not at all: every problem is listed, and the exit code is 4 if any \
+            problem is structural (duplicate MPID, User ID, party id or certificate issuer and serial, malformed \
+            value, a credential for a User ID the party does not declare, key not matching its certificate, \
+            certificate of another entity than its credential's User ID), else 3 when a key or certificate cannot be \
+            read, decrypted or used to sign (not an XML signing certificate), or 2 when the registry file cannot be \
+            read.
 
             Examples:
               cos-signer parties check parties.toml
@@ -67,19 +72,25 @@ struct PartiesCheckCommand: ParsableCommand {
             + "\(mpids) MPID\(mpids == 1 ? "" : "s"), \(userIDs) User ID\(userIDs == 1 ? "" : "s"), \(loaded.keyLoadCount) key\(loaded.keyLoadCount == 1 ? "" : "s") loaded")
         let now = Date()
         for party in loaded.parties {
-            let certificate = party.certificate
             Terminal.out("party \(party)")
             Terminal.out("  MPIDs:    \(party.mpids.map(\.description).joined(separator: ", "))")
             Terminal.out("  User IDs: \(party.userIDs.map(\.description).joined(separator: ", "))")
-            let entity = certificate.entityIdentifier.map(\.description) ?? "none"
-            let expired = certificate.notAfter < now ? " EXPIRED" : (certificate.notBefore > now ? " NOT YET VALID" : "")
-            Terminal.out("  certificate: serial \(certificate.serialNumber) (hex \(certificate.serialNumber.hex)), issuer \(certificate.issuer.rfc2253), "
-                + "entity \(entity), role \(certificate.subjectOrganizationalUnit ?? "?"), "
-                + "valid \(CalendarDate(certificate.notBefore)) to \(CalendarDate(certificate.notAfter))\(expired)")
-            let passphrase = party.declaration.passphrase.map { ", passphrase from \($0)" } ?? ""
-            Terminal.out("  key: \(party.declaration.signingKeyPath)\(passphrase)")
-            if !expired.isEmpty {
-                Terminal.warning("party \(party.id): the signing certificate (serial \(certificate.serialNumber)) is\(expired.lowercased()) (valid \(CalendarDate(certificate.notBefore)) to \(CalendarDate(certificate.notAfter)))")
+            for credential in party.credentials {
+                let certificate = credential.certificate
+                let expired = certificate.notAfter < now ? " EXPIRED" : (certificate.notBefore > now ? " NOT YET VALID" : "")
+                Terminal.out("  credential for User ID \(credential.userID):")
+                Terminal.out("    certificate: serial \(certificate.serialNumber) (hex \(certificate.serialNumber.hex)), issuer \(certificate.issuer.rfc2253), "
+                    + "role \(certificate.subjectOrganizationalUnit ?? "?"), "
+                    + "valid \(CalendarDate(certificate.notBefore)) to \(CalendarDate(certificate.notAfter))\(expired)")
+                let passphrase = credential.declaration.passphrase.map { ", passphrase from \($0)" } ?? ""
+                Terminal.out("    key: \(credential.declaration.signingKeyPath)\(passphrase)")
+                if !expired.isEmpty {
+                    Terminal.warning("party \(party.id), User ID \(credential.userID): the signing certificate (serial \(certificate.serialNumber)) is\(expired.lowercased()) (valid \(CalendarDate(certificate.notBefore)) to \(CalendarDate(certificate.notAfter)))")
+                }
+            }
+            let unsigned = party.userIDs.filter { party.credential(for: $0) == nil }
+            if !unsigned.isEmpty {
+                Terminal.out("  no credential (cannot be a Business Originator here): \(unsigned.map(\.description).joined(separator: ", "))")
             }
         }
     }
@@ -92,7 +103,8 @@ struct PartiesSelectCommand: ParsableCommand {
         discussion: """
             Give what you know: an MPID, a User ID (the Business Originator), a meter point with registration \
             data (CSV mpxn,mpid,effective_from; the row with the latest effective_from on or before --at, \
-            which defaults to today in UTC), the entity identifier of the replacement certificates, or a 6.23 \
+            which defaults to the GB settlement day (Europe/London) of the request's ExecutionDateTime, else of \
+            today), the entity identifier of the replacement certificates, or a 6.23 \
             request (its Business Originator, replacement certificate and ImportMPxN are used). Everything \
             given must point to the same Supplier Party; otherwise the selection is refused (exit 4) naming \
             the MPIDs, EUI-64s and parties involved. Passphrases come only from the registry's \
@@ -128,7 +140,7 @@ struct PartiesSelectCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Registration data (CSV with header mpxn,mpid,effective_from).", valueName: "CSV"))
     var registration: String?
 
-    @Option(help: ArgumentHelp("The date at which registration data is read (YYYY-MM-DD; default today, UTC).", valueName: "DATE"))
+    @Option(help: ArgumentHelp("The date at which registration data is read (YYYY-MM-DD; default the GB settlement day, Europe/London, of the request's ExecutionDateTime, else of today).", valueName: "DATE"))
     var at: String?
 
     @Option(help: ArgumentHelp("A 6.23 request whose Business Originator, replacement certificate and ImportMPxN are used.", valueName: "REQUEST"))
@@ -202,9 +214,18 @@ struct PartiesSelectCommand: ParsableCommand {
             for reason in error.reasons { Terminal.writeErr("  - \(reason)\n") }
             throw CommandFailure(exitCode: error.failureClass.exitCode)
         }
-        let certificate = selection.certificate
         Terminal.out("party \(selection.party)")
-        Terminal.out("  certificate: serial \(certificate.serialNumber), issuer \(certificate.issuer.rfc2253), entity \(certificate.entityIdentifier.map(\.description) ?? "none")")
+        if let credential = selection.credential {
+            let certificate = credential.certificate
+            Terminal.out("  credential: User ID \(credential.userID), certificate serial \(certificate.serialNumber), issuer \(certificate.issuer.rfc2253), key \(credential.declaration.signingKeyPath)")
+        } else {
+            // No Business Originator was given: each request uses its originator's credential.
+            for credential in selection.party.credentials {
+                let certificate = credential.certificate
+                Terminal.out("  credential for Business Originator \(credential.userID): certificate serial \(certificate.serialNumber), issuer \(certificate.issuer.rfc2253)")
+            }
+            Terminal.out("  (a request is signed with the credential of its Business Originator: give --user-id or --request to see which)")
+        }
         Terminal.out("  because:")
         for reason in selection.reasons { Terminal.out("    \(reason)") }
     }

@@ -12,7 +12,7 @@ struct PartySelectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Registration data (CSV: mpxn,mpid,effective_from): the party must be the one registered for the request's ImportMPxN.", valueName: "FILE"))
     var registration: String?
 
-    @Option(help: ArgumentHelp("The date the registration is taken at (YYYY-MM-DD; default today).", valueName: "DATE"))
+    @Option(help: ArgumentHelp("The date the registration is taken at (YYYY-MM-DD; default: the GB settlement day, Europe/London, of each request's ExecutionDateTime, or of now for an immediate request).", valueName: "DATE"))
     var at: String?
 
     func validate() throws {
@@ -24,10 +24,8 @@ struct PartySelectionOptions: ParsableArguments {
         let registry = try PartyRegistry(contentsOfFile: registryPath, loader: .files(keyFilePolicy: keyFilePolicy))
         let registrationData = try registration.map { try RegistrationData(contentsOfFile: $0) }
         let selectedMPID = try mpid.map { try MPID(parsing: $0) }
-        var date: CalendarDate?
-        if registrationData != nil {
-            date = try at.map { try CalendarDate(parsing: $0) } ?? CalendarDate.today()
-        }
+        // Without --at, each request is looked up on the settlement day it executes (read per request).
+        let date = try at.map { try CalendarDate(parsing: $0) }
         return .selected(KeySelector(registry: registry, registrationData: registrationData), mpid: selectedMPID, registrationDate: date)
     }
 }

@@ -7,10 +7,11 @@ struct ValidationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Also validate against this DUIS XSD (e.g. the xmllint wrapper of DUIS 5.4).", valueName: "XSD"))
     var schema: String?
 
-    @Option(help: ArgumentHelp("Require every certificate in a 6.23 to be valid at this time (ISO 8601 date or date-time, or 'now'). Off by default: the public test certificates have expired.", valueName: "TIME"))
+    @Option(help: ArgumentHelp("Require every certificate in a 6.23 (replacement and path) to be valid at this time (ISO 8601 date or date-time, or 'now'), instead of the default: the replacement certificates valid when the request executes (its ExecutionDateTime, or now).", valueName: "TIME"))
     var certificatesValidAt: String?
 
     func makeOptions() throws -> DUISValidationOptions {
+        // `now` is read again for each request by the signer; here it serves `build`, which validates once.
         var options = DUISValidationOptions(now: Date())
         if let schema {
             options.schema = try DUISSchema(xsdPath: schema)

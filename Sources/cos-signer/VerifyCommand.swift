@@ -9,7 +9,9 @@ struct VerifyCommand: ParsableCommand {
             The certificate is found among those given (--cert, --cert-dir, or the signing certificates of a \
             parties registry, --parties) by the X509IssuerSerial in KeyInfo (issuer compared as a distinguished \
             name, serial as a number); with --parties, only the registry's certificates are read, never its private \
-            keys. One line per input, then 'valid N, invalid N'. The exit code is 0 when \
+            keys. A request (sr:Request) must be signed by its Business Originator's own XML signing certificate \
+            (OU 87, its entity identifier the request's Business Originator); every signing certificate must be \
+            valid at --at (default now). One line per input, then 'valid N, invalid N'. The exit code is 0 when \
             every input is valid, else the largest among the failures: 10 for an invalid signature, 2 for an \
             unreadable or malformed input.
 
@@ -17,6 +19,7 @@ struct VerifyCommand: ParsableCommand {
               cos-signer verify --cert xml-sign.pem signed.xml
               cos-signer verify --cert-dir certs/ --jobs 2 --report report.jsonl signed/
               cos-signer verify --parties parties.toml --signed-content content.xml signed.xml
+              cos-signer verify --cert xml-sign.pem --at 2026-03-01T12:00:00Z signed.xml
             """
     )
 
@@ -37,12 +40,16 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the verified signed content (the document without its Signature, canonical form) here; one input only.", valueName: "FILE"))
     var signedContent: String?
 
+    @Option(help: ArgumentHelp("The time at which the signing certificate must be valid (ISO 8601 date or date-time, or 'now'; default now).", valueName: "TIME"))
+    var at: String?
+
     @OptionGroup var batch: BatchOptions
 
     @Argument(help: ArgumentHelp("Documents to verify: files, directories, or '-' for standard input.", valueName: "INPUT"))
     var inputs: [String]
 
     func validate() throws {
+        if let at { _ = try parseTime(at, option: "--at") }
         if certificatePaths.isEmpty && certificateDirectory == nil && registryPath == nil {
             throw ValidationError("give --cert CERT (one or more), --cert-dir DIR or --parties FILE")
         }
@@ -63,8 +70,12 @@ struct VerifyCommand: ParsableCommand {
             certificates += loaded.certificates.certificates
             parties = loaded
         }
-        let verifier = DUISVerifier(certificates: certificates, limits: batch.limits)
-        let job = BatchVerificationJob(verifier: verifier, parties: parties, maxInputBytes: batch.maxInputBytes, signedContentPath: signedContent)
+        // Two different certificates with one issuer and serial are refused, never matched first-come.
+        let checked = try CertificateSet(checking: certificates)
+        let verifier = RequestVerifier(verifier: DUISVerifier(certificates: checked.certificates, limits: batch.limits))
+        let time = try at.map { try parseTime($0, option: "--at") }
+        let job = BatchVerificationJob(verifier: verifier, at: time, parties: parties, maxInputBytes: batch.maxInputBytes,
+                                       signedContentPath: signedContent)
         let driver = BatchDriver(options: batch, inputs: inputs, logger: batch.makeLogger("cos-signer.verify"),
                                  successWord: "valid", failureWord: "invalid", printResults: true)
         let summary = try driver.run(work: job.process)

@@ -127,8 +127,10 @@ public struct BatchSigningJob: Sendable {
 
 /// Verifies one input of a batch.
 public struct BatchVerificationJob: Sendable {
-    /// The verifier.
-    public let verifier: DUISVerifier
+    /// The verifier (signature, then signer).
+    public let verifier: RequestVerifier
+    /// When the certificates must be valid (the verifier's clock when nil).
+    public let time: Date?
     /// The parties' signing certificates, to name the party whose certificate verified, if given.
     public let parties: PartySigningCertificates?
     /// The largest input read.
@@ -136,9 +138,10 @@ public struct BatchVerificationJob: Sendable {
     /// Where to write the verified signed content (one input only), if anywhere.
     public let signedContentPath: String?
 
-    public init(verifier: DUISVerifier, parties: PartySigningCertificates? = nil,
+    public init(verifier: RequestVerifier, at time: Date? = nil, parties: PartySigningCertificates? = nil,
                 maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes, signedContentPath: String? = nil) {
         self.verifier = verifier
+        self.time = time
         self.parties = parties
         self.maxInputBytes = maxInputBytes
         self.signedContentPath = signedContentPath
@@ -148,13 +151,14 @@ public struct BatchVerificationJob: Sendable {
     public func process(_ input: BatchInput) -> BatchItemResult {
         do {
             let bytes = try Files.read(input.path, maxBytes: maxInputBytes)
-            let verified = try verifier.verify(bytes, source: input.displayName)
+            let verified = try verifier.verify(bytes, source: input.displayName, at: time)
             if let signedContentPath {
                 try Files.writeAtomically(verified.signedContent, to: signedContentPath)
             }
             let certificate = verified.certificate
             let partyID = parties?.partyID(issuer: certificate.issuer, serial: certificate.serialNumber)
-            let requestID = RequestSigner.genericRequestID(canonical: verified.signedContent, source: input.displayName)
+            let requestID = verified.requestID
+                ?? RequestSigner.genericRequestID(canonical: verified.signedContent, source: input.displayName)
             return BatchItemResult(input: input.displayName, output: signedContentPath, party: partyID,
                                    requestID: requestID?.description, certificateSerial: certificate.serialNumberDecimal,
                                    result: .valid)

@@ -56,13 +56,22 @@ public final class TimeCounter {
         try reserve(count: 1).lowerBound
     }
 
+    /// The next counter for a caller whose clock reads `now` milliseconds: at least `now` and greater than every
+    /// value returned before by this instance.
+    public func next(now: UInt64) throws(CounterStoreError) -> UInt64 {
+        try reserve(count: 1, now: now).lowerBound
+    }
+
     /// A block of `count` consecutive counters, all greater than any value issued before.
     /// - Throws: ``CounterStoreError`` if `count` is 0 or the block would pass 2^64-1.
     public func reserve(count: UInt64) throws(CounterStoreError) -> ClosedRange<UInt64> {
+        try reserve(count: count, now: clock())
+    }
+
+    private func reserve(count: UInt64, now: UInt64) throws(CounterStoreError) -> ClosedRange<UInt64> {
         guard count >= 1 else {
             throw CounterStoreError(kind: .invalidRequest, path: "time", reason: "the count must be at least 1")
         }
-        let now = clock()
         lock.lock()
         defer { lock.unlock() }
         guard last < UInt64.max else {
@@ -84,8 +93,14 @@ extension TimeCounter: @unchecked Sendable {}
 
 /// The current time in milliseconds since 1970-01-01 UTC (0 if the clock is before 1970).
 public func currentTimeMilliseconds() -> UInt64 {
-    let seconds = Date().timeIntervalSince1970
-    return seconds > 0 ? UInt64(seconds * 1000) : 0
+    milliseconds(since1970: Date())
+}
+
+/// An instant in milliseconds since 1970-01-01 UTC (0 before 1970; saturating far in the future).
+func milliseconds(since1970 date: Date) -> UInt64 {
+    let milliseconds = date.timeIntervalSince1970 * 1000
+    guard milliseconds > 0 else { return 0 }
+    return milliseconds < 1.8e19 ? UInt64(milliseconds) : UInt64.max
 }
 
 /// Applies a ``CounterPolicy`` to RequestIDs: the piece the signing pipeline calls once per document.
@@ -93,7 +108,8 @@ public func currentTimeMilliseconds() -> UInt64 {
 /// With ``CounterPolicy/store(path:)`` counters are reserved from the store in blocks of
 /// `blockSize` per Business Originator (one locked, fsynced store update per block, so batches are
 /// fast) and handed out from memory; counters of a block that are never used are simply skipped
-/// (gaps are allowed, repeats never). Thread-safe.
+/// (gaps are allowed, repeats never). Store counters stay above the time of the request in milliseconds:
+/// a block whose next counter has fallen below it is dropped and a new one reserved. Thread-safe.
 public final class CounterAssigner {
     /// The policy applied.
     public let policy: CounterPolicy
@@ -122,35 +138,40 @@ public final class CounterAssigner {
         if case .store(let path) = policy { store = CounterStore(path: path) } else { store = nil }
     }
 
-    /// The counter to use for a request whose RequestID is `requestID`.
+    /// The counter to use for a request whose RequestID is `requestID`, handled at `now` (the signer's clock;
+    /// the system clock when nil): ``CounterPolicy/time`` gives at least `now` in milliseconds, and the store's
+    /// counters stay above it.
     /// - Throws: ``CounterStoreError`` (store unreadable, corrupt or exhausted).
-    public func counter(for requestID: RequestID) throws(CounterStoreError) -> UInt64 {
+    public func counter(for requestID: RequestID, now: Date? = nil) throws(CounterStoreError) -> UInt64 {
         switch policy {
         case .preserve:
             return requestID.counter
         case .time:
-            return try timeCounter.next()
+            guard let now else { return try timeCounter.next() }
+            return try timeCounter.next(now: milliseconds(since1970: now))
         case .store:
             guard let store else { return requestID.counter }
             let originator = requestID.businessOriginator
+            let timeFloor = now.map { milliseconds(since1970: $0) } ?? 0
             lock.lock()
             defer { lock.unlock() }
-            if let block = blocks[originator] {
+            if let block = blocks[originator], block.lowerBound > timeFloor {
                 let value = block.lowerBound
                 blocks[originator] = value < block.upperBound ? (value + 1)...block.upperBound : nil
                 return value
             }
-            let block = try store.reserve(originator: originator, count: blockSize, floor: floor)
+            let wanted = Swift.max(floor, timeFloor == UInt64.max ? timeFloor : timeFloor + 1)
+            let block = try store.reserve(originator: originator, count: blockSize, floor: wanted)
             let value = block.lowerBound
             blocks[originator] = value < block.upperBound ? (value + 1)...block.upperBound : nil
             return value
         }
     }
 
-    /// `requestID` with its counter replaced according to the policy.
+    /// `requestID` with its counter replaced according to the policy, for a request handled at `now`.
     /// - Throws: ``CounterStoreError``.
-    public func assign(to requestID: RequestID) throws(CounterStoreError) -> RequestID {
-        let value = try counter(for: requestID)
+    public func assign(to requestID: RequestID, now: Date? = nil) throws(CounterStoreError) -> RequestID {
+        let value = try counter(for: requestID, now: now)
         guard value != requestID.counter else { return requestID }
         do {
             return try requestID.withCounter(value)

@@ -76,6 +76,8 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
     public let policies: [String]
     /// The signature algorithm OID ("1.2.840.10045.4.3.2" is ecdsa-with-SHA256).
     public let signatureAlgorithmOID: String
+    /// The extensions GBCS §12 and the SMKI profile look at: presence, criticality and key identifiers.
+    public let profile: CertificateProfileFields
     private let subjectKey: Result<PublicKey, CryptoError>
     /// Where the certificate came from (file or field), for messages.
     public let source: String?
@@ -110,10 +112,12 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
         guard let serial = X509_get0_serialNumber(x) else {
             throw CryptoError.openSSL(.invalidCertificate, "no serial number", context: source)
         }
-        // ASN1_INTEGER content is the magnitude (a negative serial, which RFC 5280 forbids, keeps its magnitude).
+        // ASN1_INTEGER content is the magnitude; a negative serial (which RFC 5280 forbids) keeps its sign, so that
+        // −n and n are different serials.
         serialNumber = SerialNumber(
             bytes: Array(
-                UnsafeBufferPointer(start: ASN1_STRING_get0_data(serial), count: Int(ASN1_STRING_length(serial)))))
+                UnsafeBufferPointer(start: ASN1_STRING_get0_data(serial), count: Int(ASN1_STRING_length(serial)))),
+            negative: cos_x509_serial_is_negative(x) == 1)
         serialNumberDecimal = serialNumber.decimal
 
         guard let notBefore = Self.date(X509_get0_notBefore(x)), let notAfter = Self.date(X509_get0_notAfter(x)) else {
@@ -127,6 +131,7 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
             throw CryptoError.openSSL(.invalidCertificate, "a certificate extension is malformed", context: source)
         }
         keyUsage = flags & UInt32(EXFLAG_KUSAGE) != 0 ? KeyUsage(openSSLMask: X509_get_key_usage(x)) : nil
+        profile = CertificateProfileFields(x, flags: flags)
 
         var policyBuffer = [CChar](repeating: 0, count: 4096)
         let policyCount = cos_x509_policy_oids(x, &policyBuffer, Int32(policyBuffer.count))
@@ -259,6 +264,12 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
 
     // MARK: Fields
 
+    /// True when the subject and issuer names are equal and the certificate's signature verifies under its own
+    /// key (a self-signed root).
+    public var isSelfSigned: Bool {
+        subject == issuer && isIssued(by: self)
+    }
+
     /// True when `date` is within [notBefore, notAfter].
     public func isValid(at date: Date) -> Bool { notBefore <= date && date <= notAfter }
 
@@ -336,6 +347,57 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
 
     public static func == (lhs: Certificate, rhs: Certificate) -> Bool { lhs.derBytes == rhs.derBytes }
     public func hash(into hasher: inout Hasher) { hasher.combine(derBytes) }
+}
+
+/// The extension fields of a certificate that the SMKI and GBCS profiles check (GBCS §12): which extensions are
+/// present and critical, and the key identifiers.
+public struct CertificateProfileFields: Sendable, Hashable {
+    /// How an extension appears in a certificate.
+    public enum Presence: Sendable, Hashable {
+        case absent, nonCritical, critical
+    }
+
+    /// keyUsage (2.5.29.15).
+    public let keyUsage: Presence
+    /// certificatePolicies (2.5.29.32).
+    public let certificatePolicies: Presence
+    /// basicConstraints (2.5.29.19).
+    public let basicConstraints: Presence
+    /// True when basicConstraints says cA TRUE.
+    public let isCA: Bool
+    /// The subjectKeyIdentifier octets, nil when the extension is absent.
+    public let subjectKeyIdentifier: [UInt8]?
+    /// The authorityKeyIdentifier's keyIdentifier `[0]` octets, nil when absent.
+    public let authorityKeyIdentifier: [UInt8]?
+    /// True when the authorityKeyIdentifier also carries authorityCertIssuer or authorityCertSerialNumber.
+    public let authorityKeyIdentifierHasIssuerAndSerial: Bool
+    /// True when the subject public key is an uncompressed EC point (`04 || X || Y`, 65 octets).
+    public let publicKeyIsUncompressedPoint: Bool
+
+    init(_ x: OpaquePointer, flags: UInt32) {
+        func presence(_ nid: Int32) -> Presence {
+            switch cos_x509_extension_criticality(x, nid) {
+            case 1: .critical
+            case 0, -2: .nonCritical
+            default: .absent
+            }
+        }
+        keyUsage = presence(NID_key_usage)
+        certificatePolicies = presence(NID_certificate_policies)
+        basicConstraints = presence(NID_basic_constraints)
+        isCA = flags & UInt32(EXFLAG_CA) != 0
+        var pointer: UnsafePointer<UInt8>? = nil
+        let skiLength = cos_x509_subject_key_id(x, &pointer)
+        subjectKeyIdentifier = skiLength >= 0 ? Array(UnsafeBufferPointer(start: pointer, count: Int(skiLength))) : nil
+        var other: Int32 = 0
+        pointer = nil
+        let akiLength = cos_x509_authority_key_id(x, &pointer, &other)
+        authorityKeyIdentifier = akiLength >= 0 ? Array(UnsafeBufferPointer(start: pointer, count: Int(akiLength))) : nil
+        authorityKeyIdentifierHasIssuerAndSerial = other != 0
+        pointer = nil
+        let bitsLength = cos_x509_public_key_bits(x, &pointer)
+        publicKeyIsUncompressedPoint = bitsLength == 65 && pointer?.pointee == 0x04
+    }
 }
 
 /// Dotted text of an ASN1_OBJECT.

@@ -46,8 +46,16 @@ public struct DUISRequestError: ClassifiedError, Equatable {
         case certificateEntityIdentifier = "entity identifier"
         /// A replacement certificate not issued by any of the certification path certificates.
         case certificateChain = "issued by a path certificate"
-        /// A certificate outside its validity period at the time the caller gave.
+        /// A certificate outside its validity period at the time the caller gave, or a replacement certificate
+        /// outside it when the request executes.
         case certificateValidity = "validity period"
+        /// A certificate whose keyUsage or certificatePolicies extension is missing or not critical (GBCS §12).
+        case certificateExtensions = "critical extensions"
+        /// A certificate without an 8-octet SubjectKeyIdentifier, or (unless a self-signed root) an 8-octet
+        /// AuthorityKeyIdentifier keyIdentifier (GBCS §12).
+        case certificateKeyIdentifiers = "key identifiers"
+        /// A certification path certificate that is not a CA (basicConstraints cA, keyCertSign).
+        case certificateAuthority = "certification authority"
     }
 
     /// The element, as a path from the root with `sr:` prefixes (`sr:Request` for the root itself,

@@ -53,6 +53,14 @@ struct ServiceRequest623FastReader {
         return reader.requestIDLeaf("RequestID")
     }
 
+    /// ``headerRequestID(canonical:)`` of a document whose root is `sr:Request`; `nil` when the root is anything
+    /// else or the header is not in the plain shape (the caller then reads the tree).
+    static func requestRequestID(canonical: UnsafeBufferPointer<UInt8>) -> RequestID? {
+        var reader = ServiceRequest623FastReader(canonical, certificates: nil)
+        guard let root = reader.rootStartTag(), reader.equal(root.local, "Request"), reader.open("Header") else { return nil }
+        return reader.requestIDLeaf("RequestID")
+    }
+
     private static let duis = Array(DUISNamespace.serviceUserGateway.utf8)
 
     // MARK: The document

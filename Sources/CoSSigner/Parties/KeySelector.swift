@@ -12,7 +12,8 @@ public struct KeySelectionQuery: Sendable, Equatable {
     public var replacementEntityIdentifier: EUI64?
     /// The meter point (the request's ImportMPxN); used only when the selector has registration data.
     public var importMPxN: String?
-    /// The date at which registration data is read; today (UTC) when nil.
+    /// The date at which registration data is read: the GB settlement day (Europe/London) of the request's
+    /// ExecutionDateTime, or of now; the selector reads today's Europe/London date when nil.
     public var date: CalendarDate?
 
     public init(mpid: MPID? = nil, businessOriginator: EUI64? = nil, replacementEntityIdentifier: EUI64? = nil,
@@ -25,17 +26,20 @@ public struct KeySelectionQuery: Sendable, Equatable {
     }
 }
 
-/// The party chosen for a request, and why.
+/// The party chosen for a request, its credential for the request's Business Originator, and why.
 public struct KeySelection: Sendable {
     /// The chosen Supplier Party.
     public let party: SupplierParty
+    /// The party's credential for the Business Originator; nil only when no Business Originator was given (a
+    /// look-up by MPID or meter alone, `parties select`): signing always has one.
+    public let credential: PartyCredential?
     /// One line per fact that led to (or agreed with) the choice, e.g. `MPID GTSE → party gts (GIT Test Supplier)`.
     public let reasons: [String]
 
-    /// The party's signer (its key and XML signing certificate), shared by every selection of the party.
-    public var signer: DUISSigner { party.signer }
-    /// The party's XML signing certificate.
-    public var certificate: Certificate { party.certificate }
+    /// The credential's signer (its key and XML signing certificate), shared by every selection of the credential.
+    public var signer: DUISSigner? { credential?.signer }
+    /// The credential's XML signing certificate.
+    public var certificate: Certificate? { credential?.certificate }
 }
 
 /// Key selection refused: no single Supplier Party can be chosen. Lists every reason.
@@ -56,6 +60,11 @@ public struct KeySelectionRefused: ClassifiedError, Equatable {
         case replacementCertificateUnreadable(String)
         /// The identifiers belong to different parties (a "split supplier"): each fact with its party.
         case split([String])
+        /// The chosen party has no XML signing credential for the Business Originator; `signable` are the User IDs it
+        /// can sign for.
+        case noCredentialForOriginator(EUI64, party: String, signable: [EUI64])
+        /// The certificate given to sign with belongs to another entity than the request's Business Originator.
+        case originatorNotSigner(originator: EUI64, certificateEntity: EUI64?, serial: SerialNumber)
         /// Context for another reason: what the identifiers that are known say.
         case alsoKnown([String])
 
@@ -75,6 +84,12 @@ public struct KeySelectionRefused: ClassifiedError, Equatable {
                 "the replacement digital signing certificate cannot be matched to a party: \(why)"
             case .split(let facts):
                 "the identifiers belong to different Supplier Parties (split supplier): " + facts.joined(separator: "; ")
+            case .noCredentialForOriginator(let originator, let party, let signable):
+                "party \(party) has no XML signing credential for the Business Originator \(originator); it can sign for "
+                    + (signable.isEmpty ? "no User ID" : "User ID\(signable.count == 1 ? "" : "s") " + signable.map(\.description).joined(separator: ", "))
+                    + " (a request is signed with its Business Originator's own XML signing certificate)"
+            case .originatorNotSigner(let originator, let entity, let serial):
+                "the request's Business Originator \(originator) is not the entity of the signing certificate (serial \(serial), entity \(entity.map(\.description) ?? "none")): a request is signed with its Business Originator's own XML signing certificate"
             case .alsoKnown(let facts):
                 "(known: " + facts.joined(separator: "; ") + ")"
             }
@@ -156,7 +171,7 @@ public struct KeySelector: Sendable {
             }
         }
         if let mpxn = query.importMPxN, let registrationData {
-            let date = query.date ?? CalendarDate.today()
+            let date = query.date ?? CalendarDate.settlementDay(of: Date())
             if let record = registrationData.registration(of: mpxn, at: date) {
                 mpids.append(record.mpid)
                 if let party = registry.party(forMPID: record.mpid) {
@@ -196,13 +211,26 @@ public struct KeySelector: Sendable {
         if query.importMPxN != nil, registrationData == nil {
             reasons.append("ImportMPxN \(query.importMPxN ?? "") not checked against registration data (none given)")
         }
-        reasons.append(chosen.certificateReason)
-        return KeySelection(party: chosen, reasons: reasons)
+        // Within the one party, the Business Originator's own credential: never another User ID's.
+        var credential: PartyCredential?
+        if let originator = query.businessOriginator {
+            guard let found = chosen.credential(for: originator) else {
+                throw KeySelectionRefused(
+                    reasons: [.noCredentialForOriginator(originator, party: chosen.id, signable: chosen.signingUserIDs),
+                              .alsoKnown(facts.map(\.fact))],
+                    mpids: mpids, userIDs: ids, parties: [chosen.id])
+            }
+            credential = found
+            reasons.append(found.reason)
+        }
+        return KeySelection(party: chosen, credential: credential, reasons: reasons)
     }
 
-    /// Selects the party for a 6.23 request: by `mpid` when given, by the meter when the selector has
-    /// registration data (at `date`, today in UTC when nil), and always checking the request's Business
-    /// Originator and the entity identifier of its replacement digital signing certificate.
+    /// Selects the party for a 6.23 request, and its credential for the request's Business Originator: by `mpid`
+    /// when given, by the meter when the selector has registration data (at `date`; when nil, the GB settlement
+    /// day, Europe/London, of the request's ExecutionDateTime, or of today for an immediate request), and always
+    /// checking the request's Business Originator and the entity identifier of its replacement digital signing
+    /// certificate.
     ///
     /// The certificate is decoded once per distinct certificate (its exact bytes) and the outcome remembered,
     /// so a batch of requests from a few parties pays the decoding a few times; an unreadable certificate is
@@ -227,9 +255,10 @@ public struct KeySelector: Sendable {
             throw KeySelectionRefused(reasons: [.replacementCertificateUnreadable("it has no 64-bit x500UniqueIdentifier")],
                                       mpids: mpid.map { [$0] } ?? [], userIDs: [originator])
         }
+        let registrationDate = date ?? CalendarDate.settlementDay(of: request.body.executionDateTime?.date ?? Date())
         return try select(KeySelectionQuery(mpid: mpid, businessOriginator: request.requestID.businessOriginator,
                                             replacementEntityIdentifier: entity, importMPxN: request.body.importMPxN,
-                                            date: date))
+                                            date: registrationDate))
     }
 }
 

@@ -1,21 +1,23 @@
-/// The Supplier Parties this deployment signs for, each with its MPIDs, its User IDs and its one
-/// XML signing key and certificate.
+/// The Supplier Parties this deployment signs for, each with its MPIDs, its User IDs and one XML signing
+/// credential (key and certificate) per User ID that signs.
 ///
 /// A registry loads whole or not at all: ``init(contentsOfFile:loader:)`` and
 /// ``init(declarations:source:loader:)`` check everything and throw a ``PartyRegistryError`` naming
 /// every problem — an MPID or User ID declared by two parties, a duplicate party id, a malformed MPID or
-/// EUI-64, a key that does not match its certificate, a certificate whose `x500UniqueIdentifier` is not
-/// one of the party's User IDs, a key or certificate that cannot be read or decrypted.
+/// EUI-64, a credential for a User ID the party does not declare (or two for one User ID), a certificate whose
+/// entity identifier is not its credential's User ID, a certificate that is not an XML signing certificate
+/// (``SigningCertificateRules``), two certificates with the same issuer and serial, a key that does not match its
+/// certificate, a key or certificate that cannot be read or decrypted.
 ///
-/// Each party's key is loaded and decrypted exactly once, at load (see ``keyLoadCount``); selections
-/// (``KeySelector``) hand out the party's one ``DUISSigner``, which may be shared by many threads.
+/// Each credential's key is loaded and decrypted exactly once, at load (see ``keyLoadCount``); selections
+/// (``KeySelector``) hand out the credential's one ``DUISSigner``, which may be shared by many threads.
 public final class PartyRegistry: Sendable {
     /// The registry file, or the name given to an in-memory registry.
     public let source: String
     /// The parties, in declaration order.
     public let parties: [SupplierParty]
     /// How many times a private key was loaded (and decrypted) while the registry was loaded: one per
-    /// party. Selecting never loads a key.
+    /// credential. Selecting never loads a key.
     public let keyLoadCount: Int
 
     private let byMPID: [MPID: Int]
@@ -72,53 +74,59 @@ public final class PartyRegistry: Sendable {
     private init(parsed: [PartyRegistryFile.Parsed], problems initial: [PartyRegistryProblem], source: String,
                  loader: PartyCredentialLoader) throws(PartyRegistryError) {
         var problems = Self.declarationProblems(parsed, initial: initial)
+        var certificates = [CheckedCredentialCertificate]()
 
         // Keys and certificates: each key loaded once, even when other problems already refuse the registry,
         // so that one run names every problem.
-        var signers = [DUISSigner?]()
-        var keyLoads = 0
-        for party in parsed {
-            let declaration = party.declaration
-            func problem(_ kind: PartyRegistryProblem.Kind, _ field: String, _ reason: String) {
-                problems.append(PartyRegistryProblem(kind, party: party.label, field: field, line: declaration.line, reason: reason))
-            }
-            var key: SigningKey?
-            if !party.reportedFields.contains("signing_key") {
-                if declaration.signingKeyPath.isEmpty {
-                    problem(.missingField, "signing_key", "no signing key file")
-                } else {
-                    keyLoads += 1
-                    do {
-                        key = try loader.loadKey(declaration)
-                    } catch {
-                        problem(.credentialsUnusable, "signing_key", Self.describe(error, path: declaration.signingKeyPath))
-                    }
-                }
-            }
-            let certificate = Self.checkedCertificate(party, loader.loadCertificate, problem: problem)
-            var signer: DUISSigner?
-            if let certificate, certificate.isP256, let key {
-                if certificate.matches(key) {
-                    do {
-                        signer = try DUISSigner(key: key, certificate: certificate)
-                    } catch {
-                        problem(.credentialsUnusable, "signing_key", Self.describe(error, path: declaration.signingKeyPath))
-                    }
-                } else {
-                    problem(.keyCertificateMismatch, "signing_key",
-                            "the key \(declaration.signingKeyPath) is not the key of the certificate \(declaration.signingCertificatePath) (serial \(certificate.serialNumber))")
-                }
-            }
-            signers.append(signer)
-        }
-
         var parties = [SupplierParty]()
-        for (party, signer) in zip(parsed, signers) {
-            guard let signer else { continue }
-            let d = party.declaration
-            parties.append(SupplierParty(id: d.id, name: d.name, mpids: d.mpids, userIDs: d.userIDs, signer: signer, declaration: d))
+        var keyLoads = 0
+        var complete = true
+        for party in parsed {
+            var loaded = [PartyCredential]()
+            for (position, credential) in party.declaration.credentials.enumerated() {
+                let field = Self.credentialField(party, position)
+                func problem(_ kind: PartyRegistryProblem.Kind, _ key: String, _ reason: String) {
+                    problems.append(PartyRegistryProblem(kind, party: party.label, field: field.map { "\($0).\(key)" } ?? key,
+                                                         line: credential.line ?? party.declaration.line, reason: reason))
+                }
+                var key: SigningKey?
+                if !party.reportedFields.contains(Self.reportKey(field, "signing_key")) {
+                    if credential.signingKeyPath.isEmpty {
+                        problem(.missingField, "signing_key", "no signing key file")
+                    } else {
+                        keyLoads += 1
+                        do {
+                            key = try loader.loadKey(credential)
+                        } catch {
+                            problem(.credentialsUnusable, "signing_key", Self.describe(error, path: credential.signingKeyPath))
+                        }
+                    }
+                }
+                let checked = Self.checkedCertificate(party, position, loader.loadCertificate, problem: problem)
+                var signer: DUISSigner?
+                if let checked, let key, checked.certificate.isP256 {
+                    if checked.certificate.matches(key) {
+                        do {
+                            signer = try DUISSigner(key: key, certificate: checked.certificate)
+                        } catch {
+                            problem(.credentialsUnusable, "signing_key", Self.describe(error, path: credential.signingKeyPath))
+                        }
+                    } else {
+                        problem(.keyCertificateMismatch, "signing_key",
+                                "the key \(credential.signingKeyPath) is not the key of the certificate \(credential.signingCertificatePath) (serial \(checked.certificate.serialNumber))")
+                    }
+                }
+                if let checked { certificates.append(checked) }
+                if let signer, let userID = checked?.userID {
+                    loaded.append(PartyCredential(userID: userID, signer: signer, declaration: credential))
+                } else {
+                    complete = false
+                }
+            }
+            parties.append(SupplierParty(declaration: party.declaration, credentials: loaded))
         }
-        guard problems.isEmpty, parties.count == parsed.count else {
+        problems += Self.duplicateCertificateProblems(certificates)
+        guard problems.isEmpty, complete else {
             throw PartyRegistryError(source: source, problems: problems)
         }
         var byMPID = [MPID: Int](), byUserID = [EUI64: Int](), byID = [String: Int]()
@@ -146,13 +154,23 @@ public final class PartyRegistry: Sendable {
     /// The party with this id (compared ignoring case), if any.
     public func party(id: String) -> SupplierParty? { byID[id.lowercased()].map { parties[$0] } }
 
-    /// Every party's XML signing certificate, for resolving a signature's `X509IssuerSerial`
-    /// (`verify --parties`).
-    public var certificates: CertificateSet { CertificateSet(parties.map(\.certificate)) }
+    /// Every credential's XML signing certificate, for resolving a signature's `X509IssuerSerial`
+    /// (`verify --parties`). No two share an issuer and serial (the registry would not have loaded).
+    public var certificates: CertificateSet { CertificateSet(parties.flatMap { $0.credentials.map(\.certificate) }) }
+
+    /// The party and credential whose signing certificate has this issuer and serial, if any.
+    public func credential(issuer: DistinguishedName, serial: SerialNumber) -> (party: SupplierParty, credential: PartyCredential)? {
+        for party in parties {
+            if let credential = party.credentials.first(where: { $0.certificate.isIdentified(byIssuer: issuer, serial: serial) }) {
+                return (party, credential)
+            }
+        }
+        return nil
+    }
 
     /// The party whose signing certificate has this issuer and serial, if any.
     public func party(issuer: DistinguishedName, serial: SerialNumber) -> SupplierParty? {
-        parties.first { $0.certificate.isIdentified(byIssuer: issuer, serial: serial) }
+        credential(issuer: issuer, serial: serial)?.party
     }
 
     // MARK: Checks
@@ -167,14 +185,15 @@ public final class PartyRegistry: Sendable {
         return problems + structuralProblems(parsed)
     }
 
-    /// Problems that need no key material: ids, names, empty lists, identifiers declared twice.
+    /// Problems that need no key material: ids, names, empty lists, identifiers declared twice, credentials for
+    /// User IDs the party does not declare or declared twice.
     static func structuralProblems(_ parsed: [PartyRegistryFile.Parsed]) -> [PartyRegistryProblem] {
         var problems = [PartyRegistryProblem]()
         var idOwners = [String: [Int]]()
         for (index, party) in parsed.enumerated() {
             let d = party.declaration
-            func problem(_ kind: PartyRegistryProblem.Kind, _ field: String, _ reason: String) {
-                problems.append(PartyRegistryProblem(kind, party: party.label, field: field, line: d.line, reason: reason))
+            func problem(_ kind: PartyRegistryProblem.Kind, _ field: String, _ reason: String, line: Int? = nil) {
+                problems.append(PartyRegistryProblem(kind, party: party.label, field: field, line: line ?? d.line, reason: reason))
             }
             if !party.reportedFields.contains("id") {
                 if d.id.isEmpty {
@@ -193,6 +212,30 @@ public final class PartyRegistry: Sendable {
             }
             if !party.reportedFields.contains("user_ids"), d.userIDs.isEmpty {
                 problem(.invalidValue, "user_ids", "the party declares no User ID")
+            }
+            if !party.reportedFields.contains("credential"), d.credentials.isEmpty {
+                problem(.missingField, "credential",
+                        "the party has no XML signing credential: give signing_key and signing_certificate, or one [[party.credential]] table per User ID that signs")
+            }
+            // Credentials: each for one of the party's User IDs, at most one per User ID.
+            var credentialOwners = [EUI64: [Int]]()
+            for (position, credential) in d.credentials.enumerated() {
+                guard let userID = credential.userID else { continue }
+                let field = credentialField(party, position).map { "\($0).user_id" } ?? "user_id"
+                if !d.userIDs.contains(userID) {
+                    let declared = d.userIDs.map(\.description).joined(separator: ", ")
+                    problem(.credentialUserID, field,
+                            "the credential is for User ID \(userID), which the party does not declare in user_ids (\(declared.isEmpty ? "none declared" : declared))",
+                            line: credential.line)
+                }
+                credentialOwners[userID, default: []].append(position)
+            }
+            for (userID, positions) in credentialOwners.sorted(by: { $0.value[0] < $1.value[0] }) where positions.count > 1 {
+                let lines = positions.compactMap { d.credentials[$0].line }.map(String.init)
+                problem(.duplicateCredential, credentialField(party, positions[1]).map { "\($0).user_id" } ?? "user_id",
+                        "\(positions.count) credentials sign for User ID \(userID)" + (lines.isEmpty ? "" : " (lines \(lines.joined(separator: ", ")))")
+                            + "; a User ID has exactly one XML signing credential",
+                        line: d.credentials[positions[1]].line)
             }
         }
         for (_, owners) in idOwners.sorted(by: { $0.value[0] < $1.value[0] }) where owners.count > 1 {
@@ -243,28 +286,64 @@ public final class PartyRegistry: Sendable {
         }
     }
 
-    /// Loads a party's signing certificate and checks it: readable, a P-256 key, its entity identifier one of the
-    /// party's User IDs. Each problem is passed to `problem` (kind, field, reason); returns the certificate when it
-    /// could be read (even with problems, so that the key can still be compared with it).
+    /// `credential[2]` for the third `[[party.credential]]` table of a party, nil for the shorthand form (the
+    /// party's own `signing_key`/`signing_certificate` keys).
+    static func credentialField(_ party: PartyRegistryFile.Parsed, _ position: Int) -> String? {
+        party.declaration.credentials[position].userID == nil && !party.hasCredentialTables ? nil : "credential[\(position + 1)]"
+    }
+
+    /// The key under which the parser reports a field of a credential (`signing_key`, `credential[1].signing_key`).
+    static func reportKey(_ credentialField: String?, _ key: String) -> String {
+        credentialField.map { "\($0).\(key)" } ?? key
+    }
+
+    /// A credential's certificate that was read, with the User ID it signs for (nil when that could not be
+    /// established), for the checks that span the whole registry.
+    struct CheckedCredentialCertificate {
+        let certificate: Certificate
+        let userID: EUI64?
+        let party: String
+        let field: String
+        let path: String
+        let line: Int?
+    }
+
+    /// Loads a credential's signing certificate and checks it: readable, an XML signing certificate
+    /// (``SigningCertificateRules``), its entity identifier the credential's User ID (or, in the shorthand form, one
+    /// of the party's User IDs). Each problem is passed to `problem` (kind, key, reason); returns the certificate
+    /// when it could be read (even with problems, so that the key can still be compared with it and the registry's
+    /// serials checked).
     static func checkedCertificate(
-        _ party: PartyRegistryFile.Parsed, _ load: (PartyDeclaration) throws -> Certificate,
+        _ party: PartyRegistryFile.Parsed, _ position: Int, _ load: (CredentialDeclaration) throws -> Certificate,
         problem: (PartyRegistryProblem.Kind, String, String) -> Void
-    ) -> Certificate? {
+    ) -> CheckedCredentialCertificate? {
         let declaration = party.declaration
-        guard !party.reportedFields.contains("signing_certificate") else { return nil }
-        guard !declaration.signingCertificatePath.isEmpty else {
+        let credential = declaration.credentials[position]
+        let field = credentialField(party, position)
+        guard !party.reportedFields.contains(reportKey(field, "signing_certificate")) else { return nil }
+        guard !credential.signingCertificatePath.isEmpty else {
             problem(.missingField, "signing_certificate", "no signing certificate file")
             return nil
         }
         let certificate: Certificate
         do {
-            certificate = try load(declaration)
+            certificate = try load(credential)
         } catch {
-            problem(.credentialsUnusable, "signing_certificate", describe(error, path: declaration.signingCertificatePath))
+            problem(.credentialsUnusable, "signing_certificate", describe(error, path: credential.signingCertificatePath))
             return nil
         }
+        var userID: EUI64?
         if let identity = certificate.entityIdentifier {
-            if !declaration.userIDs.contains(identity) {
+            if let declared = credential.userID {
+                if identity == declared {
+                    userID = declared
+                } else {
+                    problem(.certificateIdentity, "signing_certificate",
+                            "the certificate (serial \(certificate.serialNumber)) belongs to entity \(identity), not to the credential's User ID \(declared): a credential's certificate must be its User ID's own XML signing certificate")
+                }
+            } else if declaration.userIDs.contains(identity) {
+                userID = identity
+            } else {
                 let declared = declaration.userIDs.map(\.description).joined(separator: ", ")
                 problem(.certificateIdentity, "signing_certificate",
                         "the certificate (serial \(certificate.serialNumber)) belongs to entity \(identity), which is not a User ID of this party (\(declared.isEmpty ? "none declared" : declared))")
@@ -273,10 +352,36 @@ public final class PartyRegistry: Sendable {
             problem(.certificateIdentity, "signing_certificate",
                     "the certificate (serial \(certificate.serialNumber)) has no 64-bit x500UniqueIdentifier (entity identifier)")
         }
-        if !certificate.isP256 {
-            problem(.credentialsUnusable, "signing_certificate", "the certificate (serial \(certificate.serialNumber)) does not hold a P-256 key")
+        for rule in SigningCertificateRules.problems(certificate) where !rule.contains("x500UniqueIdentifier") {
+            problem(.signingCertificateRole, "signing_certificate",
+                    "the certificate \(credential.signingCertificatePath) (serial \(certificate.serialNumber)) is not an XML signing certificate: \(rule)")
         }
-        return certificate
+        return CheckedCredentialCertificate(certificate: certificate, userID: userID, party: party.label,
+                                            field: reportKey(field, "signing_certificate"), path: credential.signingCertificatePath,
+                                            line: credential.line ?? declaration.line)
+    }
+
+    /// Two certificates of the registry that share an issuer and serial (compared as a distinguished name and as the
+    /// signed DER integer): a signature's `X509IssuerSerial` could not tell them apart.
+    static func duplicateCertificateProblems(_ certificates: [CheckedCredentialCertificate]) -> [PartyRegistryProblem] {
+        struct IssuerSerial: Hashable {
+            let issuer: DistinguishedName
+            let serial: SerialNumber
+        }
+        var seen = [IssuerSerial: Int]()
+        var problems = [PartyRegistryProblem]()
+        for (index, entry) in certificates.enumerated() {
+            let key = IssuerSerial(issuer: entry.certificate.issuer, serial: entry.certificate.serialNumber)
+            if let first = seen[key] {
+                let other = certificates[first]
+                problems.append(PartyRegistryProblem(
+                    .duplicateCertificateSerial, party: entry.party, field: entry.field, line: entry.line,
+                    reason: "the certificate \(entry.path) has the same issuer (\(entry.certificate.issuer.rfc2253)) and serial (\(entry.certificate.serialNumber)) as \(other.path) of party \(other.party): a signature's X509IssuerSerial could not tell them apart"))
+            } else {
+                seen[key] = index
+            }
+        }
+        return problems
     }
 
     /// An error's message, with the path prefixed unless the message already names it. Never a secret:

@@ -26,8 +26,18 @@ public struct PartyRegistryProblem: Sendable, Equatable, CustomStringConvertible
         case credentialsUnusable = "key or certificate unusable"
         /// The private key is not the key of the party's certificate.
         case keyCertificateMismatch = "key does not match certificate"
-        /// The certificate's `x500UniqueIdentifier` is absent or not one of the party's User IDs.
+        /// The certificate's `x500UniqueIdentifier` is absent, not its credential's User ID, or (shorthand form) not
+        /// one of the party's User IDs.
         case certificateIdentity = "certificate entity identifier"
+        /// A credential for a User ID the party does not declare.
+        case credentialUserID = "credential User ID"
+        /// Two credentials of one party for the same User ID.
+        case duplicateCredential = "duplicate credential"
+        /// A signing certificate that is not a DCC User's XML signing certificate (OU 87, critical keyUsage of
+        /// digitalSignature only, not a CA, P-256).
+        case signingCertificateRole = "not an XML signing certificate"
+        /// Two certificates of the registry with the same issuer and serial.
+        case duplicateCertificateSerial = "duplicate issuer and serial"
     }
 
     /// What kind of problem it is.
@@ -50,12 +60,12 @@ public struct PartyRegistryProblem: Sendable, Equatable, CustomStringConvertible
     }
 
     /// ``FailureClass/input`` for an unreadable registry file, ``FailureClass/keyOrCertificate`` for a key,
-    /// passphrase or certificate that cannot be read or decrypted, ``FailureClass/selectionRefused`` for
-    /// every other (structural) problem.
+    /// passphrase or certificate that cannot be read, decrypted or used to sign, ``FailureClass/selectionRefused``
+    /// for every other (structural) problem.
     public var failureClass: FailureClass {
         switch kind {
         case .unreadable: .input
-        case .credentialsUnusable: .keyOrCertificate
+        case .credentialsUnusable, .signingCertificateRole: .keyOrCertificate
         default: .selectionRefused
         }
     }

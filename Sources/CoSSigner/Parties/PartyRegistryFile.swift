@@ -1,33 +1,47 @@
 import TOMLKit
 
-/// Reading the TOML party registry format:
+/// Reading the TOML party registry format: one `[[party]]` table per Supplier Party, with one
+/// `[[party.credential]]` table per User ID that signs:
 ///
 /// ```toml
 /// [[party]]
 /// id = "gts"
 /// name = "GIT Test Supplier"
 /// mpids = ["GTSE", "GTSG"]
-/// user_ids = ["90-B3-D5-1F-30-01-00-00"]
-/// signing_key = "keys/gts-xml-sign.key.pem"      # relative to the registry file
-/// signing_certificate = "keys/gts-xml-sign.pem"
-/// passphrase_env = "GTS_KEY_PASSPHRASE"           # optional; or passphrase_file = "..." (not both)
+/// user_ids = ["90-B3-D5-1F-30-01-00-00", "90-B3-D5-1F-30-02-00-00"]
+/// [[party.credential]]
+/// user_id = "90-B3-D5-1F-30-01-00-00"
+/// signing_key = "keys/xml-sign-90B3D51F30010000-ds.key.pem"     # relative to the registry file
+/// signing_certificate = "keys/xml-sign-90B3D51F30010000-ds.pem"
+/// passphrase_env = "GTS_KEY_PASSPHRASE"          # optional; or passphrase_file = "..." (not both)
 /// ```
 ///
-/// Comments are allowed; unknown keys are refused.
+/// The shorthand form puts `signing_key`, `signing_certificate` (and a passphrase source) in the `[[party]]`
+/// table itself: one credential whose User ID is its certificate's entity identifier. Comments are allowed;
+/// unknown keys are refused.
 enum PartyRegistryFile {
     /// The keys a `[[party]]` table may hold.
     static let partyKeys: Set<String> = [
         "id", "name", "mpids", "user_ids", "signing_key", "signing_certificate", "passphrase_env", "passphrase_file",
+        "credential",
     ]
-    static let requiredKeys = ["id", "name", "mpids", "user_ids", "signing_key", "signing_certificate"]
+    static let requiredKeys = ["id", "name", "mpids", "user_ids"]
+    /// The keys of the shorthand form (a credential in the party's own table).
+    static let shorthandKeys = ["signing_key", "signing_certificate", "passphrase_env", "passphrase_file"]
+    /// The keys a `[[party.credential]]` table may hold.
+    static let credentialKeys: Set<String> = ["user_id", "signing_key", "signing_certificate", "passphrase_env", "passphrase_file"]
+    static let requiredCredentialKeys = ["user_id", "signing_key", "signing_certificate"]
 
     /// A declaration as parsed, with the fields whose problems were already reported.
     struct Parsed {
         var declaration: PartyDeclaration
         /// A label for messages: the id when there is a usable one, else `#n`.
         var label: String
-        /// Fields already reported as missing or invalid (later checks skip them).
+        /// Fields already reported as missing or invalid (later checks skip them): `name`,
+        /// `signing_key`, `credential[2].signing_certificate`, ...
         var reportedFields: Set<String>
+        /// True when the party declares `[[party.credential]]` tables (rather than the shorthand form).
+        var hasCredentialTables = false
     }
 
     /// Parses registry text. Never throws: every problem is returned, with the declarations that
@@ -60,26 +74,26 @@ enum PartyRegistryFile {
                                                  reason: "must be an array of tables ([[party]]), got \(article(partyValue.type))"))
             return ([], problems)
         }
-        let headerLines = lines.partyHeaderLines(expectedCount: array.count)
+        let headers = lines.partyHeaders(expectedCount: array.count)
         var parties = [Parsed]()
         for (index, element) in array.enumerated() {
-            let headerLine = headerLines?[index]
-            let range = headerLines.map { lines.partyRange(index: index, headers: $0) }
+            let header = headers?[index]
             guard let party = element.table else {
-                problems.append(PartyRegistryProblem(.invalidValue, party: "#\(index + 1)", line: headerLine,
+                problems.append(PartyRegistryProblem(.invalidValue, party: "#\(index + 1)", line: header?.line,
                                                      reason: "each party must be a table, got \(article(element.type))"))
                 continue
             }
-            let parsed = parseParty(party, index: index, headerLine: headerLine, baseDirectory: baseDirectory,
-                                    fieldLine: { key in range.flatMap { lines.keyLine(key, in: $0) } ?? headerLine },
+            let parsed = parseParty(party, index: index, header: header, lines: lines, baseDirectory: baseDirectory,
                                     problems: &problems)
             parties.append(parsed)
         }
         return (parties, problems)
     }
 
-    private static func parseParty(_ table: TOMLTable, index: Int, headerLine: Int?, baseDirectory: String,
-                                   fieldLine: (String) -> Int?, problems: inout [PartyRegistryProblem]) -> Parsed {
+    private static func parseParty(_ table: TOMLTable, index: Int, header: LineIndex.PartyHeader?, lines: LineIndex,
+                                   baseDirectory: String, problems: inout [PartyRegistryProblem]) -> Parsed {
+        let headerLine = header?.line
+        let fieldLine = { (key: String) -> Int? in header.flatMap { lines.keyLine(key, in: $0.ownRange) } ?? headerLine }
         var reported = Set<String>()
         // The label first, so every later message names the party.
         var label = "#\(index + 1)"
@@ -88,9 +102,9 @@ enum PartyRegistryFile {
             id = text
             label = text
         }
-        func problem(_ kind: PartyRegistryProblem.Kind, _ field: String, _ reason: String) {
+        func problem(_ kind: PartyRegistryProblem.Kind, _ field: String, _ reason: String, line: Int?? = nil) {
             reported.insert(field)
-            problems.append(PartyRegistryProblem(kind, party: label, field: field, line: fieldLine(field), reason: reason))
+            problems.append(PartyRegistryProblem(kind, party: label, field: field, line: line ?? fieldLine(field), reason: reason))
         }
         for key in table.keys.sorted() where !partyKeys.contains(key) {
             problems.append(PartyRegistryProblem(.unknownKey, party: label, field: key, line: fieldLine(key),
@@ -142,32 +156,110 @@ enum PartyRegistryFile {
                 problem(.invalidValue, "user_ids", error.description)
             }
         }
-        let key = string("signing_key").map { resolve($0, relativeTo: baseDirectory) } ?? ""
-        let certificate = string("signing_certificate").map { resolve($0, relativeTo: baseDirectory) } ?? ""
+
+        var credentials = [CredentialDeclaration]()
+        let shorthand = shorthandKeys.filter { table[$0] != nil }
+        var hasCredentialTables = false
+        if let value = table["credential"] {
+            hasCredentialTables = true
+            if !shorthand.isEmpty {
+                problem(.invalidValue, "credential",
+                        "give \(shorthand.joined(separator: ", ")) in the party's table or [[party.credential]] tables, not both")
+            }
+            if let array = value.array {
+                if array.isEmpty { problem(.invalidValue, "credential", "the party declares no credential") }
+                for (position, element) in array.enumerated() {
+                    let field = "credential[\(position + 1)]"
+                    let credentialHeader = header.flatMap { $0.credentials.count == array.count ? $0.credentials[position] : nil }
+                    let credentialLine = credentialHeader?.lowerBound ?? headerLine
+                    guard let credentialTable = element.table else {
+                        problem(.invalidValue, field, "each credential must be a table ([[party.credential]]), got \(article(element.type))",
+                                line: credentialLine)
+                        continue
+                    }
+                    let line = { (key: String) -> Int? in credentialHeader.flatMap { lines.keyLine(key, in: $0) } ?? credentialLine }
+                    credentials.append(parseCredential(credentialTable, field: field, headerLine: credentialLine, fieldLine: line,
+                                                       baseDirectory: baseDirectory,
+                                                       problem: { problem($0, $1, $2, line: $3) }))
+                }
+            } else {
+                problem(.invalidValue, "credential", "must be an array of tables ([[party.credential]]), got \(article(value.type))")
+            }
+        } else if shorthand.isEmpty {
+            problem(.missingField, "credential",
+                    "required: signing_key and signing_certificate, or one [[party.credential]] table per User ID that signs")
+        } else {
+            for key in ["signing_key", "signing_certificate"] where table[key] == nil {
+                problem(.missingField, key, "required")
+            }
+            credentials.append(parseCredential(table, field: nil, headerLine: headerLine, fieldLine: fieldLine,
+                                               baseDirectory: baseDirectory, problem: { problem($0, $1, $2, line: $3) }))
+        }
+        let declaration = PartyDeclaration(id: id, name: name, mpids: mpids, userIDs: userIDs, credentials: credentials,
+                                           line: headerLine)
+        return Parsed(declaration: declaration, label: label, reportedFields: reported, hasCredentialTables: hasCredentialTables)
+    }
+
+    /// Reads one credential: a `[[party.credential]]` table (`field` is `credential[n]`), or the shorthand keys of
+    /// a party's own table (`field` nil, no `user_id`).
+    private static func parseCredential(
+        _ table: TOMLTable, field: String?, headerLine: Int?, fieldLine: (String) -> Int?, baseDirectory: String,
+        problem: (PartyRegistryProblem.Kind, String, String, Int?) -> Void
+    ) -> CredentialDeclaration {
+        func key(_ name: String) -> String { field.map { "\($0).\(name)" } ?? name }
+        func report(_ kind: PartyRegistryProblem.Kind, _ name: String, _ reason: String) {
+            problem(kind, key(name), reason, fieldLine(name))
+        }
+        if let field {
+            for name in table.keys.sorted() where !credentialKeys.contains(name) {
+                problem(.unknownKey, "\(field).\(name)",
+                        "unknown key; a credential has \(credentialKeys.sorted().joined(separator: ", "))", fieldLine(name))
+            }
+            for name in requiredCredentialKeys where table[name] == nil {
+                report(.missingField, name, "required")
+            }
+        }
+        func string(_ name: String) -> String? {
+            guard let value = table[name] else { return nil }
+            guard let text = value.string else {
+                report(.invalidValue, name, "must be a string, got \(article(value.type))")
+                return nil
+            }
+            return text
+        }
+        var userID: EUI64?
+        if field != nil, let text = string("user_id") {
+            do throws(EUI64ParseError) {
+                userID = try EUI64(parsing: text)
+            } catch {
+                report(.invalidValue, "user_id", error.description)
+            }
+        }
+        let keyPath = string("signing_key").map { resolve($0, relativeTo: baseDirectory) } ?? ""
+        let certificatePath = string("signing_certificate").map { resolve($0, relativeTo: baseDirectory) } ?? ""
         let environment = string("passphrase_env")
         let file = string("passphrase_file")
         var passphrase: PassphraseSource?
         switch (environment, file) {
         case (.some, .some):
-            problem(.conflictingPassphraseSources, "passphrase_file", "give passphrase_env or passphrase_file, not both")
+            report(.conflictingPassphraseSources, "passphrase_file", "give passphrase_env or passphrase_file, not both")
         case (.some(let name), nil):
             if name.isEmpty {
-                problem(.invalidValue, "passphrase_env", "must name an environment variable")
+                report(.invalidValue, "passphrase_env", "must name an environment variable")
             } else {
                 passphrase = .environment(name)
             }
         case (nil, .some(let path)):
             if path.isEmpty {
-                problem(.invalidValue, "passphrase_file", "must name a file")
+                report(.invalidValue, "passphrase_file", "must name a file")
             } else {
                 passphrase = .file(resolve(path, relativeTo: baseDirectory))
             }
         case (nil, nil):
             break
         }
-        let declaration = PartyDeclaration(id: id, name: name, mpids: mpids, userIDs: userIDs, signingKeyPath: key,
-                                           signingCertificatePath: certificate, passphrase: passphrase, line: headerLine)
-        return Parsed(declaration: declaration, label: label, reportedFields: reported)
+        return CredentialDeclaration(userID: userID, signingKeyPath: keyPath, signingCertificatePath: certificatePath,
+                                     passphrase: passphrase, line: headerLine)
     }
 
     /// "a table", "an integer", ...
@@ -197,21 +289,29 @@ enum PartyRegistryFile {
             }
         }
 
-        /// 1-based lines of the `[[party]]` headers, if there are exactly `expectedCount` of them.
-        func partyHeaderLines(expectedCount: Int) -> [Int]? {
-            let headers = lines.indices.filter { isPartyHeader(lines[$0]) }.map { $0 + 1 }
-            return headers.count == expectedCount ? headers : nil
+        /// Where a `[[party]]` table is: its header line, the lines of its own keys (up to the next table header)
+        /// and the lines of each of its `[[party.credential]]` tables.
+        struct PartyHeader {
+            let line: Int
+            let ownRange: ClosedRange<Int>
+            let credentials: [ClosedRange<Int>]
         }
 
-        /// The 1-based lines of party `index`'s table: from its header to before the next table header.
-        func partyRange(index: Int, headers: [Int]) -> ClosedRange<Int> {
-            let start = headers[index]
-            var end = lines.count
-            for number in (start + 1)..<(lines.count + 1) where lines[number - 1].hasPrefix("[") {
-                end = number - 1
-                break
+        /// The `[[party]]` tables, if there are exactly `expectedCount` of them.
+        func partyHeaders(expectedCount: Int) -> [PartyHeader]? {
+            let headerLines = lines.indices.filter { lines[$0].hasPrefix("[") }.map { $0 + 1 }
+            let partyLines = headerLines.filter { isHeader(lines[$0 - 1], "[[party]]") }
+            guard partyLines.count == expectedCount else { return nil }
+            /// From `start` to before the next table header.
+            func range(from start: Int) -> ClosedRange<Int> {
+                let next = headerLines.first { $0 > start } ?? (lines.count + 1)
+                return start...max(start, next - 1)
             }
-            return start...max(start, end)
+            return partyLines.enumerated().map { index, line in
+                let end = index + 1 < partyLines.count ? partyLines[index + 1] : lines.count + 1
+                let credentials = headerLines.filter { $0 > line && $0 < end && isHeader(lines[$0 - 1], "[[party.credential]]") }
+                return PartyHeader(line: line, ownRange: range(from: line), credentials: credentials.map(range(from:)))
+            }
         }
 
         /// The first line of `range` that assigns `key`.
@@ -228,8 +328,8 @@ enum PartyRegistryFile {
             return nil
         }
 
-        private func isPartyHeader(_ line: String) -> Bool {
-            line.filter { $0 != " " && $0 != "\t" }.hasPrefix("[[party]]")
+        private func isHeader(_ line: String, _ header: String) -> Bool {
+            line.filter { $0 != " " && $0 != "\t" }.hasPrefix(header)
         }
 
         private func assigns(_ line: String, _ key: String) -> Bool {

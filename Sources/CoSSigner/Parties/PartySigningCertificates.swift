@@ -3,22 +3,26 @@
 /// read the parties' signing keys.
 ///
 /// The registry is checked as ``PartyRegistry`` checks it, except for the keys: ids, names, MPIDs and User IDs
-/// (each declared by one party), and each signing certificate (readable, a P-256 key, its entity identifier one
-/// of its party's User IDs). It loads whole or not at all, throwing a ``PartyRegistryError`` naming every problem.
+/// (each declared by one party), credentials (one per User ID, each for a User ID of its party), and each signing
+/// certificate (readable, an XML signing certificate, its entity identifier its credential's User ID, no two with
+/// the same issuer and serial). It loads whole or not at all, throwing a ``PartyRegistryError`` naming every
+/// problem.
 public struct PartySigningCertificates: Sendable {
-    /// One party's signing certificate.
+    /// One credential's signing certificate.
     public struct Entry: Sendable {
         /// The party's identifier in the registry.
         public let partyID: String
         /// The party's display name.
         public let partyName: String
-        /// The party's XML signing certificate.
+        /// The User ID the certificate signs for (its entity identifier).
+        public let userID: EUI64
+        /// The XML signing certificate.
         public let certificate: Certificate
     }
 
     /// The registry file, or the name given to an in-memory registry.
     public let source: String
-    /// One entry per party, in declaration order.
+    /// One entry per credential, in declaration order.
     public let entries: [Entry]
 
     /// Loads and checks a registry file's signing certificates; its key files are not opened.
@@ -28,21 +32,32 @@ public struct PartySigningCertificates: Sendable {
     /// - Throws: ``PartyRegistryError`` listing every problem.
     public init(
         contentsOfFile path: String,
-        loadCertificate: (PartyDeclaration) throws -> Certificate = { try Certificate(contentsOfFile: $0.signingCertificatePath) }
+        loadCertificate: (CredentialDeclaration) throws -> Certificate = { try Certificate(contentsOfFile: $0.signingCertificatePath) }
     ) throws(PartyRegistryError) {
         let (parsed, parseProblems) = try PartyRegistry.parseFile(path)
         var problems = PartyRegistry.declarationProblems(parsed, initial: parseProblems)
         var entries = [Entry]()
+        var checked = [PartyRegistry.CheckedCredentialCertificate]()
+        var complete = true
         for party in parsed {
             let declaration = party.declaration
-            let certificate = PartyRegistry.checkedCertificate(party, loadCertificate) { kind, field, reason in
-                problems.append(PartyRegistryProblem(kind, party: party.label, field: field, line: declaration.line, reason: reason))
-            }
-            if let certificate {
-                entries.append(Entry(partyID: declaration.id, partyName: declaration.name, certificate: certificate))
+            for (position, credential) in declaration.credentials.enumerated() {
+                let field = PartyRegistry.credentialField(party, position)
+                let certificate = PartyRegistry.checkedCertificate(party, position, loadCertificate) { kind, key, reason in
+                    problems.append(PartyRegistryProblem(kind, party: party.label, field: PartyRegistry.reportKey(field, key),
+                                                         line: credential.line ?? declaration.line, reason: reason))
+                }
+                if let certificate { checked.append(certificate) }
+                if let certificate, let userID = certificate.userID {
+                    entries.append(Entry(partyID: declaration.id, partyName: declaration.name, userID: userID,
+                                         certificate: certificate.certificate))
+                } else {
+                    complete = false
+                }
             }
         }
-        guard problems.isEmpty, entries.count == parsed.count else {
+        problems += PartyRegistry.duplicateCertificateProblems(checked)
+        guard problems.isEmpty, complete else {
             throw PartyRegistryError(source: path, problems: problems)
         }
         source = path
@@ -52,14 +67,21 @@ public struct PartySigningCertificates: Sendable {
     /// The signing certificates of a loaded registry (whose keys were loaded and checked as well).
     public init(_ registry: PartyRegistry) {
         source = registry.source
-        entries = registry.parties.map { Entry(partyID: $0.id, partyName: $0.name, certificate: $0.certificate) }
+        entries = registry.parties.flatMap { party in
+            party.credentials.map { Entry(partyID: party.id, partyName: party.name, userID: $0.userID, certificate: $0.certificate) }
+        }
     }
 
-    /// Every party's signing certificate, for resolving a signature's `X509IssuerSerial`.
+    /// Every credential's signing certificate, for resolving a signature's `X509IssuerSerial`.
     public var certificates: CertificateSet { CertificateSet(entries.map(\.certificate)) }
+
+    /// The entry whose signing certificate has this issuer and serial, if any.
+    public func entry(issuer: DistinguishedName, serial: SerialNumber) -> Entry? {
+        entries.first { $0.certificate.isIdentified(byIssuer: issuer, serial: serial) }
+    }
 
     /// The id of the party whose signing certificate has this issuer and serial, if any.
     public func partyID(issuer: DistinguishedName, serial: SerialNumber) -> String? {
-        entries.first { $0.certificate.isIdentified(byIssuer: issuer, serial: serial) }?.partyID
+        entry(issuer: issuer, serial: serial)?.partyID
     }
 }

@@ -61,6 +61,49 @@ public struct CalendarDate: Hashable, Comparable, Sendable, CustomStringConverti
     /// Today's date in UTC.
     public static func today() -> CalendarDate { CalendarDate(Date()) }
 
+    /// The GB settlement day of an instant: its calendar date in UK local time (Europe/London: GMT in winter, BST,
+    /// GMT+1, in summer). 00:30 BST on 1 July (23:30Z on 30 June) is 1 July. Registration data is read on this
+    /// date (domain notes §4).
+    public static func settlementDay(of instant: Date) -> CalendarDate {
+        CalendarDate(instant.addingTimeInterval(TimeInterval(ukOffsetSeconds(at: instant))))
+    }
+
+    /// The zone of GB settlement days, from the system's time zone data.
+    private static let london = TimeZone(identifier: "Europe/London")
+
+    /// UK local time's offset from UTC at `instant`, in seconds: from the time zone data, or, where the system has
+    /// none, the statutory rule in force since 1998 (BST from 01:00 GMT on the last Sunday of March to 01:00 GMT
+    /// on the last Sunday of October; `CalendarDateTests` compares the two).
+    static func ukOffsetSeconds(at instant: Date) -> Int {
+        if let london { return london.secondsFromGMT(for: instant) }
+        return statutoryUKOffsetSeconds(at: instant)
+    }
+
+    /// The Summer Time rule alone (see ``ukOffsetSeconds(at:)``).
+    static func statutoryUKOffsetSeconds(at instant: Date) -> Int {
+        let year = CalendarDate(instant).year
+        /// 01:00 UTC on the last Sunday of `month` (31 days in March and October) as seconds since 1970.
+        func lastSundayOneAM(month: Int) -> Double {
+            guard let last = try? CalendarDate(year: year, month: month, day: 31) else { return 0 }
+            let days = last.daysSince1970
+            let weekday = ((days % 7) + 11) % 7  // 0 = Sunday; 1970-01-01 was a Thursday
+            return Double(days - weekday) * 86_400 + 3_600
+        }
+        let seconds = instant.timeIntervalSince1970
+        return seconds >= lastSundayOneAM(month: 3) && seconds < lastSundayOneAM(month: 10) ? 3_600 : 0
+    }
+
+    /// Days since 1970-01-01 (negative before).
+    var daysSince1970: Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
     public var description: String {
         func pad(_ value: Int, _ width: Int) -> String {
             let digits = String(value)

@@ -4,13 +4,15 @@ import Foundation
 public struct RequestSigningOptions: Sendable {
     /// How the XML signature is made (compact or whitespace kept, random or deterministic nonce, parse limits).
     public var signing: SigningOptions
-    /// The 6.23 checks run before signing a document that claims to be a 6.23. `now` is used for the
-    /// future-dating check; certificates are checked unless switched off.
+    /// The 6.23 checks run before signing a document that claims to be a 6.23. Its `now` is ignored: the signer
+    /// reads its clock for each request (the future-dating check, and the replacement certificates' validity at
+    /// the ExecutionDateTime or now); certificates are checked unless switched off; `certificateValidityTime`, when
+    /// set, requires every certificate to be valid then.
     public var validation: DUISValidationOptions
 
-    /// Makes options. By default a 6.23's certificates are checked (without validity dates) and a future-dated
-    /// request must execute after the current time.
-    public init(signing: SigningOptions = SigningOptions(), validation: DUISValidationOptions = DUISValidationOptions(now: Date())) {
+    /// Makes options. By default a 6.23's certificates are checked, its replacement certificates must be valid
+    /// when it executes, and a future-dated request must execute after the current time.
+    public init(signing: SigningOptions = SigningOptions(), validation: DUISValidationOptions = DUISValidationOptions()) {
         self.signing = signing
         self.validation = validation
     }
@@ -20,8 +22,10 @@ public struct RequestSigningOptions: Sendable {
 public enum SigningKeySource: Sendable {
     /// One key for every document (the explicit `--key/--cert` form).
     case fixed(DUISSigner)
-    /// The Supplier Party the selector chooses for each document: by MPID when given, else by the request's
-    /// Business Originator, optionally by the meter's registration at a date; never split.
+    /// The Supplier Party the selector chooses for each document, and its credential for the request's Business
+    /// Originator: by MPID when given, else by the request's Business Originator, optionally by the meter's
+    /// registration (at `registrationDate`, or, when nil, on the GB settlement day of the request's
+    /// ExecutionDateTime, or of now); never split.
     case selected(KeySelector, mpid: MPID?, registrationDate: CalendarDate?)
 }
 
@@ -36,18 +40,20 @@ public struct SignedRequest: Sendable {
     public let requestID: RequestID?
     /// The certificate named in KeyInfo.
     public let certificate: Certificate
-    /// The Supplier Party whose key signed, when the key was selected.
+    /// The Supplier Party whose credential signed, when the key was selected.
     public let party: SupplierParty?
     /// Why that party was chosen.
     public let selectionReasons: [String]
 }
 
 /// Signs DUIS requests, one document at a time: parse (hardened) → a document that claims to be a 6.23 is parsed
-/// into the typed model and validated (structure, certificates, optional schema) → key selection → RequestID
-/// counter → XML signature.
+/// into the typed model and validated (structure, certificates, optional schema) → key selection (the party, then
+/// its credential for the Business Originator) → RequestID counter → XML signature.
 ///
-/// Other DUIS requests get only the generic XML checks (and the schema, if one is given). One `RequestSigner`
-/// may be shared by many threads: keys are loaded once, before.
+/// Other DUIS requests get only the generic XML checks (and the schema, if one is given). Every request is signed
+/// with its Business Originator's own XML signing certificate: a request whose RequestID cannot be read is never
+/// signed. "Now" is read from ``clock`` once per request. One `RequestSigner` may be shared by many threads: keys
+/// are loaded once, before.
 public struct RequestSigner: Sendable {
     /// Where the key comes from.
     public let keys: SigningKeySource
@@ -55,21 +61,32 @@ public struct RequestSigner: Sendable {
     public let options: RequestSigningOptions
     /// How the RequestID counter is set (`nil`: as the adapter built it).
     public let counters: CounterAssigner?
+    /// Where "now" comes from, read once per request.
+    public let clock: any SigningClock
+    /// Why the fixed key's certificate may not sign requests (``SigningCertificateRules``), found once.
+    private let fixedCertificateProblems: [String]
     /// Certificate sets that passed the 6.23 certificate checks (shared by every thread using this signer).
     private let certificateChecks = CertificateCheckMemo()
     /// Certificates the fast path has decoded, by their base64 text (shared by every thread using this signer).
     private let certificateTexts = BytesMemo<[UInt8]>(capacity: 1024)
 
     /// Makes a request signer.
-    public init(keys: SigningKeySource, options: RequestSigningOptions = RequestSigningOptions(), counters: CounterAssigner? = nil) {
+    public init(keys: SigningKeySource, options: RequestSigningOptions = RequestSigningOptions(), counters: CounterAssigner? = nil,
+                clock: any SigningClock = SystemClock()) {
         self.keys = keys
         self.options = options
         self.counters = counters
+        self.clock = clock
+        if case .fixed(let signer) = keys {
+            fixedCertificateProblems = SigningCertificateRules.problems(signer.certificate)
+        } else {
+            fixedCertificateProblems = []
+        }
     }
 
     /// Makes a request signer with one key.
-    public init(signer: DUISSigner, options: RequestSigningOptions = RequestSigningOptions()) {
-        self.init(keys: .fixed(signer), options: options)
+    public init(signer: DUISSigner, options: RequestSigningOptions = RequestSigningOptions(), clock: any SigningClock = SystemClock()) {
+        self.init(keys: .fixed(signer), options: options, clock: clock)
     }
 
     private var rewritesCounters: Bool {
@@ -84,8 +101,9 @@ public struct RequestSigner: Sendable {
     /// - Throws: ``XMLError``, ``DUISRequestError`` or ``DUISSchemaError`` (input), ``KeySelectionRefused``,
     ///   ``CounterStoreError``, ``SigningRefused``, ``CryptoError``.
     public func sign(_ bytes: [UInt8], source: String? = nil) throws -> SignedRequest {
-        if let signed = try fastSign(bytes, source: source) { return signed }
-        return try fullSign(bytes, source: source)
+        let now = clock.now()
+        if let signed = try fastSign(bytes, source: source, now: now) { return signed }
+        return try fullSign(bytes, source: source, now: now)
     }
 
     /// The fast path for the common case, a valid 6.23 without a schema to check: the single-pass canonicalizer
@@ -93,7 +111,7 @@ public struct RequestSigner: Sendable {
     /// same checks, key choice and counter run, and the canonical bytes are signed as they are. It returns `nil`
     /// whenever anything is not plainly valid, before any effect (counter, output), and the full path then gives
     /// the same outcome with its exact error; the outputs of both paths are compared by the tests.
-    private func fastSign(_ bytes: [UInt8], source: String?) throws -> SignedRequest? {
+    private func fastSign(_ bytes: [UInt8], source: String?, now: Date) throws -> SignedRequest? {
         guard options.validation.schema == nil else { return nil }
         let outcome: FastOutcome?? = try bytes.withUnsafeBytes { raw throws -> FastOutcome?? in
             try FastCanonicalizer.withScanner(raw, mode: .signing(compact: !options.signing.keepWhitespace),
@@ -102,8 +120,8 @@ public struct RequestSigner: Sendable {
                     let request = ServiceRequest623FastReader.read(canonical: scanner.canonical, certificates: certificateTexts)
                 else { return nil }
                 // A refusal is left to the full path, so that it is reported exactly as that path reports it.
-                guard (try? validate(request)) != nil,
-                    let (signer, party, reasons) = try? chooseKey(request: request, requestID: request.requestID, source: source)
+                guard (try? validate(request, now: now)) != nil,
+                    let (signer, party, reasons) = try? chooseKey(request: request, requestID: request.requestID, source: source, now: now)
                 else { return nil }
                 if rewritesCounters {
                     return .rewriteCounter(request, signer, party, reasons)
@@ -119,7 +137,7 @@ public struct RequestSigner: Sendable {
             return signed
         case .some(.some(.rewriteCounter(let request, let signer, let party, let reasons))):
             guard let counters else { return nil }
-            let newID = try counters.assign(to: request.requestID)
+            let newID = try counters.assign(to: request.requestID, now: now)
             guard newID != request.requestID else {
                 let signed = try signer.sign(bytes, options: options.signing, source: source)
                 return SignedRequest(document: signed, request: request, requestID: newID, certificate: signer.certificate,
@@ -142,15 +160,15 @@ public struct RequestSigner: Sendable {
     }
 
     /// The full path: hardened libxml2 parse, the typed model from the tree, checks, key, counter, signature.
-    func fullSign(_ bytes: [UInt8], source: String? = nil) throws -> SignedRequest {
+    func fullSign(_ bytes: [UInt8], source: String? = nil, now: Date) throws -> SignedRequest {
         var document = try XMLDocument(parsing: bytes, limits: options.signing.limits, source: source)
         var documentBytes = bytes
         var request: ServiceRequest623?
-        var requestID: RequestID?
+        var requestID: RequestID
         if ServiceRequest623.claims623(document) {
             let parsed = try ServiceRequest623(document: document, source: source)
             do {
-                try validate(parsed)
+                try validate(parsed, now: now)
             } catch var error as DUISRequestError {
                 error.source = error.source ?? source
                 throw error
@@ -161,16 +179,23 @@ public struct RequestSigner: Sendable {
             if let schema = options.validation.schema {
                 try schema.validate(document, source: source)
             }
-            requestID = try? Self.genericRequestID(document)
+            // Every request is signed by its Business Originator's own certificate: without a readable RequestID
+            // there is nothing to check the key against, so it is never signed.
+            do {
+                requestID = try DUISMessageHeader.requestID(of: document)
+            } catch var error {
+                error.source = error.source ?? source
+                throw error
+            }
         }
 
-        let (signer, party, reasons) = try chooseKey(request: request, requestID: requestID, source: source)
+        let (signer, party, reasons) = try chooseKey(request: request, requestID: requestID, source: source, now: now)
 
         if rewritesCounters, let counters {
             guard let parsed = request else {
                 throw SigningRefused("RequestID counters are only rewritten in 6.23 requests; sign other requests with the counter they carry", source: source)
             }
-            let newID = try counters.assign(to: parsed.requestID)
+            let newID = try counters.assign(to: parsed.requestID, now: now)
             if newID != parsed.requestID {
                 let updated = try parsed.withRequestID(newID)
                 documentBytes = updated.xmlBytes()
@@ -189,34 +214,59 @@ public struct RequestSigner: Sendable {
     /// costs far more than signing. Only a set that passed is remembered, keyed by the certificates' bytes, their
     /// places and the validity time, so the outcome is always the one the checks would give now. The order of
     /// the checks (and so the first error reported) is unchanged.
-    private func validate(_ request: ServiceRequest623) throws {
+    private func validate(_ request: ServiceRequest623, now: Date) throws {
         let validation = options.validation
         var others = validation
+        others.now = now
         others.checkCertificates = false
         others.schema = nil
         try request.validate(others)
         if validation.checkCertificates {
-            let time = validation.certificateValidityTime
-            try certificateChecks.check(request, at: time) { try request.validateCertificates(at: time) }
+            let times = request.certificateTimes(now: now, explicit: validation.certificateValidityTime)
+            try certificateChecks.check(request, times: times)
         }
         if let schema = validation.schema {
             try request.validate(DUISValidationOptions(now: nil, checkCertificates: false, schema: schema))
         }
     }
 
-    private func chooseKey(request: ServiceRequest623?, requestID: RequestID?, source: String?) throws -> (DUISSigner, SupplierParty?, [String]) {
+    /// The key for a request: its Business Originator's own credential (the selected party's, or the fixed one,
+    /// whose certificate must belong to the originator), valid now.
+    private func chooseKey(request: ServiceRequest623?, requestID: RequestID, source: String?, now: Date) throws -> (DUISSigner, SupplierParty?, [String]) {
+        let originator = requestID.businessOriginator
+        let chosen: (DUISSigner, SupplierParty?, [String])
         switch keys {
         case .fixed(let signer):
-            return (signer, nil, [])
+            if let problem = fixedCertificateProblems.first {
+                throw SigningRefused("the certificate (serial \(signer.certificate.serialNumber)) is not an XML signing certificate: \(problem)",
+                                     source: source, failureClass: .keyOrCertificate)
+            }
+            let entity = signer.certificate.entityIdentifier
+            guard entity == originator else {
+                throw KeySelectionRefused(reasons: [.originatorNotSigner(originator: originator, certificateEntity: entity,
+                                                                         serial: signer.certificate.serialNumber)],
+                                          userIDs: [originator] + (entity.map { [$0] } ?? []))
+            }
+            chosen = (signer, nil, [])
         case .selected(let selector, let mpid, let date):
             let selection: KeySelection
             if let request {
-                selection = try selector.select(for: request, mpid: mpid, date: date)
+                let registrationDate = date ?? CalendarDate.settlementDay(of: request.body.executionDateTime?.date ?? now)
+                selection = try selector.select(for: request, mpid: mpid, date: registrationDate)
             } else {
-                selection = try selector.select(KeySelectionQuery(mpid: mpid, businessOriginator: requestID?.businessOriginator, date: date))
+                selection = try selector.select(KeySelectionQuery(mpid: mpid, businessOriginator: originator,
+                                                                  date: date ?? CalendarDate.settlementDay(of: now)))
             }
-            return (selection.signer, selection.party, selection.reasons)
+            guard let credential = selection.credential else {
+                // Unreachable: a query with a Business Originator selects its credential or refuses.
+                throw KeySelectionRefused(reasons: [.nothingToSelectBy], userIDs: [originator])
+            }
+            chosen = (credential.signer, selection.party, selection.reasons)
         }
+        if let problem = SigningCertificateRules.validityProblem(chosen.0.certificate, at: now) {
+            throw SigningRefused("the XML signing \(problem)", source: source, failureClass: .keyOrCertificate)
+        }
+        return chosen
     }
 
     /// The RequestID in `sr:Header/sr:RequestID` of any DUIS request given in canonical form (a verified
@@ -248,62 +298,79 @@ extension ServiceRequest623 {
     }
 }
 
-/// The certificate sets of 6.23 requests that passed ``ServiceRequest623/validateCertificates(at:)``: each set
-/// as its exact bytes (the validity time, then each certificate's place, length and DER; see ``BytesMemo``), so
-/// a different set can never be taken for one that passed. Thread-safe; bounded (cleared when full). Failures
-/// are never stored, so a failing set is checked (and reported) every time.
+/// The certificate sets of 6.23 requests that passed the time-independent certificate checks
+/// (``ServiceRequest623/validateCertificates(at:replacementsAt:)`` without times), with their validity windows:
+/// each set as its exact bytes (each certificate's place, length and DER; see ``BytesMemo``), so a different set can
+/// never be taken for one that passed. The validity checks, which depend on the time of each request, are made
+/// from the remembered windows; when they fail, the full checks run again and give the exact error. Thread-safe;
+/// bounded (cleared when full). Failures are never stored, so a failing set is checked (and reported) every time.
 final class CertificateCheckMemo: @unchecked Sendable {
+    typealias Windows = ServiceRequest623.CertificateValidityWindows
     /// The most sets remembered (a batch normally has one per party); about 2.5 KB each.
     static let capacity = 1024
-    private let memo = BytesMemo<Bool>(capacity: capacity)
+    private let memo = BytesMemo<Windows>(capacity: capacity)
     private let lock = NSLock()
     /// The last few sets found to have passed, as their requests held them, most recent first; guarded by `lock`.
-    private var recent: [(time: Date?, certificates: [[UInt8]?])] = []
+    private var recent: [(certificates: [[UInt8]?], windows: Windows)] = []
     /// How many of them are kept (a batch alternates between a few parties' sets).
     static let recentCount = 4
 
-    /// Runs `checks` on `request`'s certificate set unless that set has passed before (at the same validity time),
-    /// and remembers it when they pass: first among the last few sets by the arrays the request holds, then among
-    /// all sets by their bytes (building the set's key only then).
-    func check(_ request: ServiceRequest623, at time: Date?, _ checks: () throws -> Void) rethrows {
-        guard !isRecentlyPassed(request, at: time) else { return }
-        let key = Self.key(for: request, at: time)
-        if !contains(key) {
-            try checks()
-            insert(key)
+    /// Checks `request`'s certificates, every one valid at `times.all` and the replacement certificates at
+    /// `times.replacements` (when given): the time-independent checks run unless the set has passed them before
+    /// (first among the last few sets by the arrays the request holds, then among all sets by their bytes,
+    /// building the set's key only then).
+    func check(_ request: ServiceRequest623, times: (all: Date?, replacements: Date?)) throws(DUISRequestError) {
+        let windows: Windows
+        if let recent = recentlyPassed(request) {
+            windows = recent
+        } else {
+            let key = Self.key(for: request)
+            if let remembered = memo.value(for: key) {
+                windows = remembered
+            } else {
+                let report = request.certificateReport()
+                if let first = report.problems.first { throw first }
+                windows = report.windows
+                memo.insert(windows, for: key)
+            }
+            notePassed(request, windows: windows)
         }
-        notePassed(request, at: time)
+        guard windows.admits(all: times.all, replacements: times.replacements) else {
+            try request.validateCertificates(at: times.all, replacementsAt: times.replacements)
+            return
+        }
     }
 
-    func contains(_ key: [UInt8]) -> Bool { memo.value(for: key) != nil }
-
-    func insert(_ key: [UInt8]) { memo.insert(true, for: key) }
-
-    /// Whether `request` carries exactly the certificates (same places, same bytes) of one of the last sets found
-    /// to have passed, for the same validity time. A batch's requests mostly carry the very same certificates,
-    /// and when the fast reader took them from its memo of decoded certificates they are the same arrays,
-    /// recognised without reading their bytes; this saves building the set's key.
-    func isRecentlyPassed(_ request: ServiceRequest623, at time: Date?) -> Bool {
+    /// The windows of one of the last sets found to have passed, if `request` carries exactly its certificates (same
+    /// places, same bytes). A batch's requests mostly carry the very same certificates, and when the fast reader took
+    /// them from its memo of decoded certificates they are the same arrays, recognised without reading their bytes;
+    /// this saves building the set's key.
+    func recentlyPassed(_ request: ServiceRequest623) -> Windows? {
         let certificates = Self.certificates(of: request)
         lock.lock()
         defer { lock.unlock() }
-        return recent.contains { Self.sameSet($0, (time, certificates)) }
+        return recent.first { Self.sameSet($0.certificates, certificates) }?.windows
     }
 
-    /// Records `request`'s certificates as a set found to have passed (the caller has just checked them or found
-    /// them in the memo).
-    func notePassed(_ request: ServiceRequest623, at time: Date?) {
-        let entry = (time: time, certificates: Self.certificates(of: request))
+    /// Records `request`'s certificates as a set found to have passed.
+    func notePassed(_ request: ServiceRequest623, windows: Windows) {
+        let certificates = Self.certificates(of: request)
         lock.lock()
         defer { lock.unlock() }
-        recent.removeAll { Self.sameSet($0, entry) }
-        recent.insert(entry, at: 0)
+        recent.removeAll { Self.sameSet($0.certificates, certificates) }
+        recent.insert((certificates, windows), at: 0)
         if recent.count > Self.recentCount { recent.removeLast() }
     }
 
-    private static func sameSet(_ a: (time: Date?, certificates: [[UInt8]?]), _ b: (time: Date?, certificates: [[UInt8]?])) -> Bool {
-        guard a.time == b.time, a.certificates.count == b.certificates.count else { return false }
-        return zip(a.certificates, b.certificates).allSatisfy { x, y in
+    /// Whether the set's key is remembered (for tests).
+    func contains(_ key: [UInt8]) -> Bool { memo.value(for: key) != nil }
+
+    /// Remembers a set's key as passed (for tests).
+    func insert(_ key: [UInt8], windows: Windows = Windows()) { memo.insert(windows, for: key) }
+
+    private static func sameSet(_ a: [[UInt8]?], _ b: [[UInt8]?]) -> Bool {
+        guard a.count == b.count else { return false }
+        return zip(a, b).allSatisfy { x, y in
             switch (x, y) {
             case (nil, nil): true
             case (let x?, let y?): sameBytes(x, y)
@@ -319,19 +386,13 @@ final class CertificateCheckMemo: @unchecked Sendable {
             + request.body.certificationPathCertificates.map { $0 }
     }
 
-    /// The validity time (or its absence), then each certificate as (place, length, DER).
-    static func key(for request: ServiceRequest623, at time: Date?) -> [UInt8] {
+    /// Each certificate as (place, length, DER).
+    static func key(for request: ServiceRequest623) -> [UInt8] {
         let certificates = Self.certificates(of: request)
         var material = [UInt8]()
-        material.reserveCapacity(certificates.reduce(9) { $0 + 9 + ($1?.count ?? 0) })
+        material.reserveCapacity(certificates.reduce(0) { $0 + 9 + ($1?.count ?? 0) })
         func appendInteger(_ value: UInt64) {
             withUnsafeBytes(of: value.bigEndian) { material.append(contentsOf: $0) }
-        }
-        if let time {
-            material.append(1)
-            appendInteger(time.timeIntervalSince1970.bitPattern)
-        } else {
-            material.append(0)
         }
         // Places: 0x10 digital signing, 0x11 key agreement, 0x12 key agreement top-up, 0x20 certification path.
         for (index, der) in certificates.enumerated() {

@@ -43,6 +43,32 @@ struct TestCertificateBuilder {
     var policyOID: String
     var notBefore: [UInt8]
     var notAfter: [UInt8]
+    /// Departures from the SMKI/GBCS profile, for test vectors of certificates a meter refuses; none by default.
+    var deviations = Deviations()
+
+    /// Ways a certificate can depart from the GBCS §12 profile (each defaults to the profile).
+    struct Deviations {
+        /// keyUsage: critical (default), not critical, or left out.
+        var keyUsage: Presence = .critical
+        /// certificatePolicies: critical (default), not critical, or left out.
+        var certificatePolicies: Presence = .critical
+        /// The SubjectKeyIdentifier's length (8 by default: RFC 5280 method 2); nil leaves it out.
+        var subjectKeyIdentifierLength: Int? = 8
+        /// Leave out the AuthorityKeyIdentifier (only a self-signed root may).
+        var omitAuthorityKeyIdentifier = false
+        /// Write the public key as a compressed point.
+        var compressedPoint = false
+        /// The signature algorithm named (ecdsa-with-SHA256 by default; the signature itself is always made
+        /// with SHA-256, so another name also breaks the signature).
+        var signatureAlgorithmOID = OID.ecdsaWithSHA256
+        /// Leave out basicConstraints (a CA without it is not a CA).
+        var omitBasicConstraints = false
+        /// Encode the serial as the negative INTEGER −serial (two's complement, same length): RFC 5280 forbids
+        /// it, OpenSSL parses it. The serial's first byte must be below 0x80.
+        var negativeSerial = false
+
+        enum Presence { case critical, nonCritical, absent }
+    }
 
     /// The subject key identifier: 0100 followed by the low 60 bits of SHA-1 of the
     /// subjectPublicKey bits (RFC 5280 §4.2.1.2 method 2), 8 bytes.
@@ -95,37 +121,68 @@ struct TestCertificateBuilder {
         DER.sequence([DER.oid(oid)] + (critical ? [DER.boolean(true)] : []) + [DER.octetString(value)])
     }
 
+    /// −n in two's complement over the same number of bytes (n's first byte below 0x80, so the result's top bit
+    /// is set and it is a minimal negative INTEGER unless n is tiny).
+    static func negated(_ magnitude: [UInt8]) -> [UInt8] {
+        var result = magnitude.map { ~$0 }
+        var index = result.count - 1
+        while index >= 0 {
+            let (sum, overflow) = result[index].addingReportingOverflow(1)
+            result[index] = sum
+            if !overflow { break }
+            index -= 1
+        }
+        return result
+    }
+
+    /// The SubjectPublicKeyInfo of a P-256 key with its point compressed (`02`/`03` || X).
+    static func compressedSPKI(_ key: PublicKey) -> [UInt8] {
+        let point = key.uncompressedPoint
+        let prefix: UInt8 = point[64] & 1 == 0 ? 0x02 : 0x03
+        return DER.sequence([
+            DER.sequence([DER.oid("1.2.840.10045.2.1"), DER.oid("1.2.840.10045.3.1.7")]),
+            DER.bitString([prefix] + point[1...32]),
+        ])
+    }
+
     /// Builds and signs the certificate with `issuerKey`.
     func build(signedBy issuerKey: SigningKey) throws(TestPKIError) -> Certificate {
-        let ski = try Self.keyIdentifier(subjectKey)
-        let keyUsageExtension = Self.extensionDER(OID.keyUsage, critical: true, Self.keyUsageBits(keyUsage))
-        let skiExtension = Self.extensionDER(OID.subjectKeyIdentifier, critical: false, DER.octetString(ski))
-        let akiExtension = Self.extensionDER(
+        let d = deviations
+        let fullSKI = try Self.keyIdentifier(subjectKey)
+        func extensionIf(_ presence: Deviations.Presence, _ oid: String, _ value: [UInt8]) -> [UInt8]? {
+            presence == .absent ? nil : Self.extensionDER(oid, critical: presence == .critical, value)
+        }
+        let keyUsageExtension = extensionIf(d.keyUsage, OID.keyUsage, Self.keyUsageBits(keyUsage))
+        let skiExtension = d.subjectKeyIdentifierLength.map { length in
+            let ski = length <= fullSKI.count ? Array(fullSKI.prefix(length)) : fullSKI + [UInt8](repeating: 0x5A, count: length - fullSKI.count)
+            return Self.extensionDER(OID.subjectKeyIdentifier, critical: false, DER.octetString(ski))
+        }
+        let akiExtension = d.omitAuthorityKeyIdentifier ? nil : Self.extensionDER(
             OID.authorityKeyIdentifier, critical: false,
             DER.sequence([DER.implicitPrimitive(0, authorityKeyIdentifier)]))
-        let policiesExtension = Self.extensionDER(
-            OID.certificatePolicies, critical: true, DER.sequence([DER.sequence([DER.oid(policyOID)])]))
+        let policiesExtension = extensionIf(
+            d.certificatePolicies, OID.certificatePolicies, DER.sequence([DER.sequence([DER.oid(policyOID)])]))
         let extensions: [[UInt8]]
         switch kind {
         case .root:
-            let bc = Self.extensionDER(OID.basicConstraints, critical: true, DER.sequence([DER.boolean(true)]))
-            extensions = [keyUsageExtension, bc, policiesExtension, skiExtension]
+            let bc = d.omitBasicConstraints ? nil : Self.extensionDER(OID.basicConstraints, critical: true, DER.sequence([DER.boolean(true)]))
+            extensions = [keyUsageExtension, bc, policiesExtension, skiExtension].compactMap { $0 }
         case .issuingCA:
-            let bc = Self.extensionDER(
+            let bc = d.omitBasicConstraints ? nil : Self.extensionDER(
                 OID.basicConstraints, critical: true, DER.sequence([DER.boolean(true), DER.integer(0)]))
-            extensions = [keyUsageExtension, bc, policiesExtension, skiExtension, akiExtension]
+            extensions = [keyUsageExtension, bc, policiesExtension, skiExtension, akiExtension].compactMap { $0 }
         case .endEntity:
-            extensions = [keyUsageExtension, skiExtension, policiesExtension, akiExtension]
+            extensions = [keyUsageExtension, skiExtension, policiesExtension, akiExtension].compactMap { $0 }
         }
-        let algorithm = DER.sequence([DER.oid(OID.ecdsaWithSHA256)])
+        let algorithm = DER.sequence([DER.oid(d.signatureAlgorithmOID)])
         let tbs = DER.sequence([
             DER.explicit(0, DER.integer(2)),
-            DER.unsignedInteger(serial),
+            d.negativeSerial ? DER.tlv(0x02, Self.negated(serial)) : DER.unsignedInteger(serial),
             algorithm,
             issuerName,
             DER.sequence([notBefore, notAfter]),
             subjectName,
-            subjectKey.spkiDER,
+            d.compressedPoint ? Self.compressedSPKI(subjectKey) : subjectKey.spkiDER,
             DER.explicit(3, DER.sequence(extensions)),
         ])
         let signature: ECDSASignature

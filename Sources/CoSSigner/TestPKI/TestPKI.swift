@@ -149,6 +149,9 @@ public struct TestPKI: Sendable {
     public let root: TestPKICredential
     public let issuingCA: TestPKICredential
     public let parties: [TestPKIParty]
+    /// The root's and the issuing CA's subject names (DER), to issue more certificates under them.
+    let rootName: [UInt8]
+    let issuingName: [UInt8]
 
     /// Generates the PKI.
     /// - Parameters:
@@ -180,6 +183,7 @@ public struct TestPKI: Sendable {
             policyOID: Self.policyOID, notBefore: notBefore, notAfter: notAfter
         ).build(signedBy: rootKey)
         root = TestPKICredential(stem: "root-ca", key: rootKey, certificate: rootCertificate)
+        self.rootName = rootName
 
         let issuingKey = try source.key("issuing-ca")
         let issuingName = TestCertificateBuilder.caName(role: "07", commonName: "\(name) ISSUING")
@@ -190,6 +194,7 @@ public struct TestPKI: Sendable {
             keyUsage: [.keyCertSign, .cRLSign], policyOID: Self.policyOID, notBefore: notBefore, notAfter: notAfter
         ).build(signedBy: rootKey)
         issuingCA = TestPKICredential(stem: "issuing-ca", key: issuingKey, certificate: issuingCertificate)
+        self.issuingName = issuingName
         let issuingKeyIdentifier = try TestCertificateBuilder.keyIdentifier(issuingKey.publicKey)
 
         var parties: [TestPKIParty] = []
@@ -248,6 +253,27 @@ public struct TestPKI: Sendable {
                 immediateRequest: requests.0, futureDatedRequest: requests.1))
         }
         self.parties = parties
+    }
+
+    /// A certificate issued by this PKI's issuing CA (or, for `kind` `.issuingCA`, by its root) that departs from
+    /// the SMKI/GBCS profile as `deviations` say: for test vectors of certificates a meter refuses. Deterministic:
+    /// the key and serial derive from `stem` (and the PKI's seed).
+    func issue(_ stem: String, kind: TestCertificateBuilder.Kind = .endEntity, role: String, commonName: String? = nil,
+               entity: EUI64, usage: KeyUsage, deviations: TestCertificateBuilder.Deviations = .init(), serial: [UInt8]? = nil,
+               notBefore: [UInt8] = DER.time(year: 2025, month: 1, day: 1),
+               notAfter: [UInt8] = DER.time(year: 2124, month: 12, day: 31, hour: 23, minute: 59, second: 59)) throws(TestPKIError) -> TestPKICredential {
+        var source = KeySource(seed: "\(seed ?? "random") deviation")
+        let key = try source.key(stem)
+        let issuer = kind == .issuingCA ? root : issuingCA
+        var builder = TestCertificateBuilder(
+            kind: kind, serial: serial ?? source.serial(stem), issuerName: kind == .issuingCA ? rootName : issuingName,
+            subjectName: kind == .endEntity
+                ? TestCertificateBuilder.entityName(commonName: commonName, role: role, entity: entity)
+                : TestCertificateBuilder.caName(role: role, commonName: commonName ?? stem.uppercased()),
+            subjectKey: key.publicKey, authorityKeyIdentifier: try TestCertificateBuilder.keyIdentifier(issuer.key.publicKey),
+            keyUsage: usage, policyOID: Self.policyOID, notBefore: notBefore, notAfter: notAfter)
+        builder.deviations = deviations
+        return TestPKICredential(stem: stem, key: key, certificate: try builder.build(signedBy: issuer.key))
     }
 
     /// A 13-digit MPAN core: the 12 digits of `prefix` and their check digit (weights

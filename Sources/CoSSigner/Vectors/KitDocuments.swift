@@ -19,6 +19,8 @@ enum KitDocuments {
         ("verification/keyinfo-missing", "KeyInfo ignored"),
         ("verification/keyinfo-certificate-instead-of-issuer-serial", "KeyInfo ignored (xmlsec1 only logs that the embedded certificate does not chain)"),
         ("verification/doctype-empty", "xmlsec1 accepts a DOCTYPE"),
+        ("verification/originator-not-signer", "xmlsec1 checks the signature, not who signed: the certificate's entity is not the request's Business Originator"),
+        ("verification/non-signing-certificate", "xmlsec1 does not check the certificate's role: a Supplier device certificate (OU 02) may not sign a request"),
     ]
 
     static func readme(manifest: KitManifest) -> String {
@@ -82,11 +84,23 @@ enum KitDocuments {
               `request`, optional `now` (future-dating check), optional `certificatesValidAt`.
             - `expected.outcome`: `valid`, `invalid` or `refused`. Signing: `output` (exact bytes), `digestValue`,
               `signatureValue`. Verification `invalid`: `reason` (a reason class) and `exitCode` (`cos-signer verify`:
-              10, or 2 for `xml`). Key selection: `party` (the id of the chosen party) or `refused` with `reason` and
-              `exitCode` 4. Request validation `invalid`: `field` (element path from the root with `sr:` prefixes, empty
-              when the XML cannot be parsed), `rule` and `exitCode` 2.
+              10, or 2 for `xml`). Key selection: `party` (the id of the chosen party) and, where the case says so,
+              `userID` (the User ID whose XML signing credential signs: always the request's Business Originator), or
+              `refused` with `reason` and `exitCode` (4; 3 for a certificate that cannot sign). Request validation
+              `invalid`: `field` (element path from the root with `sr:` prefixes, empty when the XML cannot be parsed),
+              `rule` and `exitCode` 2.
             - Times are RFC 3339 in UTC. Verification depends on time only in cases with `at`: the signature must
-              verify **and** the KeyInfo certificate must be valid at `at`, else the reason class is `certificateExpired`.
+              verify **and** the KeyInfo certificate must be valid at `at`, else the reason class is `certificateExpired`
+              (cases without `at` use certificates valid from 2025 to 2124). A request (`sr:Request`) must be signed by a
+              DCC User's XML signing certificate (reason class `signingCertificate` otherwise) whose entity identifier is
+              the request's Business Originator (`originator` otherwise).
+            - Key selection without `date`: registration data is read on the GB settlement day (UK local time,
+              Europe/London) of the request's ExecutionDateTime, or of today for an immediate request: 23:30Z on 30 June
+              is 1 July. A registry's party holds one `[[party.credential]]` per User ID that signs (or the shorthand
+              `signing_key`/`signing_certificate`, one credential for its certificate's entity).
+            - Request validation with `now`: a future-dated request must execute after `now`, and the replacement
+              certificates must be valid when it executes (at its ExecutionDateTime, or at `now` for an immediate
+              request); with `certificatesValidAt`, every certificate must be valid then instead.
             - The version is raised when a field changes meaning; new optional fields may appear within a version.
 
             ## The test PKI
@@ -110,15 +124,21 @@ enum KitDocuments {
                algorithm and transform substitutions (some re-signed consistently, so only a strict profile check catches
                them), SignatureValue encodings (DER, wrong lengths, r = 0; high-S and low-S both valid), KeyInfo
                (wrong serial or issuer, hex serial, missing, certificate instead of IssuerSerial, certificate not given),
-               certificate validity at a time, DOCTYPE, comments and processing instructions in signed content, CR LF.
+               certificate validity at a time, a request signed by another User ID's certificate or by a device
+               certificate, DOCTYPE, comments and processing instructions in signed content, CR LF.
                Each invalid case names the reason class a correct verifier reports.
             3. **keySelection** (\(count(.keySelection))): registries and registration data with a request and optionally an
                MPID: the party chosen, or the refusal (split supplier, foreign replacement certificates, unknown MPID or
                User ID, no or unknown registration, conflicting registration rows, duplicate MPID or User ID, key or
-               certificate problems in the registry).
+               certificate problems in the registry); the credential of each Business Originator and the refusal of a
+               request whose originator has none; a signing certificate that is not an XML signing certificate; two
+               certificates with one issuer and serial; registration read on the execution date.
             4. **requestValidation** (\(count(.requestValidation))): well-formed and malformed 6.23 requests with the field and
                rule a validator reports (header values, RequestID, floors, element order and cardinality, unknown
-               elements, attributes, comments, text, certificates: encoding, key usage, role, entity, chain, validity).
+               elements, attributes, comments, text, certificates: encoding, key usage, role, entity, chain, validity), and
+               each GBCS §12 rule a meter applies to a certificate (critical keyUsage and certificatePolicies, 8-octet
+               key identifiers, uncompressed P-256 key, ecdsa-with-SHA256, CA path certificates), and the replacement
+               certificates' validity when the request executes.
 
             ## Reason classes
 
@@ -254,6 +274,7 @@ enum KitDocuments {
                 "digestValue": { "type": "string", "contentEncoding": "base64" },
                 "signatureValue": { "type": "string", "contentEncoding": "base64" },
                 "party": { "type": "string" },
+                "userID": { "type": "string", "pattern": "^[0-9A-F]{2}(-[0-9A-F]{2}){7}$" },
                 "field": { "type": "string" },
                 "rule": { "type": "string" }
               }

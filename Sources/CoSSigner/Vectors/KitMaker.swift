@@ -67,6 +67,12 @@ struct KitMaker {
 
     private mutating func add(_ path: String, _ text: String) throws { try add(path, Array(text.utf8)) }
 
+    /// Writes a credential made for a case under `keyselection/keys/`.
+    private mutating func addCredentialFiles(_ credential: TestPKICredential) throws {
+        try add("keyselection/keys/\(credential.stem).pem", credential.certificate.pem())
+        try add("keyselection/keys/\(credential.stem).key.pem", try credential.key.pkcs8PEM())
+    }
+
     private mutating func addCase(_ group: KitGroup, _ name: String, _ description: String, _ inputs: KitInputs, _ expected: KitExpected) {
         cases.append(KitCase(id: "\(group.rawValue)/\(name)", group: group, description: description, inputs: inputs, expected: expected))
     }
@@ -85,14 +91,15 @@ struct KitMaker {
     private func request(_ party: TestPKIParty, counter: UInt64, cv: CommandVariant = .nonCriticalViaWAN,
                          execution: String? = nil, keyAgreement: Bool = true, topUpCertificate: Bool = true,
                          floor: UInt64 = 0, topUpFloor: UInt64? = 0, path: [[UInt8]]? = nil, cpv: Bool = true,
-                         mpxn: String? = nil, certificatesOf: TestPKIParty? = nil) throws -> ServiceRequest623 {
+                         mpxn: String? = nil, certificatesOf: TestPKIParty? = nil, originator: EUI64? = nil,
+                         digitalSigning: [UInt8]? = nil) throws -> ServiceRequest623 {
         let owner = certificatesOf ?? party
         let certificates = try SupplierReplacementCertificates(
-            digitalSigningCertificate: owner.digitalSigning.certificate.derBytes,
+            digitalSigningCertificate: digitalSigning ?? owner.digitalSigning.certificate.derBytes,
             keyAgreementCertificate: keyAgreement ? owner.keyAgreement.certificate.derBytes : nil,
             keyAgreementTopUpCertificate: topUpCertificate ? owner.keyAgreementTopUp.certificate.derBytes : nil)
         return try ServiceRequest623(
-            requestID: RequestID(businessOriginator: party.userID, businessTarget: party.businessTarget, counter: counter),
+            requestID: RequestID(businessOriginator: originator ?? party.userID, businessTarget: party.businessTarget, counter: counter),
             commandVariant: cv,
             body: UpdateSecurityCredentialsCoS(
                 executionDateTime: try execution.map { try ExecutionDateTime(parsing: $0) },
@@ -379,6 +386,17 @@ struct KitMaker {
         addVerification("keyinfo-certificate-not-given", "The verifier is given only ts2's certificate; KeyInfo names ts1's.",
                         documentPath: base.path, certificate: certificatePath(p2), .invalid, .keyInfo)
 
+        // The signer: a request is signed by its Business Originator's own XML signing certificate.
+        let p2Request = Self.text(try request(p2, counter: 1005, keyAgreement: false, topUpCertificate: false, topUpFloor: nil))
+        let byAnotherUser = try signer(p1).sign(Array(p2Request.utf8), options: SigningOptions(deterministic: true))
+        try verify("originator-not-signer", "ts2's request signed with ts1's XML signing key and certificate: a sound signature, by another User ID than the request's Business Originator.",
+                   document: String(decoding: byAnotherUser.bytes, as: UTF8.self), certificate: certificatePath(p1), .invalid, .originator)
+        let byDevice = try DUISSigner(key: p1.digitalSigning.key, certificate: p1.digitalSigning.certificate)
+            .sign(Array(unsigned.utf8), options: SigningOptions(deterministic: true))
+        try verify("non-signing-certificate", "ts1's request signed with ts1's Supplier device certificate (OU 02, digitalSignature): its own entity, but not an XML signing certificate.",
+                   document: String(decoding: byDevice.bytes, as: UTF8.self),
+                   certificate: "\(ConformanceKit.pkiDirectory)/\(p1.digitalSigning.certificatePath)", .invalid, .signingCertificate)
+
         // Time.
         addVerification("certificate-valid-at", "Verification at \(Self.timeInsideValidity), inside the certificate's validity.",
                         documentPath: base.path, certificate: certificatePath(p1), at: Self.timeInsideValidity, .valid)
@@ -446,6 +464,44 @@ struct KitMaker {
         let ts2ForMeter1 = Self.text(try request(p2, counter: 2001, mpxn: p1.importMPxN))
         try add("keyselection/ts2-for-ts1-meter.xml", ts2ForMeter1)
 
+        // Credentials per User ID: ts1 also holds a gas User ID with its own XML signing certificate.
+        let gasUserID = EUI64(p1.userID.value | 0x0001)
+        let gas = try pki.issue("ts1-gas-xml-sign", role: SigningCertificateRules.userXMLSigningRole, entity: gasUserID, usage: .digitalSignature)
+        try addCredentialFiles(gas)
+        func credentials(_ signing: [(EUI64, String, String)]) -> String {
+            var text = "# Conformance kit party registry (paths relative to this file)\n[[party]]\nid = \"\(p1.id)\"\nname = \"\(p1.name)\"\n"
+            text += "mpids = [" + p1.mpids.map { "\"\($0)\"" }.joined(separator: ", ") + "]\n"
+            text += "user_ids = [\"\(p1.userID)\", \"\(gasUserID)\"]\n"
+            for (userID, key, certificate) in signing {
+                text += "[[party.credential]]\nuser_id = \"\(userID)\"\nsigning_key = \"\(key)\"\nsigning_certificate = \"\(certificate)\"\n"
+            }
+            return text + "\n" + registryText([entry(p2)]).replacingOccurrences(of: "# Conformance kit party registry (paths relative to this file)\n", with: "")
+        }
+        let ts1Credential = (p1.userID, "../\(keyPath(p1))", "../\(certificatePath(p1))")
+        let gasCredential = (gasUserID, "keys/\(gas.stem).key.pem", "keys/\(gas.stem).pem")
+        try add("keyselection/credentials.toml", credentials([ts1Credential, gasCredential]))
+        try add("keyselection/one-credential.toml", credentials([ts1Credential]))
+        let fromGas = Self.text(try request(p1, counter: 2002, originator: gasUserID))
+        try add("keyselection/ts1-gas-originator.xml", fromGas)
+        // Registries the load refuses: a device (OU 02) certificate as signing certificate; two certificates with one
+        // issuer and serial (ts2's XML signing certificate re-issued with ts1's serial).
+        try add("keyselection/signing-certificate-role.toml",
+                registryText([entry(p1, key: p1, certificate: p1)]).replacingOccurrences(of: p1.xmlSigning.stem, with: p1.digitalSigning.stem)
+                    + "\n" + registryText([entry(p2)]).replacingOccurrences(of: "# Conformance kit party registry (paths relative to this file)\n", with: ""))
+        let clash = try pki.issue("ts2-serial-clash-xml-sign", role: SigningCertificateRules.userXMLSigningRole, entity: p2.userID,
+                                  usage: .digitalSignature, serial: p1.xmlSigning.certificate.serialNumber.bytes)
+        try addCredentialFiles(clash)
+        try add("keyselection/duplicate-serial.toml",
+                registryText([entry(p1), entry(p2)])
+                    .replacingOccurrences(of: "signing_key = \"../\(keyPath(p2))\"", with: "signing_key = \"keys/\(clash.stem).key.pem\"")
+                    .replacingOccurrences(of: "signing_certificate = \"../\(certificatePath(p2))\"", with: "signing_certificate = \"keys/\(clash.stem).pem\""))
+        // Registration on the execution date: the meter moves from ts1 to ts2 on 2099-07-01 (UK local date); ts2's
+        // request executes at 23:30Z on 30 June, which is 00:30 BST on 1 July.
+        try add("keyselection/switch-on-execution-date.csv",
+                "mpxn,mpid,effective_from\n\(p1.importMPxN),\(p1.mpids[0]),2020-01-01\n\(p1.importMPxN),\(p2.mpids[0]),2099-07-01\n")
+        try add("keyselection/ts2-executes-on-switch.xml",
+                Self.text(try request(p2, counter: 2003, execution: "2099-06-30T23:30:00Z", mpxn: p1.importMPxN)))
+
         struct Spec {
             let name: String
             let description: String
@@ -456,6 +512,7 @@ struct KitMaker {
             var date: String? = nil
             let party: String?
             var reason: KitRefusal? = nil
+            var userID: EUI64? = nil
         }
         let r1 = requestPath(p1), r2 = requestPath(p2), r3 = requestPath(p3, futureDated: true)
         let specs: [Spec] = [
@@ -501,10 +558,33 @@ struct KitMaker {
                  registry: "keyselection/key-certificate-mismatch.toml", request: r1, party: nil, reason: .keyCertificateMismatch),
             Spec(name: "certificate-of-other-entity", description: "ts1's registry entry holds ts2's XmlSign certificate (another entity identifier).",
                  registry: "keyselection/certificate-of-other-entity.toml", request: r1, party: nil, reason: .certificateIdentity),
+            Spec(name: "credential-of-the-originator", description: "ts1 signs for two User IDs, each with its own XML signing certificate: a request from its first User ID is signed with that User ID's credential.",
+                 registry: "keyselection/credentials.toml", request: r1, mpid: p1.mpids[0], party: p1.id, userID: p1.userID),
+            Spec(name: "credential-of-the-second-originator", description: "The same registry: a request from ts1's second (gas) User ID is signed with the second credential, never the first.",
+                 registry: "keyselection/credentials.toml", request: "keyselection/ts1-gas-originator.xml", mpid: p1.mpids[1], party: p1.id,
+                 userID: gasUserID),
+            Spec(name: "wrong-credential", description: "ts1 declares its gas User ID but signs only for its first one: a request from the gas User ID is refused, never signed with the other User ID's certificate.",
+                 registry: "keyselection/one-credential.toml", request: "keyselection/ts1-gas-originator.xml", mpid: p1.mpids[1], party: nil,
+                 reason: .noCredentialForOriginator),
+            Spec(name: "signing-certificate-role", description: "ts1's signing certificate is its Supplier device certificate (OU 02): the registry is refused.",
+                 registry: "keyselection/signing-certificate-role.toml", request: r1, party: nil, reason: .signingCertificateRole),
+            Spec(name: "duplicate-certificate-serial", description: "ts2's XML signing certificate has the issuer and serial of ts1's: the registry is refused.",
+                 registry: "keyselection/duplicate-serial.toml", request: r1, party: nil, reason: .duplicateCertificateSerial),
+            Spec(name: "registration-on-execution-date", description: "No date given: ts2's future-dated request executing at 2099-06-30T23:30:00Z is checked against the registration on its execution date in UK local time, 2099-07-01, when ts2 holds the meter.",
+                 registry: registry, registration: "keyselection/switch-on-execution-date.csv", request: "keyselection/ts2-executes-on-switch.xml",
+                 party: p2.id, userID: p2.userID),
+            Spec(name: "registration-before-execution-date", description: "The same request checked against the registration on 2099-06-30 (the UTC date of its ExecutionDateTime): ts1 still holds the meter, split.",
+                 registry: registry, registration: "keyselection/switch-on-execution-date.csv", request: "keyselection/ts2-executes-on-switch.xml",
+                 date: "2099-06-30", party: nil, reason: .split),
+            Spec(name: "registration-today-for-future-dated", description: "The same request checked against today's registration (\(Self.validationNow.prefix(10))): refused; a future-dated request is checked on its execution date.",
+                 registry: registry, registration: "keyselection/switch-on-execution-date.csv", request: "keyselection/ts2-executes-on-switch.xml",
+                 date: String(Self.validationNow.prefix(10)), party: nil, reason: .split),
         ]
         for spec in specs {
-            let expected = spec.party.map { KitExpected(outcome: .valid, party: $0) }
-                ?? KitExpected(outcome: .refused, reason: spec.reason?.rawValue, exitCode: Self.selectionExit)
+            let expected = spec.party.map { KitExpected(outcome: .valid, party: $0, userID: spec.userID?.description) }
+                ?? KitExpected(outcome: .refused, reason: spec.reason?.rawValue,
+                           // A certificate that cannot sign is a key or certificate problem (exit 3), not a selection one.
+                           exitCode: spec.reason == .signingCertificateRole ? Int(FailureClass.keyOrCertificate.exitCode) : Self.selectionExit)
             addCase(.keySelection, spec.name, spec.description,
                     KitInputs(request: spec.request, registry: spec.registry, registration: spec.registration, mpid: spec.mpid, date: spec.date),
                     expected)
@@ -634,12 +714,70 @@ struct KitMaker {
         addCase(.requestValidation, "certificates-expired-at", "The certificates checked at \(Self.timeAfterValidity), after they expire.",
                 KitInputs(request: requestPath(p1), certificatesValidAt: Self.timeAfterValidity),
                 KitExpected(outcome: .invalid, exitCode: Self.inputExit, field: ds, rule: String(describing: DUISRequestError.Rule.certificateValidity)))
+
+        // Certificates a meter refuses (GBCS §12): each rule broken once, in ts1's DigitalSigningCertificate or path.
+        typealias Deviations = TestCertificateBuilder.Deviations
+        func digitalSigning(_ stem: String, _ change: (inout Deviations) -> Void = { _ in },
+                            notBefore: [UInt8] = DER.time(year: 2025, month: 1, day: 1),
+                            notAfter: [UInt8] = DER.time(year: 2124, month: 12, day: 31, hour: 23, minute: 59, second: 59)) throws -> [UInt8] {
+            var deviations = Deviations()
+            change(&deviations)
+            return try pki.issue("ts1-ds-\(stem)", role: ServiceRequest623.supplierRoleCode, commonName: "TESTSUPPLIER1", entity: p1.userID,
+                                 usage: .digitalSignature, deviations: deviations, notBefore: notBefore, notAfter: notAfter).certificate.derBytes
+        }
+        func withDigitalSigning(_ der: [UInt8], execution: String? = nil) throws -> String {
+            Self.text(try request(p1, counter: 1000, execution: execution, keyAgreement: false, topUpCertificate: false, digitalSigning: der))
+        }
+        let gbcs: [(String, String, (inout Deviations) -> Void, DUISRequestError.Rule)] = [
+            ("gbcs-key-usage-not-critical", "keyUsage present but not critical.", { $0.keyUsage = .nonCritical }, .certificateExtensions),
+            ("gbcs-key-usage-absent", "No keyUsage extension.", { $0.keyUsage = .absent }, .certificateExtensions),
+            ("gbcs-policies-not-critical", "certificatePolicies present but not critical.", { $0.certificatePolicies = .nonCritical }, .certificateExtensions),
+            ("gbcs-policies-absent", "No certificatePolicies extension.", { $0.certificatePolicies = .absent }, .certificateExtensions),
+            ("gbcs-subject-key-identifier-absent", "No SubjectKeyIdentifier.", { $0.subjectKeyIdentifierLength = nil }, .certificateKeyIdentifiers),
+            ("gbcs-subject-key-identifier-20-octets", "A 20-octet SubjectKeyIdentifier (SHA-1, RFC 5280 method 1) instead of 8.",
+             { $0.subjectKeyIdentifierLength = 20 }, .certificateKeyIdentifiers),
+            ("gbcs-authority-key-identifier-absent", "No AuthorityKeyIdentifier on a certificate that is not a self-signed root.",
+             { $0.omitAuthorityKeyIdentifier = true }, .certificateKeyIdentifiers),
+            ("gbcs-compressed-public-key", "The P-256 public key as a compressed point.", { $0.compressedPoint = true }, .certificatePublicKey),
+            ("gbcs-signature-algorithm-sha384", "Signed with ecdsa-with-SHA384 (named; a meter accepts ecdsa-with-SHA256 only).",
+             { $0.signatureAlgorithmOID = "1.2.840.10045.4.3.3" }, .certificateSignatureAlgorithm),
+        ]
+        for (name, description, change, rule) in gbcs {
+            try invalid(name, "DigitalSigningCertificate: \(description) A meter refuses it (GBCS §12).",
+                        try withDigitalSigning(try digitalSigning(String(name.dropFirst(5)), change)), field: ds, rule: rule)
+        }
+        let path1 = "\(cos)/sr:CertificationPathCertificates/sr:Certificate[1]"
+        var notCA = Deviations()
+        notCA.omitBasicConstraints = true
+        let caWithoutBasicConstraints = try pki.issue("path-not-ca", kind: .issuingCA, role: "07", commonName: "NOT A CA", entity: EUI64(0),
+                                                      usage: [.keyCertSign, .cRLSign], deviations: notCA).certificate.derBytes
+        let caWithoutCertSign = try pki.issue("path-no-key-cert-sign", kind: .issuingCA, role: "07", commonName: "NO KEYCERTSIGN",
+                                              entity: EUI64(0), usage: [.cRLSign]).certificate.derBytes
+        for (name, description, der) in [
+            ("gbcs-path-not-ca", "A certification path certificate without basicConstraints cA: not a CA.", caWithoutBasicConstraints),
+            ("gbcs-path-without-key-cert-sign", "A certification path certificate without the keyCertSign key usage.", caWithoutCertSign),
+        ] {
+            let text = Self.text(try request(p1, counter: 1000, keyAgreement: false, topUpCertificate: false,
+                                             path: [der, pki.issuingCA.certificate.derBytes]))
+            try invalid(name, description, text, field: path1, rule: .certificateAuthority)
+        }
+        // The replacement certificates when the request executes.
+        let until2030 = try digitalSigning("until-2030", notAfter: DER.time(year: 2030, month: 1, day: 1))
+        try invalid("replacement-expired-at-execution", "A future-dated request (executing \(Self.futureExecution)) places a certificate that expires in 2030: the meter would refuse it when the request executes.",
+                    try withDigitalSigning(until2030, execution: Self.futureExecution), field: ds, rule: .certificateValidity, now: Self.validationNow)
+        let from2027 = try digitalSigning("from-2027", notBefore: DER.time(year: 2027, month: 1, day: 1))
+        try invalid("replacement-not-yet-valid-immediate", "An immediate request (executing now, \(Self.validationNow)) places a certificate valid from 2027 only.",
+                    try withDigitalSigning(from2027), field: ds, rule: .certificateValidity, now: Self.validationNow)
+        let later = "validation/replacement-valid-when-executed.xml"
+        try add(later, try withDigitalSigning(from2027, execution: Self.futureExecution))
+        valid("replacement-valid-when-executed", "The certificate valid from 2027 only, on a request executing \(Self.futureExecution): valid when it executes, so accepted now (\(Self.validationNow)).",
+              path: later, now: Self.validationNow)
     }
 }
 
 /// The reason classes of verification cases.
 enum KitReasonClass: String, CaseIterable {
-    case missing, profile, keyInfo, referenceDigest, signatureValue, certificateExpired, xml
+    case missing, profile, keyInfo, referenceDigest, signatureValue, signingCertificate, originator, certificateExpired, xml
 
     var exitCode: Int {
         self == .xml ? Int(FailureClass.input.exitCode) : Int(FailureClass.signatureInvalid.exitCode)
@@ -651,6 +789,8 @@ enum KitReasonClass: String, CaseIterable {
         "keyInfo": "KeyInfo is malformed or names no certificate the verifier was given (X509IssuerSerial: issuer DN and decimal serial)",
         "referenceDigest": "the Reference digest does not match the document (signed content changed)",
         "signatureValue": "the SignatureValue is malformed (not 64 raw bytes r||s, r or s out of range) or does not verify over the canonical SignedInfo",
+        "signingCertificate": "the signature verifies, but the KeyInfo certificate may not sign a request: it is not a DCC User's XML signing certificate (OU 87, critical keyUsage digitalSignature only, not a CA)",
+        "originator": "the signature verifies, but the KeyInfo certificate's entity identifier is not the request's Business Originator (a request is signed with its originator's own XML signing certificate)",
         "certificateExpired": "the signature verifies, but the KeyInfo certificate is not valid at the case's `at` time (expired or not yet valid)",
         "xml": "the bytes are refused before signature checks: DOCTYPE, entities, malformed or non-UTF-8 XML",
     ].merging(KitRefusal.descriptions) { a, _ in a }
@@ -660,6 +800,7 @@ enum KitReasonClass: String, CaseIterable {
 enum KitRefusal: String, CaseIterable {
     case split, unknownMPID, unknownUserID, notRegistered, registeredToUnknownMPID, registrationDataInvalid
     case duplicateMPID, duplicateUserID, keyCertificateMismatch, certificateIdentity
+    case noCredentialForOriginator, originatorNotSigner, signingCertificateRole, duplicateCertificateSerial
 
     static let descriptions: [String: String] = [
         "split": "key selection: the identifiers given (MPID, registration, Business Originator, replacement certificates' entity) belong to different Supplier Parties",
@@ -672,5 +813,9 @@ enum KitRefusal: String, CaseIterable {
         "duplicateUserID": "key selection: the registry is refused, one User ID is declared twice",
         "keyCertificateMismatch": "key selection: the registry is refused, a party's key does not match its certificate",
         "certificateIdentity": "key selection: the registry is refused, a party's signing certificate belongs to an entity that is not one of its User IDs",
+        "noCredentialForOriginator": "key selection: the party has no XML signing credential for the request's Business Originator (a request is signed with its originator's own certificate, never another User ID's)",
+        "originatorNotSigner": "signing refused: the certificate given belongs to another entity than the request's Business Originator",
+        "signingCertificateRole": "key selection: the registry is refused, a signing certificate is not a DCC User's XML signing certificate (OU 87, critical keyUsage digitalSignature only, not a CA)",
+        "duplicateCertificateSerial": "key selection: the registry is refused, two certificates share an issuer and serial number (serials compared as signed integers)",
     ]
 }

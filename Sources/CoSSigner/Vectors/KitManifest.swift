@@ -150,13 +150,15 @@ public struct KitExpected: Codable, Sendable, Equatable {
     public var signatureValue: String?
     /// keySelection (valid): the id of the chosen party.
     public var party: String?
+    /// keySelection (valid): the User ID whose credential signs (the request's Business Originator).
+    public var userID: String?
     /// requestValidation (invalid): the element, as a path from the root with `sr:` prefixes.
     public var field: String?
     /// requestValidation (invalid): the rule broken.
     public var rule: String?
 
     public init(outcome: Outcome, reason: String? = nil, exitCode: Int? = nil, output: String? = nil,
-                digestValue: String? = nil, signatureValue: String? = nil, party: String? = nil,
+                digestValue: String? = nil, signatureValue: String? = nil, party: String? = nil, userID: String? = nil,
                 field: String? = nil, rule: String? = nil) {
         self.outcome = outcome
         self.reason = reason
@@ -165,6 +167,7 @@ public struct KitExpected: Codable, Sendable, Equatable {
         self.digestValue = digestValue
         self.signatureValue = signatureValue
         self.party = party
+        self.userID = userID
         self.field = field
         self.rule = rule
     }

@@ -45,20 +45,23 @@ struct Observed {
     var reason: String? = nil
     var exitCode: Int? = nil
     var party: String? = nil
+    var userID: String? = nil
     var field: String? = nil
     var rule: String? = nil
     var problems: [String] = []
 
     var summary: String {
-        kitOutcomeSummary(outcome.rawValue, reason: reason, party: party, field: field, rule: rule, exitCode: exitCode)
+        kitOutcomeSummary(outcome.rawValue, reason: reason, party: party, userID: userID, field: field, rule: rule, exitCode: exitCode)
     }
 }
 
 /// One line describing an outcome, the same way for what a case expects and what was observed.
-func kitOutcomeSummary(_ outcome: String, reason: String?, party: String?, field: String?, rule: String?, exitCode: Int?) -> String {
+func kitOutcomeSummary(_ outcome: String, reason: String?, party: String?, userID: String? = nil, field: String?, rule: String?,
+                       exitCode: Int?) -> String {
     var parts = [outcome]
     if let reason { parts.append("reason \(reason)") }
     if let party { parts.append("party \(party)") }
+    if let userID { parts.append("credential of User ID \(userID)") }
     if let field { parts.append("field '\(field)'") }
     if let rule { parts.append("rule \(rule)") }
     if let exitCode { parts.append("exit \(exitCode)") }
@@ -67,7 +70,7 @@ func kitOutcomeSummary(_ outcome: String, reason: String?, party: String?, field
 
 extension KitExpected {
     var summary: String {
-        kitOutcomeSummary(outcome.rawValue, reason: reason, party: party, field: field, rule: rule, exitCode: exitCode)
+        kitOutcomeSummary(outcome.rawValue, reason: reason, party: party, userID: userID, field: field, rule: rule, exitCode: exitCode)
     }
 }
 
@@ -136,6 +139,7 @@ enum KitRunner {
         var mismatch = observed.outcome != expected.outcome
         if let reason = expected.reason, reason != observed.reason { mismatch = true }
         if let party = expected.party, party != observed.party { mismatch = true }
+        if let userID = expected.userID, userID != observed.userID { mismatch = true }
         if let field = expected.field, field != observed.field { mismatch = true }
         if let rule = expected.rule, rule != observed.rule { mismatch = true }
         if let exit = expected.exitCode, observed.exitCode != nil, exit != observed.exitCode { mismatch = true }
@@ -181,17 +185,15 @@ enum KitRunner {
     static func verification(_ c: KitCase, _ kit: KitFiles) throws -> Observed {
         let document = try kit.bytes(c.inputs.document, "document")
         let certificate = try kit.certificate(c.inputs.certificate)
-        let at = try c.inputs.at.map { try KitFiles.time($0, "\(c.id) at") }
+        // Without `at`, the case does not depend on time: its certificates are checked at the kit's fixed time.
+        let at = try KitFiles.time(c.inputs.at ?? KitMaker.validationNow, "\(c.id) at")
         do {
-            let verified = try DUISVerifier(certificates: [certificate]).verify(document, source: c.inputs.document)
-            if let at, !verified.certificate.isValid(at: at) {
-                return Observed(outcome: .invalid, reason: KitReasonClass.certificateExpired.rawValue,
-                                exitCode: KitReasonClass.certificateExpired.exitCode,
-                                problems: ["certificate valid \(verified.certificate.notBefore) to \(verified.certificate.notAfter)"])
-            }
+            let verifier = RequestVerifier(verifier: DUISVerifier(certificates: [certificate]))
+            _ = try verifier.verify(document, source: c.inputs.document, at: at)
             return Observed(outcome: .valid)
         } catch let invalid as SignatureInvalid {
-            return Observed(outcome: .invalid, reason: invalid.part.rawValue, exitCode: Int(invalid.failureClass.exitCode),
+            let reason = invalid.part == .certificateValidity ? KitReasonClass.certificateExpired.rawValue : invalid.part.rawValue
+            return Observed(outcome: .invalid, reason: reason, exitCode: Int(invalid.failureClass.exitCode),
                             problems: [invalid.reason])
         } catch let error as XMLError {
             return Observed(outcome: .invalid, reason: KitReasonClass.xml.rawValue, exitCode: Int(error.failureClass.exitCode),
@@ -227,7 +229,7 @@ enum KitRunner {
         let selector = KeySelector(registry: registry, registrationData: registration)
         do throws(KeySelectionRefused) {
             let selection = try selector.select(for: request, mpid: mpid, date: date)
-            return Observed(outcome: .valid, party: selection.party.id)
+            return Observed(outcome: .valid, party: selection.party.id, userID: selection.credential?.userID.description)
         } catch {
             return Observed(outcome: .refused, reason: error.reasons.first.map(refusalName),
                             exitCode: Int(error.failureClass.exitCode), problems: error.reasons.map(\.description))
@@ -243,6 +245,8 @@ enum KitRunner {
         case .registeredToUnknownMPID: KitRefusal.registeredToUnknownMPID.rawValue
         case .replacementCertificateUnreadable: "replacementCertificateUnreadable"
         case .split: KitRefusal.split.rawValue
+        case .noCredentialForOriginator: KitRefusal.noCredentialForOriginator.rawValue
+        case .originatorNotSigner: KitRefusal.originatorNotSigner.rawValue
         case .alsoKnown: "alsoKnown"
         }
     }

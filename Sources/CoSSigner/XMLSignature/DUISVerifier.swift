@@ -3,12 +3,47 @@ public struct CertificateSet: Sendable {
     /// The certificates, in the order given.
     public let certificates: [Certificate]
 
-    /// Makes a set from certificates.
+    /// Makes a set from certificates. Two different certificates with the same issuer and serial are never chosen
+    /// between: a signature naming them finds no certificate (use ``init(checking:)`` to refuse such a set).
     public init(_ certificates: [Certificate]) { self.certificates = certificates }
 
-    /// The certificate with this issuer (compared as a distinguished name) and serial (compared as a number).
+    /// Makes a set from certificates, dropping exact copies, and refuses two different certificates with the same
+    /// issuer (compared as a distinguished name) and serial (compared as a signed integer, so −n ≠ n): a signature's
+    /// `X509IssuerSerial` could not tell them apart.
+    /// - Throws: ``CryptoError`` (``CryptoError/Code/invalidCertificate``, key or certificate class) naming both.
+    public init(checking certificates: [Certificate]) throws(CryptoError) {
+        var unique = [Certificate]()
+        for certificate in certificates {
+            if let other = unique.first(where: { $0.isIdentified(byIssuer: certificate.issuer, serial: certificate.serialNumber) }) {
+                if other == certificate { continue }
+                throw CryptoError.plain(
+                    .invalidCertificate,
+                    "\(certificate.source ?? "a certificate") and \(other.source ?? "another certificate") are different certificates with the same issuer (\(certificate.issuer.rfc2253)) and serial (\(certificate.serialNumber)): a signature's X509IssuerSerial could not tell them apart",
+                    context: certificate.source)
+            }
+            unique.append(certificate)
+        }
+        self.certificates = unique
+    }
+
+    /// The certificate with this issuer (compared as a distinguished name) and serial (compared as a signed
+    /// integer); nil when none, or when two different certificates have them.
     public func certificate(issuer: DistinguishedName, serial: SerialNumber) -> Certificate? {
-        certificates.first { $0.isIdentified(byIssuer: issuer, serial: serial) }
+        var found: Certificate?
+        for certificate in certificates where certificate.isIdentified(byIssuer: issuer, serial: serial) {
+            if let found, found != certificate { return nil }
+            found = certificate
+        }
+        return found
+    }
+
+    /// How many different certificates have this issuer and serial.
+    func count(issuer: DistinguishedName, serial: SerialNumber) -> Int {
+        var distinct = [Certificate]()
+        for certificate in certificates where certificate.isIdentified(byIssuer: issuer, serial: serial) && !distinct.contains(certificate) {
+            distinct.append(certificate)
+        }
+        return distinct.count
     }
 }
 
@@ -278,6 +313,10 @@ public struct DUISVerifier: Sendable {
 
         // KeyInfo → certificate.
         guard let certificate = certificates.certificate(issuer: parts.issuer, serial: parts.serial) else {
+            let count = certificates.count(issuer: parts.issuer, serial: parts.serial)
+            if count > 1 {
+                throw SignatureInvalid(.keyInfo, "\(count) different certificates given have issuer '\(parts.issuer.rfc2253)' and serial \(parts.serial.decimal): KeyInfo cannot tell them apart, so none is chosen")
+            }
             throw SignatureInvalid(.keyInfo, "no certificate given for issuer '\(parts.issuer.rfc2253)' serial \(parts.serial.decimal)")
         }
 

@@ -12,6 +12,14 @@ public struct SignatureInvalid: ClassifiedError, Equatable {
         case referenceDigest
         /// The SignatureValue is malformed or does not verify.
         case signatureValue
+        /// The signature verifies, but the certificate may not sign requests (not a DCC User's XML signing
+        /// certificate: a CA, key agreement or device certificate).
+        case signingCertificate
+        /// The signature verifies, but the request's Business Originator is not the signing certificate's entity (or
+        /// the request's RequestID cannot be read).
+        case originator
+        /// The signature verifies, but the certificate is not valid at the time of verification.
+        case certificateValidity
     }
 
     /// The part that failed.

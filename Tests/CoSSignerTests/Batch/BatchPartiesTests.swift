@@ -37,7 +37,7 @@ import Testing
         let inputs = try Fixtures.temporaryDirectory(), out = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: inputs); try? FileManager.default.removeItem(at: out) }
         for i in 0..<60 {
-            let name = Fixtures.template623Names[i % 3]
+            let name = Fixtures.signable623Names[i % 2]
             try Data(try Fixtures.template623(name)).write(to: inputs.appendingPathComponent("r\(i).xml"))
         }
         let signer = RequestSigner(keys: .selected(KeySelector(registry: registry), mpid: try MPID(parsing: "GTSG"), registrationDate: nil))

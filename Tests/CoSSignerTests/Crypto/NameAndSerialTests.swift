@@ -106,6 +106,21 @@ import Testing
         #expect(leadingZeroByte.decimal == "32769")
     }
 
+    /// Serials are signed DER integers: −n is a serial of its own, never equal to n (RFC 5280 forbids negative
+    /// serials, but a certificate that has one must not be taken for the one with the positive serial).
+    @Test func negativeSerialsAreNotTheirMagnitude() throws {
+        let negative = try SerialNumber(decimal: "-27572613927499351639968579586655397031")
+        let positive = try SerialNumber(decimal: "27572613927499351639968579586655397031")
+        #expect(negative != positive && negative.isNegative && !positive.isNegative)
+        #expect(negative.bytes == positive.bytes)
+        #expect(negative.decimal == "-27572613927499351639968579586655397031")
+        #expect(negative.hex == "-" + positive.hex)
+        #expect(try SerialNumber(decimal: "-0") == SerialNumber(bytes: [0]))
+        #expect(negative < positive)
+        #expect(try SerialNumber(decimal: "-2") < SerialNumber(decimal: "-1"))
+        #expect(SerialNumber(bytes: [5], negative: true) == (try SerialNumber(decimal: "-5")))
+    }
+
     @Test func ordering() throws {
         let values = try ["0", "9", "10", "255", "256", "1234567890", "27572613927499351639968579586655397031"]
             .map { try SerialNumber(decimal: $0) }
@@ -116,7 +131,7 @@ import Testing
     @Test func lengthBoundAndCharacters() throws {
         let twoHundred = String(repeating: "9", count: 200)
         #expect(try SerialNumber(decimal: twoHundred).decimal == twoHundred)
-        for bad in ["", String(repeating: "1", count: 201), "12a", "-1", "+1", " 1", "1 ", "1.0", "١٢", "0x10"] {
+        for bad in ["", "-", "--1", "1-", String(repeating: "1", count: 201), "12a", "+1", " 1", "1 ", "1.0", "١٢", "0x10"] {
             #expect(throws: CryptoError(code: .invalidSerialNumber), "\(bad)") { try SerialNumber(decimal: bad) }
         }
         do {

@@ -118,7 +118,8 @@ import Testing
         #expect(problems.contains { $0.field == Self.ds && $0.rule == .certificateChain })
         #expect(problems.contains { $0.field == Self.ds && $0.rule == .certificateRole })
         // A path that does not hold the issuer: every replacement certificate is refused.
-        let unrelatedCA = try DUISFixtures.selfSignedCertificate(curve: "prime256v1", subject: "/CN=Z1/OU=07", keyUsage: "keyCertSign,cRLSign")
+        let unrelatedCA = try DUISFixtures.selfSignedCertificate(curve: "prime256v1", subject: "/CN=Z1/OU=07", keyUsage: "keyCertSign,cRLSign",
+                                                                 extensions: ["basicConstraints = critical, CA:TRUE"])
         let chainProblems = try Self.template(path: [unrelatedCA]).certificateProblems()
         #expect(chainProblems.map(\.field) == [Self.ds, Self.ka, Self.topUp])
         #expect(chainProblems.allSatisfy { $0.rule == .certificateChain })

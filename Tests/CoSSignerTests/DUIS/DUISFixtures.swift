@@ -130,16 +130,26 @@ enum DUISFixtures {
     ///   - curve: `prime256v1`, `secp384r1`, ...
     ///   - subject: an openssl `-subj` string.
     ///   - keyUsage: the keyUsage extension value.
-    static func selfSignedCertificate(curve: String, subject: String, keyUsage: String) throws -> [UInt8] {
+    /// A self-signed certificate with the GBCS §12 extensions (critical keyUsage and certificatePolicies, an
+    /// 8-octet SubjectKeyIdentifier; a self-signed certificate needs no AuthorityKeyIdentifier), so that the checks
+    /// under test are the only ones it fails; `extensions` adds more lines to the extension section.
+    static func selfSignedCertificate(curve: String, subject: String, keyUsage: String, extensions: [String] = []) throws -> [UInt8] {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let key = folder.appendingPathComponent("key.pem").path
         let cert = folder.appendingPathComponent("cert.der").path
+        let config = folder.appendingPathComponent("openssl.cnf")
+        try Data(([
+            "[req]", "distinguished_name = dn", "x509_extensions = ext", "[dn]", "[ext]",
+            "keyUsage = critical, \(keyUsage)",
+            "certificatePolicies = critical, 1.2.826.0.1.8641679.1.2.1.4",
+            "subjectKeyIdentifier = " + (0..<8).map { _ in String(format: "%02X", UInt8.random(in: 0...255)) }.joined(),
+        ] + extensions).joined(separator: "\n").utf8).write(to: config)
         let generate = try run("openssl", ["ecparam", "-name", curve, "-genkey", "-noout", "-out", key])
         try #require(generate.status == 0, "openssl ecparam failed: \(generate.output)")
         let request = try run("openssl", [
-            "req", "-new", "-x509", "-key", key, "-sha256", "-days", "30", "-subj", subject,
-            "-addext", "keyUsage=critical,\(keyUsage)", "-outform", "DER", "-out", cert,
+            "req", "-new", "-x509", "-config", config.path, "-key", key, "-sha256", "-days", "30", "-subj", subject,
+            "-outform", "DER", "-out", cert,
         ])
         try #require(request.status == 0, "openssl req failed: \(request.output)")
         return try bytes(cert)

@@ -19,21 +19,23 @@ import Testing
             for mpid in [nil, "GTSE", "GTSG"] {
                 let selection = try selector.select(for: request, mpid: try mpid.map { try MPID(parsing: $0) })
                 #expect(selection.party.id == "gts")
-                #expect(selection.certificate.serialNumber.decimal == PartiesTemplates.gtsSerial)
+                #expect(selection.certificate?.serialNumber.decimal == PartiesTemplates.gtsSerial)
+                #expect(selection.credential?.userID.description == "90-B3-D5-1F-30-01-00-00")
                 #expect(selection.reasons.contains("Business Originator 90-B3-D5-1F-30-01-00-00 is a User ID of party gts (GIT Test Supplier)"))
                 #expect(selection.reasons.contains("replacement certificates' entity 90-B3-D5-1F-30-03-00-00 is a User ID of party gts (GIT Test Supplier)"))
                 if let mpid { #expect(selection.reasons.contains("MPID \(mpid) → party gts (GIT Test Supplier)")) }
-                let signed = try selection.signer.sign(try Fixtures.template623(Fixtures.template623Names[index]))
+                let signer = try #require(selection.signer)
+                let signed = try signer.sign(try Fixtures.template623(Fixtures.template623Names[index]))
                 let verified = try verifier.verify(signed.bytes)
                 #expect(verified.certificate.serialNumber.decimal == PartiesTemplates.gtsSerial)
-                signers.append(selection.signer)
+                signers.append(signer)
             }
         }
         // One signer (one key, loaded once) for every selection.
         #expect(signers.allSatisfy { $0 === signers[0] })
         #expect(registry.keyLoadCount == 2)
         // verify --parties resolves by IssuerSerial.
-        let gtsCertificate = try #require(registry.party(id: "gts")?.certificate)
+        let gtsCertificate = try #require(registry.party(id: "gts")?.credentials.first?.certificate)
         #expect(registry.certificates.certificate(issuer: gtsCertificate.issuer, serial: gtsCertificate.serialNumber) == gtsCertificate)
         #expect(registry.party(issuer: gtsCertificate.issuer, serial: gtsCertificate.serialNumber)?.id == "gts")
     }
@@ -62,7 +64,8 @@ import Testing
         var gts = PartiesEntry.gts
         gts.userIDs = ["90-B3-D5-1F-30-01-00-00"]
         let supplier2 = PartiesEntry(id: "gts2", name: "GIT Test Supplier 2", mpids: ["GTS2"],
-                                     userIDs: ["90-B3-D5-1F-30-03-00-00"], identity: "Z1-supplier2-ds")
+                                     userIDs: ["90-B3-D5-1F-30-03-00-00", "00-DB-12-34-56-78-00-04"],
+                                     identity: "xml-sign-00DB123456780004-ds")
         let selector = KeySelector(registry: try PartyRegistry(contentsOfFile: try workspace.registry([gts, supplier2])))
         let request = try PartiesTemplates.request()
         for mpid in [nil, "GTSE"] {
@@ -176,7 +179,7 @@ import Testing
         }
         let good = try PartyRegistry(contentsOfFile: try workspace.write("good.toml", entry("secrets/gts.pass")))
         #expect(good.keyLoadCount == 1)
-        #expect(good.parties[0].certificate.serialNumber.decimal == PartiesTemplates.gtsSerial)
+        #expect(good.parties[0].credentials[0].certificate.serialNumber.decimal == PartiesTemplates.gtsSerial)
         for (name, file) in [("wrong.toml", Optional("secrets/wrong.pass")), ("none.toml", nil), ("nofile.toml", "secrets/absent.pass")] {
             let error = try #require(#expect(throws: PartyRegistryError.self) {
                 try PartyRegistry(contentsOfFile: try workspace.write(name, entry(file)))

@@ -2,8 +2,9 @@ import CoSSigner
 import PropertyBased
 import Testing
 
-/// A generated registry: parties with random distinct MPIDs and User IDs, each signing with a
-/// distinct identity of the DCC Boxed pool (whose entity identifier is one of its User IDs).
+/// A generated registry: parties with random distinct MPIDs and User IDs; each party signs for one to three of its
+/// User IDs, each with its own identity of the pool (whose entity identifier is that User ID), and holds up to two
+/// User IDs that do not sign.
 struct PartiesModel: Sendable, CustomStringConvertible {
     var declarations: [PartyDeclaration]
     /// A permutation of the declarations.
@@ -13,14 +14,14 @@ struct PartiesModel: Sendable, CustomStringConvertible {
     var strangerUserID: EUI64
 
     var description: String {
-        declarations.map { "\($0.id): \($0.mpids) \($0.userIDs) \($0.signingKeyPath)" }.joined(separator: " | ")
+        declarations.map { "\($0.id): \($0.mpids) \($0.userIDs) \($0.credentials.map(\.signingKeyPath))" }.joined(separator: " | ")
     }
 
     static func generator(parties: ClosedRange<Int>) -> Generator<PartiesModel, Shrink.None<PartiesModel>> {
         let pool = PartiesPool.identities
         return Generator { rng in
-            let count = Int.random(in: parties.lowerBound...min(parties.upperBound, pool.count), using: &rng)
-            let identities = pool.shuffled(using: &rng).prefix(count)
+            var identities = pool.shuffled(using: &rng)[...]
+            let count = Int.random(in: parties.lowerBound...parties.upperBound, using: &rng)
             var usedMPIDs = Set<MPID>()
             var usedIDs = Set(pool.map(\.entity))
             let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -37,59 +38,103 @@ struct PartiesModel: Sendable, CustomStringConvertible {
                 }
             }
             var declarations = [PartyDeclaration]()
-            for (index, identity) in identities.enumerated() {
+            for index in 0..<count {
+                // Leave one identity for each party still to come.
+                let available = identities.count - (count - index - 1)
+                let signing = Array(identities.prefix(Int.random(in: 1...max(1, min(3, available)), using: &rng)))
+                identities = identities.dropFirst(signing.count)
                 let mpids = (0..<Int.random(in: 1...3, using: &rng)).map { _ in newMPID(&rng) }
-                var userIDs = [identity.entity] + (0..<Int.random(in: 0...2, using: &rng)).map { _ in newUserID(&rng) }
+                var userIDs = signing.map(\.entity) + (0..<Int.random(in: 0...2, using: &rng)).map { _ in newUserID(&rng) }
                 userIDs.shuffle(using: &rng)
-                declarations.append(PartyDeclaration(
-                    id: "party-\(index)", name: "Party \(index)", mpids: mpids, userIDs: userIDs,
-                    signingKeyPath: identity.name, signingCertificatePath: identity.name))
+                let credentials = signing.map {
+                    CredentialDeclaration(userID: $0.entity, signingKeyPath: $0.name, signingCertificatePath: $0.name)
+                }
+                declarations.append(PartyDeclaration(id: "party-\(index)", name: "Party \(index)", mpids: mpids, userIDs: userIDs,
+                                                     credentials: credentials.shuffled(using: &rng)))
             }
             let shuffled = declarations.shuffled(using: &rng)
             return PartiesModel(declarations: declarations, shuffled: shuffled,
                                 strangerMPID: newMPID(&rng), strangerUserID: newUserID(&rng))
         }
     }
+
+    /// How many credentials (and so keys) the model declares.
+    var credentialCount: Int { declarations.reduce(0) { $0 + $1.credentials.count } }
 }
 
 @Suite struct PartiesPropertyTests {
     init() throws {
-        try #require(PartiesPool.identities.count == PartiesPool.names.count, "the DCC Boxed key pool must load")
+        try #require(PartiesPool.identities.count == PartiesPool.expectedCount, "the key pool must load")
     }
 
     static func load(_ declarations: [PartyDeclaration], counter: PartiesCounter = PartiesCounter()) throws -> PartyRegistry {
         try PartyRegistry(declarations: declarations, source: "generated", loader: PartiesPool.loader(counter: counter))
     }
 
-    @Test func everyIdentifierOfAPartySelectsThatPartyAndItsOneKey() async throws {
+    @Test func everyMPIDAndOriginatorOfAPartySelectsThatPartyAndTheOriginatorsOwnCredential() async throws {
         await propertyCheck(count: 60, input: PartiesModel.generator(parties: 1...6)) { model in
             let counter = PartiesCounter()
             let registry = try Self.load(model.declarations, counter: counter)
-            #expect(registry.keyLoadCount == model.declarations.count)
-            #expect(counter.value == model.declarations.count)
+            #expect(registry.keyLoadCount == model.credentialCount)
+            #expect(counter.value == model.credentialCount)
             let selector = KeySelector(registry: registry)
             for party in registry.parties {
                 for mpid in party.mpids {
                     let selection = try selector.select(KeySelectionQuery(mpid: mpid))
                     #expect(selection.party.id == party.id)
-                    #expect(selection.signer === party.signer)
+                    #expect(selection.credential == nil)  // no originator: no credential is guessed
                     for userID in party.userIDs {
-                        // MPID and Business Originator of one party agree; so does any replacement entity of it.
-                        let both = try selector.select(KeySelectionQuery(mpid: mpid, businessOriginator: userID,
-                                                                         replacementEntityIdentifier: party.userIDs.last))
-                        #expect(both.party.id == party.id)
-                        #expect(both.signer === party.signer)
+                        // MPID and Business Originator of one party: the originator's own credential, or a refusal
+                        // naming the User IDs the party can sign for; never another User ID's certificate.
+                        let query = KeySelectionQuery(mpid: mpid, businessOriginator: userID,
+                                                      replacementEntityIdentifier: party.userIDs.last)
+                        if let own = party.credential(for: userID) {
+                            let both = try selector.select(query)
+                            #expect(both.party.id == party.id)
+                            #expect(both.credential?.userID == userID)
+                            #expect(both.signer === own.signer)
+                            #expect(both.certificate?.entityIdentifier == userID)
+                        } else {
+                            #expect {
+                                try selector.select(query)
+                            } throws: { error in
+                                guard let refused = error as? KeySelectionRefused,
+                                    case .noCredentialForOriginator(userID, party.id, let signable) = refused.reasons.first
+                                else { return false }
+                                return refused.failureClass == .selectionRefused && Set(signable) == Set(party.signingUserIDs)
+                                    && refused.description.contains(userID.description)
+                            }
+                        }
                     }
                 }
-                for userID in party.userIDs {
-                    let selection = try selector.select(KeySelectionQuery(businessOriginator: userID))
+                for credential in party.credentials {
+                    let selection = try selector.select(KeySelectionQuery(businessOriginator: credential.userID))
                     #expect(selection.party.id == party.id)
-                    #expect(selection.signer === party.signer)
-                    #expect(selection.certificate.entityIdentifier.map(party.userIDs.contains) == true)
+                    #expect(selection.signer === credential.signer)
+                    #expect(selection.certificate?.entityIdentifier == credential.userID)
                 }
             }
             // Selecting never loads a key again.
-            #expect(counter.value == model.declarations.count)
+            #expect(counter.value == model.credentialCount)
+        }
+    }
+
+    @Test func noRequestIsEverSignedByACertificateOfAnotherEntityThanItsOriginator() async throws {
+        await propertyCheck(count: 40, input: PartiesModel.generator(parties: 1...6)) { model in
+            let registry = try Self.load(model.declarations)
+            let selector = KeySelector(registry: registry)
+            let mpids: [MPID?] = [nil] + model.declarations.flatMap(\.mpids) + [model.strangerMPID]
+            let originators = model.declarations.flatMap(\.userIDs) + [model.strangerUserID]
+            for mpid in mpids {
+                for originator in originators {
+                    for entity in [nil] + originators.prefix(4).map(Optional.some) {
+                        let query = KeySelectionQuery(mpid: mpid, businessOriginator: originator, replacementEntityIdentifier: entity)
+                        guard let selection = try? selector.select(query) else { continue }
+                        #expect(selection.certificate?.entityIdentifier == originator, "\(query)")
+                        #expect(selection.credential?.userID == originator)
+                    }
+                }
+            }
         }
     }
 
@@ -162,7 +207,7 @@ struct PartiesModel: Sendable, CustomStringConvertible {
                     && problem.map { $0.reason.contains(declarations[source].id) && $0.reason.contains(declarations[target].id) } == true
             }
             // Every problem is found in one pass, and every key was still loaded exactly once.
-            #expect(counter.value == declarations.count)
+            #expect(counter.value == model.credentialCount)
         }
     }
 
@@ -173,7 +218,7 @@ struct PartiesModel: Sendable, CustomStringConvertible {
             func outcome(_ selector: KeySelector, _ query: KeySelectionQuery) -> String {
                 do throws(KeySelectionRefused) {
                     let selection = try selector.select(query)
-                    return "\(selection.party.id) \(selection.certificate.serialNumber) \(selection.reasons)"
+                    return "\(selection.party.id) \(selection.certificate.map { "\($0.serialNumber)" } ?? "-") \(selection.reasons)"
                 } catch {
                     return "refused \(error.reasons) \(error.parties)"
                 }

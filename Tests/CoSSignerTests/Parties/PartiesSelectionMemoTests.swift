@@ -8,14 +8,14 @@ import Testing
 @Suite struct PartiesSelectionMemoTests {
     /// What one selection gave, comparable.
     enum Outcome: Equatable, CustomStringConvertible {
-        case selected(party: String, reasons: [String], signer: ObjectIdentifier)
+        case selected(party: String, reasons: [String], signer: ObjectIdentifier?)
         case refused(KeySelectionRefused)
 
         init(_ body: () throws(KeySelectionRefused) -> KeySelection) {
             do throws(KeySelectionRefused) {
                 let selection = try body()
                 self = .selected(party: selection.party.id, reasons: selection.reasons,
-                                 signer: ObjectIdentifier(selection.signer))
+                                 signer: selection.signer.map(ObjectIdentifier.init))
             } catch {
                 self = .refused(error)
             }
@@ -89,7 +89,8 @@ import Testing
         var gts = PartiesEntry.gts
         gts.userIDs = ["90-B3-D5-1F-30-01-00-00"]
         let supplier2 = PartiesEntry(id: "gts2", name: "GIT Test Supplier 2", mpids: ["GTS2"],
-                                     userIDs: ["90-B3-D5-1F-30-03-00-00"], identity: "Z1-supplier2-ds")
+                                     userIDs: ["90-B3-D5-1F-30-03-00-00", "00-DB-12-34-56-78-00-04"],
+                                     identity: "xml-sign-00DB123456780004-ds")
         return [
             try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other])),
             try PartyRegistry(contentsOfFile: try workspace.registry([gts, supplier2], name: "split.toml")),
@@ -158,6 +159,8 @@ import Testing
         case .registeredToUnknownMPID: return "registeredToUnknownMPID"
         case .replacementCertificateUnreadable: return "unreadable"
         case .split: return "split"
+        case .noCredentialForOriginator: return "noCredentialForOriginator"
+        case .originatorNotSigner: return "originatorNotSigner"
         case .alsoKnown: return "alsoKnown"
         }
     }

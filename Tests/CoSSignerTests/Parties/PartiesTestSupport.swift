@@ -2,8 +2,8 @@ import CoSSigner
 import Foundation
 import Testing
 
-/// DCC Boxed signing identities with distinct entity identifiers: a pool of real keys and
-/// certificates for registries built in memory.
+/// XML signing identities (OU 87) with distinct entity identifiers: the DCC Boxed ones and those of a seeded test
+/// PKI, a pool of real keys and certificates for registries built in memory.
 enum PartiesPool {
     struct Identity: Sendable {
         let name: String
@@ -12,20 +12,27 @@ enum PartiesPool {
         var entity: EUI64 { certificate.entityIdentifier ?? EUI64(0) }
     }
 
-    static let names = [
-        "xml-sign-90B3D51F30010000-ds", "xml-sign-90B3D51F30020000-ds", "xml-sign-00DB123456780004-ds",
-        "dsp-xml-sign-90B3D51F30000002-ds", "Z1-supplier2-ds", "Z1-transitionalCoS-ds", "Z1-wanProvider-ds", "Z1-recovery-ds",
-    ]
+    /// The DCC Boxed XML signing identities (files in ../shared).
+    static let names = ["xml-sign-90B3D51F30010000-ds", "xml-sign-90B3D51F30020000-ds", "xml-sign-00DB123456780004-ds"]
+    /// How many test PKI parties add their XML signing identity (`pki-ts<i>`).
+    static let testPKIParties = 12
 
     /// Loaded once for the whole test run.
     static let identities: [Identity] = {
-        names.compactMap { name in
+        var identities: [Identity] = names.compactMap { name in
             guard let key = try? SigningKey(contentsOfFile: Fixtures.path("\(Fixtures.keys)/\(name).key.pem")),
                 let certificate = try? Certificate(contentsOfFile: Fixtures.path("\(Fixtures.keys)/\(name).pem"))
             else { return nil }
             return Identity(name: name, key: key, certificate: certificate)
         }
+        if let pki = try? TestPKI(partyCount: testPKIParties, seed: "parties pool") {
+            identities += pki.parties.map { Identity(name: "pki-\($0.id)", key: $0.xmlSigning.key, certificate: $0.xmlSigning.certificate) }
+        }
+        return identities
     }()
+
+    /// Every identity expected in ``identities``.
+    static var expectedCount: Int { names.count + testPKIParties }
 
     static func identity(named name: String) -> Identity? { identities.first { $0.name == name } }
 

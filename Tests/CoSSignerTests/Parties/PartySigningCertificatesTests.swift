@@ -18,10 +18,11 @@ import Testing
         #expect(loaded.source == path)
         #expect(loaded.entries.map(\.partyID) == ["gts", "other"])
         #expect(loaded.entries.map(\.partyName) == ["GIT Test Supplier", "Other Supplier"])
-        #expect(loaded.entries.map(\.certificate) == full.parties.map(\.certificate))
+        #expect(loaded.entries.map(\.certificate) == full.parties.flatMap { $0.credentials.map(\.certificate) })
+        #expect(loaded.entries.map(\.userID.description) == ["90-B3-D5-1F-30-01-00-00", "90-B3-D5-1F-30-02-00-00"])
         #expect(PartySigningCertificates(full).entries.map(\.certificate) == loaded.entries.map(\.certificate))
         for party in full.parties {
-            let certificate = party.certificate
+            let certificate = party.credentials[0].certificate
             #expect(loaded.partyID(issuer: certificate.issuer, serial: certificate.serialNumber) == party.id)
             #expect(loaded.certificates.certificate(issuer: certificate.issuer, serial: certificate.serialNumber) == certificate)
         }
@@ -29,7 +30,7 @@ import Testing
         #expect(loaded.partyID(issuer: stranger.issuer, serial: stranger.serialNumber) == nil)
 
         // A signature made with the registry's key verifies against the certificates alone, naming the party.
-        let signed = try full.parties[0].signer.sign(try Fixtures.template623(Fixtures.template623Names[0]))
+        let signed = try full.parties[0].credentials[0].signer.sign(try Fixtures.template623(Fixtures.template623Names[0]))
         let verifier = DUISVerifier(certificates: loaded.certificates.certificates)
         let verified = try verifier.verify(signed.bytes)
         #expect(loaded.partyID(issuer: verified.certificate.issuer, serial: verified.certificate.serialNumber) == "gts")

@@ -11,13 +11,23 @@ import Testing
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let kit = repository.appendingPathComponent("TestVectors")
 
+    /// Signs with the credential of each request's Business Originator: the kit's three test PKI parties and the
+    /// DCC Boxed supplier (the templates' originator and replacement certificates' entity), so that every request
+    /// of the corpus whose originator is known reaches the signing paths.
     static func signer() throws -> RequestSigner {
-        let keys = kit.appendingPathComponent("pki/keys")
-        let key = try SigningKey(encoded: [UInt8](try Data(contentsOf: keys.appendingPathComponent("ts1-xml-sign.key.pem"))))
-        let certificate = try Certificate(contentsOfFile: keys.appendingPathComponent("ts1-xml-sign.pem").path)
-        var options = RequestSigningOptions(validation: DUISValidationOptions(now: Date(timeIntervalSince1970: 1_600_000_000)))
+        let loader = PartyCredentialLoader.files(keyFilePolicy: .allowInsecure)
+        let kitRegistry = try PartyRegistry(contentsOfFile: kit.appendingPathComponent("pki/parties.toml").path, loader: loader)
+        let gts = PartyDeclaration(
+            id: "gts", name: "GIT Test Supplier", mpids: [try MPID(parsing: "GTSE")],
+            userIDs: [try EUI64(parsing: "90-B3-D5-1F-30-01-00-00"), try EUI64(parsing: "90-B3-D5-1F-30-03-00-00")],
+            signingKeyPath: Fixtures.path("\(Fixtures.keys)/xml-sign-90B3D51F30010000-ds.key.pem"),
+            signingCertificatePath: Fixtures.path("\(Fixtures.keys)/xml-sign-90B3D51F30010000-ds.pem"))
+        let registry = try PartyRegistry(declarations: kitRegistry.parties.map(\.declaration) + [gts], loader: loader)
+        var options = RequestSigningOptions()
         options.signing.deterministic = true  // byte-comparable outputs
-        return RequestSigner(signer: try DUISSigner(key: key, certificate: certificate), options: options)
+        // 2026-01-01, inside the test PKI's validity; every request is handled at the same time.
+        return RequestSigner(keys: .selected(KeySelector(registry: registry), mpid: nil, registrationDate: nil), options: options,
+                             clock: FixedClock(Date(timeIntervalSince1970: 1_767_225_600)))
     }
 
     /// Every XML document of the kit and the three 6.23 templates.
@@ -48,7 +58,7 @@ import Testing
     @discardableResult
     static func expectSameOutcome(_ signer: RequestSigner, _ bytes: [UInt8], _ name: String) -> Bool {
         let combined = Result { try signer.sign(bytes, source: "doc.xml") }
-        let full = Result { try signer.fullSign(bytes, source: "doc.xml") }
+        let full = Result { try signer.fullSign(bytes, source: "doc.xml", now: signer.clock.now()) }
         switch (combined, full) {
         case (.success(let a), .success(let b)):
             #expect(a.document.bytes == b.document.bytes, "\(name): signed bytes differ")
@@ -207,7 +217,7 @@ import Testing
     }
 
     /// The recent sets of the certificate-check memo are compared by place and bytes (the same arrays or equal
-    /// contents), with the validity time, and only the last few are kept.
+    /// contents), and only the last few are kept.
     @Test func certificateCheckMemoKnowsTheRecentSetsExactly() throws {
         let template = try ServiceRequest623(parsing: Fixtures.template623(Fixtures.template623Names[0]))
         func request(_ change: (inout [UInt8]) -> Void) throws -> ServiceRequest623 {
@@ -228,17 +238,17 @@ import Testing
                                          schemaVersion: template.schemaVersion)
         }
         let memo = CertificateCheckMemo()
-        #expect(!memo.isRecentlyPassed(template, at: nil))
-        memo.notePassed(template, at: nil)
-        #expect(memo.isRecentlyPassed(template, at: nil))
-        #expect(!memo.isRecentlyPassed(template, at: Date(timeIntervalSince1970: 0)))
-        #expect(memo.isRecentlyPassed(try request { _ in }, at: nil))  // the same arrays
-        #expect(memo.isRecentlyPassed(try request { $0 = $0.map { $0 } }, at: nil))  // equal bytes in a new array
-        #expect(!memo.isRecentlyPassed(try request { $0[$0.count - 1] ^= 1 }, at: nil))
-        #expect(!memo.isRecentlyPassed(try request { $0.append(0) }, at: nil))
-        for k in 1...CertificateCheckMemo.recentCount { memo.notePassed(try request { $0[$0.count - 1] ^= UInt8(k) }, at: nil) }
-        #expect(!memo.isRecentlyPassed(template, at: nil))  // pushed out by newer sets
-        #expect(memo.isRecentlyPassed(try request { $0[$0.count - 1] ^= 1 }, at: nil))
+        let windows = CertificateCheckMemo.Windows(all: Date(timeIntervalSince1970: 0)...Date(timeIntervalSince1970: 1))
+        #expect(memo.recentlyPassed(template) == nil)
+        memo.notePassed(template, windows: windows)
+        #expect(memo.recentlyPassed(template) == windows)
+        #expect(memo.recentlyPassed(try request { _ in }) != nil)  // the same arrays
+        #expect(memo.recentlyPassed(try request { $0 = $0.map { $0 } }) != nil)  // equal bytes in a new array
+        #expect(memo.recentlyPassed(try request { $0[$0.count - 1] ^= 1 }) == nil)
+        #expect(memo.recentlyPassed(try request { $0.append(0) }) == nil)
+        for k in 1...CertificateCheckMemo.recentCount { memo.notePassed(try request { $0[$0.count - 1] ^= UInt8(k) }, windows: windows) }
+        #expect(memo.recentlyPassed(template) == nil)  // pushed out by newer sets
+        #expect(memo.recentlyPassed(try request { $0[$0.count - 1] ^= 1 }) != nil)
     }
 
     static func firstIndex(of needle: [UInt8], in haystack: [UInt8], from: Int) -> Int? {

@@ -164,15 +164,36 @@ import Testing
         #expect(verified.signedContent == (try verifier.verify(signed.bytes)).signedContent)
     }
 
-    @Test func certificateCheckKeyDependsOnTheValidityTime() throws {
-        let request = try ServiceRequest623(parsing: Fixtures.template623(Fixtures.template623Names[0]))
-        let none = CertificateCheckMemo.key(for: request, at: nil)
-        let then = CertificateCheckMemo.key(for: request, at: Date(timeIntervalSince1970: 0))
-        #expect(none != then)
-        #expect(none == CertificateCheckMemo.key(for: request, at: nil))
+    /// The memo remembers only the time-independent checks: at any time, first use or later, it gives exactly what
+    /// the full checks give (the validity errors included), for explicit times and for the time a request executes.
+    @Test func certificateCheckMemoGivesTheFullChecksOutcomeAtAnyTime() throws {
         let memo = CertificateCheckMemo()
-        #expect(!memo.contains(none))
-        memo.insert(none)
-        #expect(memo.contains(none) && !memo.contains(then))
+        func outcome(_ body: () throws -> Void) -> String {
+            do {
+                try body()
+                return "passed"
+            } catch {
+                return "\(error)"
+            }
+        }
+        // 2024 (before the replacement certificates), 2026, 2030, 2036 (after them), 2041 (after the path CA).
+        let times = [1_704_067_200, 1_767_225_600, 1_893_456_000, 2_082_758_400, 2_240_524_800].map { Date(timeIntervalSince1970: $0) }
+        var outcomes = Set<String>()
+        for name in Fixtures.template623Names {
+            let request = try ServiceRequest623(parsing: Fixtures.template623(name))
+            for round in 0..<2 {
+                for time in times {
+                    for explicit in [nil, time] {
+                        let expected = request.certificateTimes(now: time, explicit: explicit)
+                        let full = outcome { try request.validateCertificates(at: expected.all, replacementsAt: expected.replacements) }
+                        let memoised = outcome { try memo.check(request, times: expected) }
+                        #expect(full == memoised, "\(name) round \(round) at \(time) explicit \(explicit != nil)")
+                        outcomes.insert(full == "passed" ? "passed" : "refused")
+                    }
+                }
+            }
+        }
+        #expect(outcomes == ["passed", "refused"])
+        #expect(memo.contains(CertificateCheckMemo.key(for: try ServiceRequest623(parsing: Fixtures.template623(Fixtures.template623Names[0])))))
     }
 }

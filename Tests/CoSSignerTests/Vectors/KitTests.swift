@@ -33,7 +33,8 @@ func kitListFiles(_ root: String) throws -> [String] {
         #expect(a == b)
         #expect(Set(a.map(\.path)).count == a.count, "no file written twice")
         let total = a.reduce(0) { $0 + $1.bytes.count }
-        #expect(total < 600_000, "the kit should stay small (\(total) bytes)")
+        // About 3 KB per request-sized case; the budget grew with the credential, signer and GBCS certificate cases.
+        #expect(total < 800_000, "the kit should stay small (\(total) bytes)")
     }
 
     @Test func makeTwiceWritesNothingTheSecondTime() throws {

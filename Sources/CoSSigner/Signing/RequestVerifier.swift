@@ -1,0 +1,77 @@
+import Foundation
+
+/// A DUIS document whose signature verified and whose signer may sign it.
+public struct VerifiedMessage: Sendable {
+    /// The verified document: its signed content (read this, never the unverified input), the certificate whose
+    /// key verified it, and the DigestValue.
+    public let document: VerifiedDocument
+    /// True when the document is a request (`sr:Request`), whose signer is its Business Originator.
+    public let isRequest: Bool
+    /// A request's RequestID (nil for other documents).
+    public let requestID: RequestID?
+
+    /// The certificate whose key verified the signature.
+    public var certificate: Certificate { document.certificate }
+    /// The signed content.
+    public var signedContent: [UInt8] { document.signedContent }
+}
+
+/// Verifies DUIS documents: the XML signature strictly against the profile (``DUISVerifier``), then the signer.
+///
+/// A request (`sr:Request`) must be signed with its Business Originator's own XML signing certificate: the
+/// certificate must be a DCC User's XML signing certificate (``SigningCertificateRules``) whose entity identifier is
+/// the request's Business Originator. Every certificate must be valid at the time of verification (the clock's
+/// now, or the time given). Responses, acknowledgements and alerts are signed by the DCC and are exempt from the
+/// originator rule.
+public struct RequestVerifier: Sendable {
+    /// The signature verifier (the certificates KeyInfo may name).
+    public let verifier: DUISVerifier
+    /// Where "now" comes from, read once per document when no time is given.
+    public let clock: any SigningClock
+
+    public init(verifier: DUISVerifier, clock: any SigningClock = SystemClock()) {
+        self.verifier = verifier
+        self.clock = clock
+    }
+
+    /// Verifies one document.
+    /// - Parameters:
+    ///   - bytes: the document.
+    ///   - source: its name for messages.
+    ///   - time: when the certificate must be valid (the clock's now when nil).
+    /// - Throws: ``SignatureInvalid`` naming the part that failed (``SignatureInvalid/Part/signingCertificate``,
+    ///   ``SignatureInvalid/Part/originator`` and ``SignatureInvalid/Part/certificateValidity`` for the signer);
+    ///   ``XMLError`` when the bytes are not acceptable XML.
+    public func verify(_ bytes: [UInt8], source: String? = nil, at time: Date? = nil) throws -> VerifiedMessage {
+        let verified = try verifier.verify(bytes, source: source)
+        let header = DUISMessageHeader.read(canonical: verified.signedContent, source: source)
+        let certificate = verified.certificate
+        let name = SigningCertificateRules.name(certificate)
+        var requestID: RequestID?
+        if header.isRequest {
+            if let problem = SigningCertificateRules.problems(certificate).first {
+                throw SignatureInvalid(.signingCertificate, "\(name) may not sign a request: \(problem)", source: source)
+            }
+            switch header.requestID {
+            case .success(let id):
+                let entity = certificate.entityIdentifier
+                guard entity == id.businessOriginator else {
+                    throw SignatureInvalid(
+                        .originator,
+                        "the request's Business Originator \(id.businessOriginator) is not the entity \(entity.map(\.description) ?? "(none)") of the signing \(name): a request must be signed with its Business Originator's own XML signing certificate",
+                        source: source)
+                }
+                requestID = id
+            case .failure(let error):
+                throw SignatureInvalid(.originator, "the request's RequestID cannot be read, so its signer cannot be checked: \(error.description)",
+                                       source: source)
+            case nil:
+                throw SignatureInvalid(.originator, "the request has no RequestID, so its signer cannot be checked", source: source)
+            }
+        }
+        if let problem = SigningCertificateRules.validityProblem(certificate, at: time ?? clock.now()) {
+            throw SignatureInvalid(.certificateValidity, "the signing \(problem)", source: source)
+        }
+        return VerifiedMessage(document: verified, isRequest: header.isRequest, requestID: requestID)
+    }
+}

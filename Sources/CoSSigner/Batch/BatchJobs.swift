@@ -116,8 +116,8 @@ public struct BatchSigningJob: Sendable {
                 try Files.writeAtomically(signed.document.bytes, to: output)
             }
             return BatchItemResult(
-                input: input.displayName, output: output == "-" ? "standard output" : output, party: signed.party?.id,
-                requestID: signed.requestID?.description, certificateSerial: signed.certificate.serialNumberDecimal,
+                input: input.displayName, output: output == "-" ? "standard output" : output, party: signed.party.isExplicitCredential ? nil : signed.party.id,
+                requestID: signed.requestID.description, certificateSerial: signed.certificate.serialNumberDecimal,
                 result: .signed, reason: signed.selectionReasons.isEmpty ? nil : signed.selectionReasons.joined(separator: "; "))
         } catch {
             return .failure(input.displayName, error)

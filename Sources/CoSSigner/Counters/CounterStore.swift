@@ -19,6 +19,8 @@ public struct CounterStoreError: ClassifiedError, Equatable {
         case exhausted = "counters exhausted"
         /// The request itself was wrong (a count of 0).
         case invalidRequest = "invalid counter request"
+        /// A shared store (a database) cannot be reached or did not answer; nothing was allocated.
+        case unavailable = "counter store unavailable"
     }
 
     /// What kind of failure.
@@ -37,7 +39,9 @@ public struct CounterStoreError: ClassifiedError, Equatable {
         self.reason = reason
     }
 
-    public var failureClass: FailureClass { .input }
+    /// ``FailureClass/input`` (exit 2), but a store that cannot be reached is ``FailureClass/keyOrCertificate``
+    /// (exit 3, "counter store unavailable"): the request itself is fine.
+    public var failureClass: FailureClass { kind == .unavailable ? .keyOrCertificate : .input }
 
     /// Equality compares only ``kind`` (as ``CryptoError`` compares only its code), so a test can
     /// write `#expect(throws: CounterStoreError(kind: .corrupt, path: "", reason: ""))`.

@@ -3,8 +3,14 @@ extension ServiceRequest623 {
     /// DCC Boxed 6.23 templates have them (the `ds` and `xsi` declarations are part of the bytes an
     /// inclusive-C14N Reference digest covers, so they are kept).
     static func prologue(schemaVersion: String) -> String {
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-            + "<sr:Request xmlns:ds=\"\(DUISNamespace.xmldsig)\" xmlns:sr=\"\(DUISNamespace.serviceUserGateway)\""
+        xmlDeclaration + rootStartTag(schemaVersion: schemaVersion)
+    }
+
+    static let xmlDeclaration = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+
+    /// The root start tag alone (the canonical form has no XML declaration).
+    static func rootStartTag(schemaVersion: String) -> String {
+        "<sr:Request xmlns:ds=\"\(DUISNamespace.xmldsig)\" xmlns:sr=\"\(DUISNamespace.serviceUserGateway)\""
             + " xmlns:xsi=\"\(DUISNamespace.xsi)\" schemaVersion=\"\(DUISWriter.escape(schemaVersion, attribute: true))\">"
     }
 
@@ -17,8 +23,20 @@ extension ServiceRequest623 {
     /// byte for byte. Values are written canonically: RequestIDs in upper case, booleans as
     /// `true`/`false`, certificates as one line of base64; `ExecutionDateTime` exactly as read.
     public func xmlBytes() -> [UInt8] {
+        written(canonical: false)
+    }
+
+    /// The request's canonical form (inclusive C14N 1.0, as a signature's Reference digests it): ``xmlBytes()``
+    /// without the XML declaration and the final line feed. `FastSigningPathTests` checks that canonicalizing
+    /// ``xmlBytes()`` gives exactly these bytes.
+    func canonicalBytes() -> [UInt8] {
+        written(canonical: true)
+    }
+
+    private func written(canonical: Bool) -> [UInt8] {
         var w = DUISWriter()
-        w.raw(Self.prologue(schemaVersion: schemaVersion))
+        if !canonical { w.raw(Self.xmlDeclaration) }
+        w.raw(Self.rootStartTag(schemaVersion: schemaVersion))
         w.open("Header")
         w.leaf("RequestID", requestID.description)
         if let firstInSequence { w.leaf("FirstInSequence", firstInSequence ? "true" : "false") }
@@ -45,7 +63,7 @@ extension ServiceRequest623 {
         w.leaf("ImportMPxN", body.importMPxN)
         w.close("UpdateSecurityCredentialsCoS")
         w.close("Body")
-        w.raw("</sr:Request>\n")
+        w.raw(canonical ? "</sr:Request>" : "</sr:Request>\n")
         return w.bytes
     }
 }

@@ -174,6 +174,15 @@ public struct ServiceRequest623: Hashable, Sendable {
         return false
     }
 
+    /// The 6.23 in a verified document's signed content (canonical form), when it presents itself as one and reads
+    /// strictly: from the bytes when it is in the plain shape, else from a tree. `nil` for other documents and for a
+    /// signed content that is not a valid 6.23.
+    static func readIfClaimed(canonical: [UInt8], source: String?) -> ServiceRequest623? {
+        if let request = ServiceRequest623FastReader.read(canonical: canonical) { return request }
+        guard let document = try? XMLDocument(parsing: canonical, source: source), claims623(document) else { return nil }
+        return try? ServiceRequest623(document: document, source: source)
+    }
+
     // MARK: - Parsing helpers
 
     private static func parseRequestID(_ element: XMLElement, path: String, reader: DUISStructure) throws(DUISRequestError) -> RequestID {

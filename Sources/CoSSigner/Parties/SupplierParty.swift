@@ -106,6 +106,12 @@ public struct SupplierParty: Sendable, CustomStringConvertible {
     public let credentials: [PartyCredential]
     /// The declaration the party was loaded from.
     public let declaration: PartyDeclaration
+    /// True for the party a signer made with one explicit key and certificate (no registry) stands for: it has
+    /// that one credential, no MPID, and the id ``explicitCredentialID``.
+    public let isExplicitCredential: Bool
+
+    /// The id of the party of an explicit key and certificate (never a registry id: parentheses are not allowed).
+    public static let explicitCredentialID = "(explicit)"
 
     init(declaration: PartyDeclaration, credentials: [PartyCredential]) {
         id = declaration.id
@@ -114,6 +120,21 @@ public struct SupplierParty: Sendable, CustomStringConvertible {
         userIDs = declaration.userIDs
         self.credentials = credentials
         self.declaration = declaration
+        isExplicitCredential = false
+    }
+
+    /// The party of one explicit key and certificate: signs for its certificate's entity.
+    init(explicit signer: DUISSigner) {
+        let entity = signer.certificate.entityIdentifier ?? EUI64(0)
+        let credential = CredentialDeclaration(userID: entity, signingKeyPath: "", signingCertificatePath: signer.certificate.source ?? "")
+        declaration = PartyDeclaration(id: Self.explicitCredentialID, name: "the key and certificate given", mpids: [], userIDs: [entity],
+                                       credentials: [credential])
+        id = declaration.id
+        name = declaration.name
+        mpids = []
+        userIDs = [entity]
+        credentials = [PartyCredential(userID: entity, signer: signer, declaration: credential)]
+        isExplicitCredential = true
     }
 
     /// The credential that signs for `userID` (a Business Originator), if the party has one.

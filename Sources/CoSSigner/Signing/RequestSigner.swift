@@ -29,21 +29,38 @@ public enum SigningKeySource: Sendable {
     case selected(KeySelector, mpid: MPID?, registrationDate: CalendarDate?)
 }
 
-/// One document signed by ``RequestSigner``.
+/// One request, signed.
 public struct SignedRequest: Sendable {
     /// The signed document and its digest and signature values.
-    public let document: SignedDocument
+    package let document: SignedDocument
     /// The typed 6.23 as signed (with its final RequestID) when the document was one; `nil` for other DUIS
     /// requests (generic XML checks only).
     public let request: ServiceRequest623?
-    /// The RequestID as signed, when the document has one.
-    public let requestID: RequestID?
+    /// The RequestID as signed (its counter set by the counter policy).
+    public let requestID: RequestID
+    /// The Supplier Party whose credential signed (for a signer of one explicit key and certificate, the party
+    /// that stands for it: ``SupplierParty/isExplicitCredential``).
+    public let party: SupplierParty
+    /// The User ID whose credential signed: the request's Business Originator.
+    public let userID: EUI64
     /// The certificate named in KeyInfo.
     public let certificate: Certificate
-    /// The Supplier Party whose credential signed, when the key was selected.
-    public let party: SupplierParty?
-    /// Why that party was chosen.
+    /// Why that party and credential were chosen (empty for an explicit key and certificate).
     public let selectionReasons: [String]
+
+    /// The signed document (UTF-8 XML).
+    public var xml: [UInt8] { document.bytes }
+
+    package init(document: SignedDocument, request: ServiceRequest623?, requestID: RequestID, certificate: Certificate,
+                 party: SupplierParty, selectionReasons: [String]) {
+        self.document = document
+        self.request = request
+        self.requestID = requestID
+        self.party = party
+        self.userID = requestID.businessOriginator
+        self.certificate = certificate
+        self.selectionReasons = selectionReasons
+    }
 }
 
 /// Signs DUIS requests, one document at a time: parse (hardened) → a document that claims to be a 6.23 is parsed
@@ -65,6 +82,8 @@ public struct RequestSigner: Sendable {
     public let clock: any SigningClock
     /// Why the fixed key's certificate may not sign requests (``SigningCertificateRules``), found once.
     private let fixedCertificateProblems: [String]
+    /// The party the fixed key stands for, made once.
+    private let fixedParty: SupplierParty?
     /// Certificate sets that passed the 6.23 certificate checks (shared by every thread using this signer).
     private let certificateChecks = CertificateCheckMemo()
     /// Certificates the fast path has decoded, by their base64 text (shared by every thread using this signer).
@@ -79,8 +98,10 @@ public struct RequestSigner: Sendable {
         self.clock = clock
         if case .fixed(let signer) = keys {
             fixedCertificateProblems = SigningCertificateRules.problems(signer.certificate)
+            fixedParty = SupplierParty(explicit: signer)
         } else {
             fixedCertificateProblems = []
+            fixedParty = nil
         }
     }
 
@@ -100,10 +121,41 @@ public struct RequestSigner: Sendable {
     ///   - source: its name for messages (a file name).
     /// - Throws: ``XMLError``, ``DUISRequestError`` or ``DUISSchemaError`` (input), ``KeySelectionRefused``,
     ///   ``CounterStoreError``, ``SigningRefused``, ``CryptoError``.
-    public func sign(_ bytes: [UInt8], source: String? = nil) throws -> SignedRequest {
-        let now = clock.now()
-        if let signed = try fastSign(bytes, source: source, now: now) { return signed }
-        return try fullSign(bytes, source: source, now: now)
+    ///   - mpid: the MPID to select the party by for this document; when nil, the key source's (if any).
+    public func sign(_ bytes: [UInt8], source: String? = nil, mpid: MPID? = nil) throws -> SignedRequest {
+        let call = Call(now: clock.now(), mpid: mpid)
+        if let signed = try fastSign(bytes, source: source, call: call) { return signed }
+        return try fullSign(bytes, source: source, call: call)
+    }
+
+    /// Signs a typed 6.23 without writing and parsing it again: the same checks, key choice and counter as
+    /// ``sign(_:source:mpid:)``, then the compact form the model writes (which is its canonical form) is signed as it
+    /// is. The output is byte for byte what signing `request.xmlBytes()` gives (tested).
+    public func sign(request: ServiceRequest623, source: String? = nil, mpid: MPID? = nil) throws -> SignedRequest {
+        let call = Call(now: clock.now(), mpid: mpid)
+        do {
+            try validate(request, now: call.now)
+        } catch var error as DUISRequestError {
+            error.source = error.source ?? source
+            throw error
+        }
+        let (signer, party, reasons) = try chooseKey(request: request, requestID: request.requestID, source: source, call: call)
+        var signing = request
+        if rewritesCounters, let counters {
+            let newID = try counters.assign(to: request.requestID, now: call.now)
+            if newID != request.requestID { signing = try request.withRequestID(newID) }
+        }
+        var options = options.signing
+        options.keepWhitespace = false  // the model writes the compact form only
+        let signed = try signer.finish(canonical: signing.canonicalBytes(), rootQualifiedName: Array(DUISPath.root.utf8), options: options)
+        return SignedRequest(document: signed, request: signing, requestID: signing.requestID, certificate: signer.certificate,
+                             party: party, selectionReasons: reasons)
+    }
+
+    /// What one call knows: its time and the MPID it selects by.
+    struct Call {
+        let now: Date
+        let mpid: MPID?
     }
 
     /// The fast path for the common case, a valid 6.23 without a schema to check: the single-pass canonicalizer
@@ -111,7 +163,8 @@ public struct RequestSigner: Sendable {
     /// same checks, key choice and counter run, and the canonical bytes are signed as they are. It returns `nil`
     /// whenever anything is not plainly valid, before any effect (counter, output), and the full path then gives
     /// the same outcome with its exact error; the outputs of both paths are compared by the tests.
-    private func fastSign(_ bytes: [UInt8], source: String?, now: Date) throws -> SignedRequest? {
+    private func fastSign(_ bytes: [UInt8], source: String?, call: Call) throws -> SignedRequest? {
+        let now = call.now
         guard options.validation.schema == nil else { return nil }
         let outcome: FastOutcome?? = try bytes.withUnsafeBytes { raw throws -> FastOutcome?? in
             try FastCanonicalizer.withScanner(raw, mode: .signing(compact: !options.signing.keepWhitespace),
@@ -121,7 +174,7 @@ public struct RequestSigner: Sendable {
                 else { return nil }
                 // A refusal is left to the full path, so that it is reported exactly as that path reports it.
                 guard (try? validate(request, now: now)) != nil,
-                    let (signer, party, reasons) = try? chooseKey(request: request, requestID: request.requestID, source: source, now: now)
+                    let (signer, party, reasons) = try? chooseKey(request: request, requestID: request.requestID, source: source, call: call)
                 else { return nil }
                 if rewritesCounters {
                     return .rewriteCounter(request, signer, party, reasons)
@@ -156,11 +209,12 @@ public struct RequestSigner: Sendable {
     private enum FastOutcome {
         case signed(SignedRequest)
         /// A valid 6.23 whose counter is to be set: signed outside the scope, once the counter is assigned.
-        case rewriteCounter(ServiceRequest623, DUISSigner, SupplierParty?, [String])
+        case rewriteCounter(ServiceRequest623, DUISSigner, SupplierParty, [String])
     }
 
     /// The full path: hardened libxml2 parse, the typed model from the tree, checks, key, counter, signature.
-    func fullSign(_ bytes: [UInt8], source: String? = nil, now: Date) throws -> SignedRequest {
+    func fullSign(_ bytes: [UInt8], source: String? = nil, call: Call) throws -> SignedRequest {
+        let now = call.now
         var document = try XMLDocument(parsing: bytes, limits: options.signing.limits, source: source)
         var documentBytes = bytes
         var request: ServiceRequest623?
@@ -189,7 +243,7 @@ public struct RequestSigner: Sendable {
             }
         }
 
-        let (signer, party, reasons) = try chooseKey(request: request, requestID: requestID, source: source, now: now)
+        let (signer, party, reasons) = try chooseKey(request: request, requestID: requestID, source: source, call: call)
 
         if rewritesCounters, let counters {
             guard let parsed = request else {
@@ -232,11 +286,16 @@ public struct RequestSigner: Sendable {
 
     /// The key for a request: its Business Originator's own credential (the selected party's, or the fixed one,
     /// whose certificate must belong to the originator), valid now.
-    private func chooseKey(request: ServiceRequest623?, requestID: RequestID, source: String?, now: Date) throws -> (DUISSigner, SupplierParty?, [String]) {
+    private func chooseKey(request: ServiceRequest623?, requestID: RequestID, source: String?, call: Call) throws -> (DUISSigner, SupplierParty, [String]) {
+        let now = call.now
         let originator = requestID.businessOriginator
-        let chosen: (DUISSigner, SupplierParty?, [String])
+        let chosen: (DUISSigner, SupplierParty, [String])
         switch keys {
         case .fixed(let signer):
+            if let mpid = call.mpid {
+                // One explicit key: there is no registry to check an MPID against, so none is accepted.
+                throw KeySelectionRefused(reasons: [.unknownMPID(mpid)], mpids: [mpid], userIDs: [originator])
+            }
             if let problem = fixedCertificateProblems.first {
                 throw SigningRefused("the certificate (serial \(signer.certificate.serialNumber)) is not an XML signing certificate: \(problem)",
                                      source: source, failureClass: .keyOrCertificate)
@@ -247,8 +306,9 @@ public struct RequestSigner: Sendable {
                                                                          serial: signer.certificate.serialNumber)],
                                           userIDs: [originator] + (entity.map { [$0] } ?? []))
             }
-            chosen = (signer, nil, [])
-        case .selected(let selector, let mpid, let date):
+            chosen = (signer, fixedParty ?? SupplierParty(explicit: signer), [])
+        case .selected(let selector, let defaultMPID, let date):
+            let mpid = call.mpid ?? defaultMPID
             let selection: KeySelection
             if let request {
                 let registrationDate = date ?? CalendarDate.settlementDay(of: request.body.executionDateTime?.date ?? now)

@@ -58,7 +58,7 @@ import Testing
     @discardableResult
     static func expectSameOutcome(_ signer: RequestSigner, _ bytes: [UInt8], _ name: String) -> Bool {
         let combined = Result { try signer.sign(bytes, source: "doc.xml") }
-        let full = Result { try signer.fullSign(bytes, source: "doc.xml", now: signer.clock.now()) }
+        let full = Result { try signer.fullSign(bytes, source: "doc.xml", call: RequestSigner.Call(now: signer.clock.now(), mpid: nil)) }
         switch (combined, full) {
         case (.success(let a), .success(let b)):
             #expect(a.document.bytes == b.document.bytes, "\(name): signed bytes differ")
@@ -199,6 +199,22 @@ import Testing
             if viaBytes != nil { accepted += 1 }
         }
         #expect(accepted > 100)
+    }
+
+    /// A typed request's written form is canonical once its XML declaration and final line feed are left out, so a
+    /// typed request is signed as written, without a parse (``RequestSigner/sign(request:source:mpid:)``).
+    @Test func theWrittenFormIsCanonical() throws {
+        var requests = [ServiceRequest623]()
+        for (_, bytes) in try Self.corpus() {
+            if let request = try? ServiceRequest623(parsing: bytes) { requests.append(request) }
+        }
+        #expect(requests.count > 40)
+        for request in requests {
+            let canonical = FastCanonicalizer.canonicalize(request.xmlBytes(), mode: .signing(compact: true), limits: .default)?.bytes
+            #expect(canonical == request.canonicalBytes())
+            let document = try XMLDocument(parsing: request.xmlBytes())
+            #expect(try document.inclusiveCanonicalForm(excluding: nil) == request.canonicalBytes())
+        }
     }
 
     /// The certificate-check memo compares whole sets (a hash only finds candidates) and is bounded.

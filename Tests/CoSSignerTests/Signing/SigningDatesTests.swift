@@ -80,7 +80,7 @@ import Testing
         let signer = RequestSigner(keys: .selected(selector, mpid: nil, registrationDate: nil), clock: clock)
         // 23:30Z on 30 June 2030 is 00:30 BST on 1 July: the day ts2 is registered.
         let signed = try signer.sign(try request(executing: "2030-06-30T23:30:00Z"))
-        #expect(signed.party?.id == "ts2")
+        #expect(signed.party.id == "ts2")
         #expect(signed.selectionReasons.contains { $0.contains("is registered on 2030-07-01 to MPID \(ts2.mpids[0])") })
         #expect(signed.certificate == ts2.xmlSigning.certificate)
         // An hour earlier (22:30Z, 23:30 BST on 30 June) ts1 is still registered: refused, never split.
@@ -93,7 +93,7 @@ import Testing
         #expect(throws: KeySelectionRefused.self) { try signer.sign(try request(executing: nil)) }
         let later = RequestSigner(keys: .selected(selector, mpid: nil, registrationDate: nil),
                                   clock: FixedClock(try Self.date("2030-06-30T23:30:00Z")))
-        #expect(try later.sign(try request(executing: nil)).party?.id == "ts2")
+        #expect(try later.sign(try request(executing: nil)).party.id == "ts2")
     }
 
     @Test func aLongLivedSignerReadsItsClockForEveryRequest() throws {

@@ -1,12 +1,26 @@
 import Foundation
 
+/// A durable store of originator counters (the file ``CounterStore``, or a database store such as
+/// `PostgresCounterStore` of the `CoSSignerPostgres` library): hands out blocks of counters, strictly increasing per
+/// Business Originator, never twice.
+public protocol CounterStoreBackend: Sendable, CustomStringConvertible {
+    /// Reserves `count` consecutive counters for `originator`, durably, and returns them: every counter of the
+    /// block is ≥ `floor`, ≥ 1, and greater than any counter the store handed out before for `originator`. A failure
+    /// may leave a gap (counters reserved but never returned), never a repeat.
+    /// - Throws: ``CounterStoreError`` (``CounterStoreError/Kind/unavailable`` when the store cannot be reached).
+    func reserve(originator: EUI64, count: UInt64, floor: UInt64) throws(CounterStoreError) -> ClosedRange<UInt64>
+    /// Whether the store can hand out counters now (a readiness check): reads it without reserving anything.
+    /// - Throws: ``CounterStoreError``.
+    func checkAvailable() throws(CounterStoreError)
+}
+
 /// How the originator counter of a RequestID (`BusinessOriginatorID:BusinessTargetID:Counter`) is
 /// chosen when a request is signed.
 ///
 /// The DUIS rule for the counter is not known exactly (unique, or strictly increasing, per
 /// Business Originator: domain notes §1.2 and open question 1). Both ``time`` and ``store(path:)``
 /// give counters that are strictly increasing per Business Originator and never repeat; only
-/// ``store(path:)`` keeps that promise across processes, restarts and clock changes.
+/// ``store(path:)`` and ``backend(_:)`` keep that promise across processes, restarts and clock changes.
 public enum CounterPolicy: Sendable, Hashable, CustomStringConvertible {
     /// Keep the counter the adapter put in the request.
     case preserve
@@ -16,14 +30,24 @@ public enum CounterPolicy: Sendable, Hashable, CustomStringConvertible {
     case time
     /// The durable per-originator store at `path` (see ``CounterStore``).
     case store(path: String)
+    /// Another durable store (a database shared by several replicas).
+    case backend(any CounterStoreBackend)
 
     public var description: String {
         switch self {
         case .preserve: "preserve"
         case .time: "time"
         case .store(let path): "store(\(path))"
+        case .backend(let store): "store(\(store))"
         }
     }
+
+    /// Policies compare by kind and store (a backend by its description, which names it).
+    public static func == (lhs: CounterPolicy, rhs: CounterPolicy) -> Bool {
+        lhs.description == rhs.description
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 }
 
 /// Milliseconds-since-epoch counters, strictly increasing within one process.
@@ -120,7 +144,7 @@ public final class CounterAssigner {
     public let floor: UInt64
 
     private let timeCounter: TimeCounter
-    private let store: CounterStore?
+    private let store: (any CounterStoreBackend)?
     private let lock = NSLock()
     private var blocks: [EUI64: ClosedRange<UInt64>] = [:]  // remaining reserved counters, guarded by `lock`
 
@@ -135,7 +159,11 @@ public final class CounterAssigner {
         self.blockSize = Swift.max(blockSize, 1)
         self.floor = Swift.max(floor, 1)
         self.timeCounter = timeCounter
-        if case .store(let path) = policy { store = CounterStore(path: path) } else { store = nil }
+        switch policy {
+        case .store(let path): store = CounterStore(path: path)
+        case .backend(let backend): store = backend
+        case .preserve, .time: store = nil
+        }
     }
 
     /// The counter to use for a request whose RequestID is `requestID`, handled at `now` (the signer's clock;
@@ -149,7 +177,7 @@ public final class CounterAssigner {
         case .time:
             guard let now else { return try timeCounter.next() }
             return try timeCounter.next(now: milliseconds(since1970: now))
-        case .store:
+        case .store, .backend:
             guard let store else { return requestID.counter }
             let originator = requestID.businessOriginator
             let timeFloor = now.map { milliseconds(since1970: $0) } ?? 0
@@ -166,6 +194,12 @@ public final class CounterAssigner {
             blocks[originator] = value < block.upperBound ? (value + 1)...block.upperBound : nil
             return value
         }
+    }
+
+    /// Whether the policy's store (if any) can hand out counters now.
+    /// - Throws: ``CounterStoreError``.
+    public func checkAvailable() throws(CounterStoreError) {
+        try store?.checkAvailable()
     }
 
     /// `requestID` with its counter replaced according to the policy, for a request handled at `now`.

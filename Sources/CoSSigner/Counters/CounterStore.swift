@@ -83,7 +83,7 @@ public struct CounterStoreError: ClassifiedError, Equatable {
 ///
 /// Use a local file system (`flock` over NFS is not reliable). Deleting the store resets it: seed
 /// a new store above every counter used before (``raiseFloor(originator:to:)``).
-public struct CounterStore: Sendable, Hashable {
+public struct CounterStore: CounterStoreBackend, Hashable {
     /// The store file.
     public let path: String
 
@@ -141,6 +141,13 @@ public struct CounterStore: Sendable, Hashable {
             return raised
         }
     }
+
+    /// Reads the store under its lock: it can be opened, locked and parsed.
+    public func checkAvailable() throws(CounterStoreError) {
+        _ = try snapshot()
+    }
+
+    public var description: String { path }
 
     /// The next counter of every originator in the store (nil = exhausted), read under the lock.
     public func snapshot() throws(CounterStoreError) -> [EUI64: UInt64?] {

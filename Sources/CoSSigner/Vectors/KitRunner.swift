@@ -47,10 +47,12 @@ struct Observed {
     var party: String? = nil
     var field: String? = nil
     var rule: String? = nil
+    var diagnoses: [String]? = nil
     var problems: [String] = []
 
     var summary: String {
         kitOutcomeSummary(outcome.rawValue, reason: reason, party: party, field: field, rule: rule, exitCode: exitCode)
+            + (diagnoses.map { ", diagnoses [\($0.joined(separator: ", "))]" } ?? "")
     }
 }
 
@@ -68,6 +70,7 @@ func kitOutcomeSummary(_ outcome: String, reason: String?, party: String?, field
 extension KitExpected {
     var summary: String {
         kitOutcomeSummary(outcome.rawValue, reason: reason, party: party, field: field, rule: rule, exitCode: exitCode)
+            + (diagnoses.map { ", diagnoses [\($0.joined(separator: ", "))]" } ?? "")
     }
 }
 
@@ -88,6 +91,7 @@ extension ConformanceKit {
                 case .verification: problems = KitRunner.compare(try KitRunner.verification(c, kit), c.expected)
                 case .keySelection: problems = KitRunner.compare(try KitRunner.keySelection(c, kit), c.expected)
                 case .requestValidation: problems = KitRunner.compare(try KitRunner.requestValidation(c, kit), c.expected)
+                case .explain, .responses: problems = KitRunner.compare(try KitRunner.verification(c, kit, explaining: true), c.expected)
                 }
             } catch {
                 problems = ["cannot run the case: \(error)"]
@@ -139,6 +143,11 @@ enum KitRunner {
         if let field = expected.field, field != observed.field { mismatch = true }
         if let rule = expected.rule, rule != observed.rule { mismatch = true }
         if let exit = expected.exitCode, observed.exitCode != nil, exit != observed.exitCode { mismatch = true }
+        // Diagnoses: the expected first code comes first, and every expected code is given.
+        if let codes = expected.diagnoses {
+            let given = observed.diagnoses ?? []
+            if given.first != codes.first || !codes.allSatisfy(given.contains) { mismatch = true }
+        }
         guard mismatch else { return [] }
         var line = "expected \(expected.summary), got \(observed.summary)"
         if !observed.problems.isEmpty { line += " (\(observed.problems.joined(separator: " | ")))" }
@@ -178,12 +187,14 @@ enum KitRunner {
 
     // MARK: Verification
 
-    static func verification(_ c: KitCase, _ kit: KitFiles) throws -> Observed {
+    static func verification(_ c: KitCase, _ kit: KitFiles, explaining: Bool = false) throws -> Observed {
         let document = try kit.bytes(c.inputs.document, "document")
         let certificate = try kit.certificate(c.inputs.certificate)
         let at = try c.inputs.at.map { try KitFiles.time($0, "\(c.id) at") }
+        var verifier = DUISVerifier(certificates: [certificate])
+        verifier.explainsFailures = explaining
         do {
-            let verified = try DUISVerifier(certificates: [certificate]).verify(document, source: c.inputs.document)
+            let verified = try verifier.verify(document, source: c.inputs.document)
             if let at, !verified.certificate.isValid(at: at) {
                 return Observed(outcome: .invalid, reason: KitReasonClass.certificateExpired.rawValue,
                                 exitCode: KitReasonClass.certificateExpired.exitCode,
@@ -192,10 +203,14 @@ enum KitRunner {
             return Observed(outcome: .valid)
         } catch let invalid as SignatureInvalid {
             return Observed(outcome: .invalid, reason: invalid.part.rawValue, exitCode: Int(invalid.failureClass.exitCode),
-                            problems: [invalid.reason])
+                            diagnoses: explaining ? invalid.diagnoses.map(\.code.rawValue) : nil, problems: [invalid.reason])
         } catch let error as XMLError {
             return Observed(outcome: .invalid, reason: KitReasonClass.xml.rawValue, exitCode: Int(error.failureClass.exitCode),
                             problems: [error.message])
+        } catch let error as DUISRequestError {
+            // A comment or processing instruction inside the document's elements: refused before signature checks.
+            return Observed(outcome: .invalid, reason: KitReasonClass.xml.rawValue, exitCode: Int(error.failureClass.exitCode),
+                            problems: [error.description])
         }
     }
 

@@ -243,23 +243,25 @@ final class SignatureDiagnosisContext {
     let issuerText: String?
     let serialText: String?
 
-    private var variants: [Layout: Variant?] = [:]
-    private var digests: [DigestKey: [UInt8]?] = [:]
-    private var signedInfos: [Layout: [UInt8]?] = [:]
+    /// What each layout gives, computed once per layout from a tree that is then freed (so one tree at most is
+    /// alive whatever the document's size).
+    private var facts: [Layout: LayoutFacts?] = [:]
     private var signerSearched = false
     private var signerFound: (certificate: Certificate, reading: Reading, layout: Layout)?
 
-    private struct DigestKey: Hashable {
-        let layout: Layout
+    /// A canonicalization of the document without its Signature.
+    private struct DigestMode: Hashable {
         let exclusive: Bool
         let withComments: Bool
+        static let inclusive = DigestMode(exclusive: false, withComments: false)
+        /// What faulty signers digest instead (tried on the document as given and compact only).
+        static let others = [DigestMode(exclusive: true, withComments: false), DigestMode(exclusive: false, withComments: true)]
     }
 
-    /// One layout of the document: the tree, its Signature and SignedInfo.
-    private struct Variant {
-        let document: XMLDocument
-        let signature: XMLElement
-        let signedInfo: XMLElement?
+    /// The digests of one layout's content, and its SignedInfo's exclusive canonical form.
+    private struct LayoutFacts {
+        var digests: [DigestMode: [UInt8]] = [:]
+        var signedInfo: [UInt8]?
     }
 
     /// `nil` when the document cannot be parsed or has no Signature to explain.
@@ -280,7 +282,7 @@ final class SignatureDiagnosisContext {
         let issuerSerial = child(child(child(signature, "KeyInfo"), "X509Data"), "X509IssuerSerial")
         issuerText = child(issuerSerial, "X509IssuerName")?.textContent
         serialText = child(issuerSerial, "X509SerialNumber")?.textContent.trimmingXMLWhitespace()
-        variants[.asIs] = Variant(document: document, signature: signature, signedInfo: signedInfo)
+        facts[.asIs] = Self.facts(of: document, layout: .asIs)
     }
 
     /// The Signature a verifier reads: the root's last child element when it is one, else the first anywhere.
@@ -290,36 +292,41 @@ final class SignatureDiagnosisContext {
         return document.elements(namespaceURI: ds, localName: "Signature").first
     }
 
+    /// The facts of `document`, already in `layout`.
+    private static func facts(of document: XMLDocument, layout: Layout) -> LayoutFacts? {
+        guard let signature = signature(in: document) else { return nil }
+        var facts = LayoutFacts()
+        var modes = [DigestMode.inclusive]
+        if layout == .asIs || layout == .compact { modes += DigestMode.others }
+        for mode in modes {
+            if let octets = try? document.canonicalForm(excluding: signature, exclusive: mode.exclusive, withComments: mode.withComments) {
+                facts.digests[mode] = SHA256.hash(octets)
+            }
+        }
+        if let signedInfo = signature.elementChildren.first(where: { $0.namespaceURI == DUISSignatureProfile.namespace && $0.localName == "SignedInfo" }) {
+            facts.signedInfo = try? document.exclusiveCanonicalForm(of: signedInfo)
+        }
+        return facts
+    }
+
     func has(_ code: SignatureDiagnosis.Code) -> Bool { found.contains { $0.code == code } }
 
-    private func variant(_ layout: Layout) -> Variant? {
-        if let known = variants[layout] { return known }
-        var made: Variant?
+    private func facts(_ layout: Layout) -> LayoutFacts? {
+        if let known = facts[layout] { return known }
+        var made: LayoutFacts?
         if let document = try? XMLDocument(parsing: bytes, limits: verifier.limits) {
             document.removeWhitespaceBetweenElements()
             if case .indented(let unit) = layout { document.indentElementContent(unit: unit) }
-            if let signature = Self.signature(in: document) {
-                let signedInfo = signature.elementChildren.first {
-                    $0.namespaceURI == DUISSignatureProfile.namespace && $0.localName == "SignedInfo"
-                }
-                made = Variant(document: document, signature: signature, signedInfo: signedInfo)
-            }
+            made = Self.facts(of: document, layout: layout)
         }
-        variants[layout] = made
+        facts[layout] = made
         return made
     }
 
-    /// SHA-256 of the canonical form of `layout` without its Signature.
+    /// SHA-256 of the canonical form of `layout` without its Signature (exclusive or with comments: for the
+    /// document as given and compact only).
     func contentDigest(_ layout: Layout, exclusive: Bool = false, withComments: Bool = false) -> [UInt8]? {
-        let key = DigestKey(layout: layout, exclusive: exclusive, withComments: withComments)
-        if let known = digests[key] { return known }
-        var digest: [UInt8]?
-        if let v = variant(layout),
-            let octets = try? v.document.canonicalForm(excluding: v.signature, exclusive: exclusive, withComments: withComments) {
-            digest = SHA256.hash(octets)
-        }
-        digests[key] = digest
-        return digest
+        facts(layout)?.digests[DigestMode(exclusive: exclusive, withComments: withComments)]
     }
 
     /// Whether that digest is DigestValue.
@@ -329,15 +336,7 @@ final class SignatureDiagnosisContext {
     }
 
     /// The exclusive canonical SignedInfo of `layout` (the octets ECDSA signs).
-    func signedInfoOctets(_ layout: Layout) -> [UInt8]? {
-        if let known = signedInfos[layout] { return known }
-        var octets: [UInt8]?
-        if let v = variant(layout), let signedInfo = v.signedInfo {
-            octets = try? v.document.exclusiveCanonicalForm(of: signedInfo)
-        }
-        signedInfos[layout] = octets
-        return octets
-    }
+    func signedInfoOctets(_ layout: Layout) -> [UInt8]? { facts(layout)?.signedInfo }
 
     /// The given certificate KeyInfo names (issuer as a distinguished name, decimal serial), if any.
     lazy var keyInfoCertificate: Certificate? = {

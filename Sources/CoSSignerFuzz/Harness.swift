@@ -6,14 +6,20 @@
 // entry for programs with their own main) with ``fuzzerTestOneInput``. One binary holds every harness; the
 // environment variable COSSIGNER_FUZZ_TARGET picks one:
 //
-//   xml-verify   XML parse (hardened) + C14N + DUIS signature verification
-//   duis623      6.23 parsing and validation, writer round trip, fast reader against the full parser
-//   parties      party registry (TOML) and registration data (CSV) loaders
+//   xml-verify   XML parse (hardened) + C14N + DUIS signature verification (with diagnoses)
+//   duis623      6.23 parsing and validation, writer round trip, fast reader against the full parser, signing
+//   parties      party registry (TOML) and registration data (CSV) loaders, key selection
 //   ids          RequestID, EUI-64, MPID, dates, serial numbers
 //   sigdecode    base64, DER and P1363 (r||s) ECDSA signature decoding
 //
+// Every target checks that each fast path it reaches never accepts what the full path refuses and gives the
+// same result: verify (template and tree paths against the libxml2 path: verdict, signed content, certificate,
+// DigestValue), sign (DUISSigner's and RequestSigner's fast paths against their full paths, byte for byte with
+// RFC 6979 nonces), the fast 6.23 reader, the key selector's certificate memo, the RequestID byte parser and the
+// verifier's base64 decoder.
+//
 // An input the code refuses with an error is fine; a crash, a sanitizer report, a leak, a hang or a
-// broken round-trip property (checked with `preconditionFailure`, which traps) is a finding.
+// broken round-trip or differential property (checked with `fail`, which aborts) is a finding.
 
 @testable import CoSSigner  // debug build (testability on): the fast 6.23 reader is internal
 import Foundation
@@ -37,6 +43,10 @@ final class FuzzContext: @unchecked Sendable {
     let verifier: DUISVerifier
     let signer: DUISSigner
     let publicKey: PublicKey
+    /// Signs deterministically without counters, schema or a wall clock: its fast and full paths are compared.
+    let requestSigner: RequestSigner
+    /// A 6.23 (the IMMEDIATE template) to select keys for, with the fuzzed registries.
+    let request: ServiceRequest623?
     let scratchDirectory: String
     let fixedNow = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
 
@@ -48,6 +58,11 @@ final class FuzzContext: @unchecked Sendable {
         signer = try DUISSigner(key: key, certificate: certificate)
         verifier = DUISVerifier(certificates: [certificate])
         publicKey = try certificate.publicKey()
+        requestSigner = RequestSigner(
+            signer: signer, options: RequestSigningOptions(signing: SigningOptions(deterministic: true)),
+            clock: FixedClock(fixedNow))
+        request = try? ServiceRequest623(parsing: try Self.read(
+            "\(shared)/vectors/dccboxed/templates/CS02bSupplierByTransCoS_6.23_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"))
         let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         scratchDirectory = "\(base)/cossigner-fuzz-\(getpid())"
         mkdir(scratchDirectory, 0o700)
@@ -112,7 +127,49 @@ func fuzzXMLVerify(_ bytes: [UInt8], _ context: FuzzContext) {
             }
         }
     }
-    _ = try? context.verifier.verify(bytes, source: "fuzz")
+    checkFastVerify(bytes, context.verifier)
+    // The public entry (fast path first, then the full path), with the diagnoses of an invalid signature.
+    var explaining = context.verifier
+    explaining.explainsFailures = true
+    _ = try? explaining.verify(bytes, source: "fuzz")
+    _ = try? context.verifier.preDigestOctets(bytes)
+}
+
+/// Fast ⊆ full for verification: when the fast path (template or tree) accepts, the full libxml2 path accepts the
+/// same document with the same signed content, certificate and DigestValue.
+func checkFastVerify(_ bytes: [UInt8], _ verifier: DUISVerifier) {
+    guard let fast = verifier.fastVerify(bytes) else { return }
+    let full: VerifiedDocument
+    do {
+        full = try verifier.verify(try XMLDocument(parsing: bytes, limits: verifier.limits, source: "fuzz"))
+    } catch {
+        fail("the fast verify path accepted a document the full path refuses: \(error)")
+    }
+    if fast.signedContent != full.signedContent { fail("the fast verify path gives other signed content than the full path") }
+    if fast.certificate != full.certificate { fail("the fast verify path names another certificate than the full path") }
+    if fast.digestValue != full.digestValue { fail("the fast verify path reads another DigestValue than the full path") }
+}
+
+/// Fast ⊆ full for signing: DUISSigner's fast path (single-pass canonicalizer) against its libxml2 path, and
+/// RequestSigner's fast path (no DOM) against its full path, byte for byte (RFC 6979 nonces).
+func checkFastSign(_ bytes: [UInt8], _ context: FuzzContext) {
+    for compact in [true, false] {
+        let options = SigningOptions(keepWhitespace: !compact, deterministic: true)
+        guard let either = try? context.signer.sign(bytes, options: options, source: "fuzz") else { continue }
+        // sign(bytes) tries the fast path first; sign(document) is the full path only.
+        guard let document = try? XMLDocument(parsing: bytes, source: "fuzz"),
+            let full = try? context.signer.sign(document, options: options, source: "fuzz")
+        else { fail("DUISSigner signed a document (compact \(compact)) its full path refuses") }
+        if either.bytes != full.bytes { fail("DUISSigner's fast and full paths sign differently (compact \(compact))") }
+    }
+    if let either = try? context.requestSigner.sign(bytes, source: "fuzz") {
+        guard let full = try? context.requestSigner.fullSign(bytes, source: "fuzz",
+                                                            call: RequestSigner.Call(now: context.fixedNow, mpid: nil)) else {
+            fail("RequestSigner's fast path signed a document its full path refuses")
+        }
+        if either.document.bytes != full.document.bytes { fail("RequestSigner's fast and full paths sign differently") }
+        if either.requestID != full.requestID { fail("RequestSigner's fast and full paths read different RequestIDs") }
+    }
 }
 
 func fuzzDUIS623(_ bytes: [UInt8], _ context: FuzzContext) {
@@ -126,6 +183,7 @@ func fuzzDUIS623(_ bytes: [UInt8], _ context: FuzzContext) {
         }
         if full != quick { fail("the fast 6.23 reader read a document differently from the full parser") }
     }
+    checkFastSign(bytes, context)
     guard let request = try? ServiceRequest623(parsing: bytes, source: "fuzz") else { return }
     _ = RequestSummary(request)
     try? request.validate(DUISValidationOptions(now: context.fixedNow))
@@ -160,6 +218,20 @@ func fuzzParties(_ bytes: [UInt8], _ context: FuzzContext) {
             for party in registry.parties {
                 for mpid in party.mpids { _ = try? selector.select(KeySelectionQuery(mpid: mpid)) }
             }
+            // Fast ⊆ full for key selection: the memo of decoded replacement certificates (a miss, then a hit)
+            // chooses exactly what a selector without the memo chooses.
+            if let request = context.request {
+                let plain = KeySelector(registry: registry, memoCapacity: 0)
+                let expected = Result { () throws(KeySelectionRefused) in try plain.select(for: request).party.id }
+                for round in 0..<2 {
+                    let got = Result { () throws(KeySelectionRefused) in try selector.select(for: request).party.id }
+                    switch (got, expected) {
+                    case (.success(let a), .success(let b)) where a == b: continue
+                    case (.failure(let a), .failure(let b)) where a.reasons == b.reasons: continue
+                    default: fail("the key selector's memo (round \(round)) chose differently from a selector without it")
+                    }
+                }
+            }
         }
     } else {
         if let data = try? RegistrationData(contentsOfFile: path) {
@@ -170,6 +242,13 @@ func fuzzParties(_ bytes: [UInt8], _ context: FuzzContext) {
 
 func fuzzIdentifiers(_ bytes: [UInt8]) {
     let text = String(decoding: bytes, as: UTF8.self)
+    // Fast ⊆ full for RequestIDs: the byte parser (fast 6.23 reader, verified content) accepts only what the
+    // string parser accepts, with the same value.
+    if let fast = bytes.withUnsafeBufferPointer({ RequestID.parse(utf8: $0) }) {
+        guard let full = try? RequestID(parsing: text), full == fast else {
+            fail("RequestID byte parser accepted '\(text)' differently from RequestID(parsing:)")
+        }
+    }
     if let id = try? RequestID(parsing: text) {
         guard let again = try? RequestID(parsing: id.description), again == id else {
             fail("RequestID '\(text)' parsed but its description '\(id.description)' does not parse to the same value")
@@ -193,6 +272,15 @@ func fuzzIdentifiers(_ bytes: [UInt8]) {
 
 func fuzzSignatureDecoding(_ bytes: [UInt8], _ context: FuzzContext) {
     let text = String(decoding: bytes, as: UTF8.self)
+    // Fast ⊆ full for base64: the verifier's template decoder (one compact form of 32 or 64 bytes) accepts only
+    // what Base64.decode accepts, with the same bytes.
+    for byteCount in [SHA256.byteCount, 64] {
+        if let fast = bytes.withUnsafeBufferPointer({ DUISVerifier.decodeBase64($0, byteCount: byteCount) }) {
+            guard let full = try? Base64.decode(text), full == fast else {
+                fail("the verifier's fast base64 decoder accepted '\(text)' differently from Base64.decode")
+            }
+        }
+    }
     if let decoded = try? Base64.decode(text) {
         guard (try? Base64.decode(Base64.encode(decoded))) == decoded else {
             fail("base64 round trip failed")

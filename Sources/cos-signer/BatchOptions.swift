@@ -56,6 +56,8 @@ struct BatchDriver {
     let failureWord: String
     /// Print each result line to standard output (verify does).
     let printResults: Bool
+    /// Prints each result instead of the lines above, when set (`verify --explain`, `--json`); called serially.
+    var printResult: (@Sendable (BatchItemResult) -> Void)? = nil
 
     /// The workers to start: `--jobs` (default: one per core), but no more than there are inputs when every
     /// input is a file (one document is signed on the main thread, without starting any thread).
@@ -78,10 +80,13 @@ struct BatchDriver {
         let progress = ProgressBar(total: total, enabled: showProgress && total > 1)
         let logger = self.logger
         let printResults = self.printResults
+        let printResult = self.printResult
         let summary = BatchRunner.run(jobs: workerCount, inputs: batch, groupSize: groupSize, work: work) { result in
             reportWriter?.write(result)
             progress.clear()
-            if result.succeeded {
+            if let printResult {
+                printResult(result)
+            } else if result.succeeded {
                 logger.debug("\(result.input): \(result.result.rawValue)\(result.output.map { " → \($0)" } ?? "")\(result.party.map { ", party \($0)" } ?? ""), certificate serial \(result.certificateSerial ?? "-")")
                 if printResults {
                     Terminal.out("\(result.input): valid (certificate serial \(result.certificateSerial ?? "-")\(result.party.map { ", party \($0)" } ?? ""))")

@@ -129,14 +129,18 @@ struct BuildCommand: ParsableCommand {
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Print a 6.23 request (unsigned or signed) in human form or as JSON.",
+        abstract: "Print a 6.23 request, or the header of a DCC response, acknowledgement or alert, in human form or as JSON.",
         discussion: """
-            The request is parsed strictly; a malformed one is refused with exit code 2 and the field at fault. \
+            A request is parsed strictly; a malformed one is refused with exit code 2 and the field at fault. \
+            For a DCC message (sr:Response) the header is printed so that an adapter can match it to the request it \
+            sent: kind (response, acknowledgement, deviceAlert, dccAlert), RequestID, ResponseID, ResponseCode, \
+            ResponseDateTime, ServiceReference and variant, alert code, schemaVersion and whether it is signed. \
             The signature, if any, is not checked here: use 'cos-signer verify'.
 
             Examples:
               cos-signer inspect request.xml
               cos-signer inspect --json signed.xml
+              cos-signer inspect --json response.xml
             """
     )
 
@@ -146,16 +150,30 @@ struct InspectCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Largest input accepted, in bytes.", valueName: "BYTES"))
     var maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes
 
-    @Argument(help: ArgumentHelp("The request ('-' for standard input).", valueName: "INPUT"))
+    @Argument(help: ArgumentHelp("The request or DCC message ('-' for standard input).", valueName: "INPUT"))
     var input: String
 
     func run() throws {
         let bytes = try Files.read(input, maxBytes: maxInputBytes)
-        let request = try ServiceRequest623(parsing: bytes, source: input == "-" ? "standard input" : input)
+        let source = input == "-" ? "standard input" : input
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let document: XMLDocument
+        do throws(XMLError) {
+            document = try XMLDocument(parsing: bytes, source: source)
+        } catch {
+            // As ServiceRequest623(parsing:) reports it.
+            throw DUISRequestError(field: "", rule: .wellFormedXML, reason: error.message, line: error.line, source: source)
+        }
+        let root = document.root
+        if root.namespaceURI == DUISNamespace.serviceUserGateway, root.localName == "Response" {
+            let header = try DUISResponseHeader(document, source: source)
+            Terminal.out(json ? String(decoding: try encoder.encode(header), as: UTF8.self) : header.humanReadable)
+            return
+        }
+        let request = try ServiceRequest623(document: document, source: source)
         let summary = RequestSummary(request)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             Terminal.out(String(decoding: try encoder.encode(summary), as: UTF8.self))
         } else {
             Terminal.out(summary.humanReadable)

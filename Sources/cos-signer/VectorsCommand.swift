@@ -82,7 +82,10 @@ struct VectorsCommand: ParsableCommand {
                 The kit is generated from its description in code, with a seeded test PKI, RFC 6979 signatures and \
                 fixed times: running this twice gives byte-identical files, and running it over an up-to-date kit \
                 changes nothing (files whose bytes are already right are not rewritten). DIR is created if missing; \
-                files of other names in it are left alone. The keys are public test keys: NOT FOR PRODUCTION.
+                files of other names in it are left alone. The keys are public test keys: NOT FOR PRODUCTION. The \
+                explain and responses cases are built from the DCC Boxed templates and test keys in \
+                SHARED/vectors/dccboxed (--shared, default $COSSIGNER_SHARED or ../shared); only their certificates \
+                and the derived documents go into the kit.
 
                 Examples:
                   cos-signer vectors make TestVectors/
@@ -93,8 +96,11 @@ struct VectorsCommand: ParsableCommand {
         @Argument(help: ArgumentHelp("Output directory.", valueName: "DIR"))
         var directory: String
 
+        @Option(help: ArgumentHelp("The folder holding vectors/dccboxed/ (DCC Boxed templates and test keys; default $COSSIGNER_SHARED or ../shared).", valueName: "SHARED"))
+        var shared: String?
+
         func run() throws {
-            let report = try ConformanceKit.make(directory: directory)
+            let report = try ConformanceKit.make(directory: directory, shared: shared ?? ConformanceKit.defaultSharedDirectory)
             Terminal.out("\(directory): \(report.caseCount) cases, \(report.written.count + report.unchanged.count) files (\(report.written.count) written, \(report.unchanged.count) unchanged)")
         }
     }

@@ -47,30 +47,42 @@ public struct RequestVerifier: Sendable {
         let header = DUISMessageHeader.read(canonical: verified.signedContent, source: source)
         let certificate = verified.certificate
         let name = SigningCertificateRules.name(certificate)
+        /// A failure of the signer; with the diagnosis that explains it when the verifier explains failures.
+        func invalid(_ part: SignatureInvalid.Part, _ reason: String, _ diagnosis: SignatureDiagnosis? = nil) -> SignatureInvalid {
+            var failure = SignatureInvalid(part, reason, source: source)
+            if verifier.explainsFailures, let diagnosis { failure.diagnoses = [diagnosis] }
+            return failure
+        }
         var requestID: RequestID?
         if header.isRequest {
             if let problem = SigningCertificateRules.problems(certificate).first {
-                throw SignatureInvalid(.signingCertificate, "\(name) may not sign a request: \(problem)", source: source)
+                throw invalid(.signingCertificate, "\(name) may not sign a request: \(problem)")
             }
             switch header.requestID {
             case .success(let id):
                 let entity = certificate.entityIdentifier
                 guard entity == id.businessOriginator else {
-                    throw SignatureInvalid(
-                        .originator,
-                        "the request's Business Originator \(id.businessOriginator) is not the entity \(entity.map(\.description) ?? "(none)") of the signing \(name): a request must be signed with its Business Originator's own XML signing certificate",
-                        source: source)
+                    let reason = "the request's Business Originator \(id.businessOriginator) is not the entity \(entity.map(\.description) ?? "(none)") of the signing \(name): a request must be signed with its Business Originator's own XML signing certificate"
+                    throw invalid(.originator, reason, SignatureDiagnosis(
+                        code: .originatorNotSigner,
+                        detail: "the signature verifies with \(name), which belongs to entity \(entity.map(\.description) ?? "(none)"); the request's Business Originator (the first EUI-64 of its RequestID) is \(id.businessOriginator)",
+                        fix: "sign the request with the XML signing key and certificate of User ID \(id.businessOriginator) (a parties registry credential for that User ID), or correct the RequestID's Business Originator if the request was built for the wrong User ID"))
                 }
                 requestID = id
             case .failure(let error):
-                throw SignatureInvalid(.originator, "the request's RequestID cannot be read, so its signer cannot be checked: \(error.description)",
-                                       source: source)
+                throw invalid(.originator, "the request's RequestID cannot be read, so its signer cannot be checked: \(error.description)")
             case nil:
-                throw SignatureInvalid(.originator, "the request has no RequestID, so its signer cannot be checked", source: source)
+                throw invalid(.originator, "the request has no RequestID, so its signer cannot be checked")
             }
         }
-        if let problem = SigningCertificateRules.validityProblem(certificate, at: time ?? clock.now()) {
-            throw SignatureInvalid(.certificateValidity, "the signing \(problem)", source: source)
+        let when = time ?? clock.now()
+        if let problem = SigningCertificateRules.validityProblem(certificate, at: when) {
+            throw invalid(.certificateValidity, "the signing \(problem)", SignatureDiagnosis(
+                code: .certificateExpired,
+                detail: "the signature verifies, but \(problem)",
+                fix: when < certificate.notBefore
+                    ? "verify at a time inside the certificate's validity (--at), or check the clock of the machine that signed"
+                    : "sign again with the User ID's current XML signing certificate; to check an old message as of when it was signed, verify with --at that time"))
         }
         return VerifiedMessage(document: verified, isRequest: header.isRequest, requestID: requestID)
     }

@@ -40,11 +40,19 @@ public enum ConformanceKit {
     /// Where the test PKI sits in the kit.
     public static let pkiDirectory = "pki"
 
+    /// Where `vectors make` reads the DCC Boxed material (templates and test keys under `vectors/dccboxed/`)
+    /// that the explain and responses cases are built from: `$COSSIGNER_SHARED`, else `../shared`.
+    public static var defaultSharedDirectory: String {
+        ProcessInfo.processInfo.environment["COSSIGNER_SHARED"] ?? "../shared"
+    }
+
     /// Every file of the kit, in a fixed order (the manifest, its schema and the README included).
-    /// - Throws: ``KitError`` if the kit cannot be built (a bug, or a broken OpenSSL).
-    public static func files() throws(KitError) -> [KitFile] {
+    /// - Parameter shared: the folder holding `vectors/dccboxed/` (DCC Boxed templates and test keys).
+    /// - Throws: ``KitError`` if the kit cannot be built (a bug, a broken OpenSSL, or the DCC Boxed material
+    ///   missing).
+    public static func files(shared: String = defaultSharedDirectory) throws(KitError) -> [KitFile] {
         do {
-            var maker = try KitMaker()
+            var maker = try KitMaker(shared: shared)
             return try maker.build()
         } catch let error as KitError {
             throw error
@@ -57,8 +65,8 @@ public enum ConformanceKit {
     /// are not touched; files of other names are left alone.
     /// - Throws: ``KitError``.
     @discardableResult
-    public static func make(directory: String) throws(KitError) -> KitWriteReport {
-        let all = try files()
+    public static func make(directory: String, shared: String = defaultSharedDirectory) throws(KitError) -> KitWriteReport {
+        let all = try files(shared: shared)
         var report = KitWriteReport()
         try makeDirectory(directory)
         for file in all {

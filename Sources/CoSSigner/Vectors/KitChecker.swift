@@ -54,7 +54,7 @@ public enum KitChecker {
                 } else {
                     result = KitCaseResult(id: c.id, group: c.group, status: .skip, detail: "no signer template")
                 }
-            case .verification:
+            case .verification, .responses:
                 if let template = options.verifiedBy {
                     result = checkVerification(c, kit, template: template, options: options)
                 } else {
@@ -62,6 +62,8 @@ public enum KitChecker {
                 }
             case .keySelection, .requestValidation:
                 result = KitCaseResult(id: c.id, group: c.group, status: .skip, detail: "not expressible as a command (adapter API)")
+            case .explain:
+                result = KitCaseResult(id: c.id, group: c.group, status: .skip, detail: "diagnosis codes are cos-signer's own output (verify --explain)")
             }
             report.results.append(result)
         }

@@ -21,6 +21,9 @@ enum KitDocuments {
         ("verification/doctype-empty", "xmlsec1 accepts a DOCTYPE"),
         ("verification/originator-not-signer", "xmlsec1 checks the signature, not who signed: the certificate's entity is not the request's Business Originator"),
         ("verification/non-signing-certificate", "xmlsec1 does not check the certificate's role: a Supplier device certificate (OU 02) may not sign a request"),
+        ("verification/comment-in-signed-content", "comments are not signed content; refusing them inside the request's elements is a DUIS rule, not an XML-DSig one"),
+        ("verification/comment-splitting-value", "the same: the comment does not change the canonical value, only what a first-text-node reader sees"),
+        ("responses/response-signed-with-user-key", "KeyInfo ignored, and XML-DSig has no rule on the signer's role (DCC messages are signed with OU 89 certificates)"),
     ]
 
     static func readme(manifest: KitManifest) -> String {
@@ -34,7 +37,7 @@ enum KitDocuments {
             (`Sources/CoSSigner/Vectors/KitMaker.swift`). Do not edit it by hand: change the code and regenerate. Making
             the kit twice gives byte-identical files, and it never depends on the wall clock (all times are fixed).
 
-            \(manifest.cases.count) cases: \(count(.signing)) signing, \(count(.verification)) verification, \(count(.keySelection)) key selection, \(count(.requestValidation)) request validation.
+            \(manifest.cases.count) cases: \(count(.signing)) signing, \(count(.verification)) verification, \(count(.keySelection)) key selection, \(count(.requestValidation)) request validation, \(count(.explain)) explain, \(count(.responses)) responses.
 
             ## Using it
 
@@ -49,7 +52,7 @@ enum KitDocuments {
             the inputs to your own code and compare with `expected`. All paths are relative to this directory.
 
             `vectors check` runs a **signer** command for every signing case and a **verifier** command for every
-            verification case (through `/bin/sh -c`; placeholders are replaced by single-quoted absolute paths):
+            verification and responses case (through `/bin/sh -c`; placeholders are replaced by single-quoted absolute paths):
 
             | placeholder | value |
             |---|---|
@@ -64,7 +67,8 @@ enum KitDocuments {
             carries the expected DigestValue; with `--deterministic-signer` (RFC 6979 nonces) its output must also be
             byte-identical to the expected output. A verifier passes when it exits 0 for `valid` cases and non-zero for
             `invalid` ones (the reason class cannot be seen through an exit status; check it in your own tests).
-            Key selection and request validation cases belong to an adapter's API: run them from your own test code.
+            Key selection and request validation cases belong to an adapter's API: run them from your own test code;
+            explain cases check `cos-signer verify --explain`'s diagnosis codes and are skipped by `vectors check`.
 
             ## The manifest
 
@@ -77,18 +81,21 @@ enum KitDocuments {
                            "expected": { "outcome": "valid", "output": "…", "digestValue": "…", "signatureValue": "…" } } ] }
             ```
 
-            - `group`: `signing`, `verification`, `keySelection`, `requestValidation`.
+            - `group`: `signing`, `verification`, `keySelection`, `requestValidation`, `explain`, `responses`.
             - `inputs` (by group): signing `request`, `key`, `certificate`, `keepWhitespace`; verification `document`,
               `certificate`, optional `at`; keySelection `registry` (TOML), optional `registration` (CSV
               `mpxn,mpid,effective_from`), `request`, optional `mpid`, optional `date` (YYYY-MM-DD); requestValidation
-              `request`, optional `now` (future-dating check), optional `certificatesValidAt`.
+              `request`, optional `now` (future-dating check), optional `certificatesValidAt`; explain and responses
+              `document`, `certificate` (as verification).
             - `expected.outcome`: `valid`, `invalid` or `refused`. Signing: `output` (exact bytes), `digestValue`,
               `signatureValue`. Verification `invalid`: `reason` (a reason class) and `exitCode` (`cos-signer verify`:
               10, or 2 for `xml`). Key selection: `party` (the id of the chosen party) and, where the case says so,
               `userID` (the User ID whose XML signing credential signs: always the request's Business Originator), or
               `refused` with `reason` and `exitCode` (4; 3 for a certificate that cannot sign). Request validation
               `invalid`: `field` (element path from the root with `sr:` prefixes, empty when the XML cannot be parsed),
-              `rule` and `exitCode` 2.
+              `rule` and `exitCode` 2. Explain (always `invalid`): `reason`, `exitCode` and `diagnoses`, the codes
+              `verify --explain` gives, the expected one first (a verifier passes when its first code is that one and it
+              gives every code listed). Responses: as verification.
             - Times are RFC 3339 in UTC. Verification depends on time only in cases with `at`: the signature must
               verify **and** the KeyInfo certificate must be valid at `at`, else the reason class is `certificateExpired`
               (cases without `at` use certificates valid from 2025 to 2124). A request (`sr:Request`) must be signed by a
@@ -139,6 +146,18 @@ enum KitDocuments {
                each GBCS §12 rule a meter applies to a certificate (critical keyUsage and certificatePolicies, 8-octet
                key identifiers, uncompressed P-256 key, ecdsa-with-SHA256, CA path certificates), and the replacement
                certificates' validity when the request executes.
+            5. **explain** (\(count(.explain))): DCC Boxed 6.23 templates (`shared/vectors/dccboxed/templates`) signed with
+               the DCC Boxed XmlSign key of 90-B3-D5-1F-30-01-00-00 (certificate in `explain/certificates/`), then broken
+               in one known way each: pretty-printed after signing, whitespace changed, Reference digested with
+               exclusive C14N or with comments, SignatureValue in DER or Java length (65 or 66 bytes), KeyInfo with a
+               hex serial or reversed issuer, a request signed by another User ID than its Business Originator, a
+               certificate expired at the case's `at`, content changed (also DSP-signed DCC messages tampered). Each names the
+               diagnosis code `cos-signer verify --explain` reports first: \(SignatureDiagnosis.Code.allCases.map { "`\($0.rawValue)`" }.joined(separator: ", ")).
+            6. **responses** (\(count(.responses))): DCC messages (6.23 responses, a device alert, a DCC alert) signed with
+               the DSP's XML signing test key (OU 89, certificate in `responses/certificates/`) as DCC's own tool writes
+               them: one line, SignatureValue wrapped at 76 columns with `&#13;` and LF (and other wrappings); DCC's
+               unsigned acknowledgements (`unsigned`); unsigned responses and alerts (`missing`); a response signed with
+               a User's XmlSign key (`keyInfo`: DCC messages are signed with OU 89 certificates).
 
             ## Reason classes
 
@@ -180,6 +199,9 @@ enum KitDocuments {
         return text
     }
 
+    /// The diagnosis codes, as a JSON enumeration's items.
+    static let diagnosisCodes = SignatureDiagnosis.Code.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+
     static let manifestSchema = #"""
         {
           "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -215,8 +237,8 @@ enum KitDocuments {
               "required": ["id", "group", "description", "inputs", "expected"],
               "additionalProperties": false,
               "properties": {
-                "id": { "type": "string", "pattern": "^(signing|verification|keySelection|requestValidation)/[a-z0-9-]+$" },
-                "group": { "enum": ["signing", "verification", "keySelection", "requestValidation"] },
+                "id": { "type": "string", "pattern": "^(signing|verification|keySelection|requestValidation|explain|responses)/[a-z0-9-]+$" },
+                "group": { "enum": ["signing", "verification", "keySelection", "requestValidation", "explain", "responses"] },
                 "description": { "type": "string", "pattern": "^[^\\n]+$" },
                 "inputs": { "$ref": "#/$defs/inputs" },
                 "expected": { "$ref": "#/$defs/expected" }
@@ -241,7 +263,16 @@ enum KitDocuments {
                   "then": { "properties": {
                     "inputs": { "required": ["request"] },
                     "expected": { "properties": { "outcome": { "enum": ["valid", "invalid"] } },
-                                  "if": { "properties": { "outcome": { "const": "invalid" } } }, "then": { "required": ["field", "rule", "exitCode"] } } } } }
+                                  "if": { "properties": { "outcome": { "const": "invalid" } } }, "then": { "required": ["field", "rule", "exitCode"] } } } } },
+                { "if": { "properties": { "group": { "const": "explain" } } },
+                  "then": { "properties": {
+                    "inputs": { "required": ["document", "certificate"] },
+                    "expected": { "required": ["reason", "exitCode", "diagnoses"], "properties": { "outcome": { "const": "invalid" } } } } } },
+                { "if": { "properties": { "group": { "const": "responses" } } },
+                  "then": { "properties": {
+                    "inputs": { "required": ["document", "certificate"] },
+                    "expected": { "properties": { "outcome": { "enum": ["valid", "invalid"] } },
+                                  "if": { "properties": { "outcome": { "const": "invalid" } } }, "then": { "required": ["reason", "exitCode"] } } } } }
               ]
             },
             "inputs": {
@@ -276,7 +307,8 @@ enum KitDocuments {
                 "party": { "type": "string" },
                 "userID": { "type": "string", "pattern": "^[0-9A-F]{2}(-[0-9A-F]{2}){7}$" },
                 "field": { "type": "string" },
-                "rule": { "type": "string" }
+                "rule": { "type": "string" },
+                "diagnoses": { "type": "array", "minItems": 1, "items": { "enum": [\#(diagnosisCodes)] } }
               }
             }
           }

@@ -12,6 +12,8 @@ struct KitMaker {
     private(set) var files: [KitFile] = []
     private var paths = Set<String>()
     private(set) var cases: [KitCase] = []
+    /// Where the DCC Boxed material (templates, keys) is read from (`shared/`), for the explain and responses cases.
+    let shared: String
     /// Signed outputs of the signing cases, by case name, with the party that signed.
     private var signedOutputs: [(name: String, path: String, party: TestPKIParty, description: String)] = []
 
@@ -28,7 +30,8 @@ struct KitMaker {
     static let selectionExit = Int(FailureClass.selectionRefused.exitCode)
     static let signatureExit = Int(FailureClass.signatureInvalid.exitCode)
 
-    init() throws {
+    init(shared: String = ConformanceKit.defaultSharedDirectory) throws {
+        self.shared = shared
         pki = try TestPKI(partyCount: ConformanceKit.pkiParties, seed: ConformanceKit.pkiSeed)
         p1 = pki.parties[0]
         p2 = pki.parties[1]
@@ -43,6 +46,8 @@ struct KitMaker {
         try verificationCases()
         try keySelectionCases()
         try validationCases()
+        try explainCases()
+        try responseCases()
         let manifest = KitManifest(
             description: "Conformance kit for DUIS SRV 6.23 'Update Security Credentials (CoS)' signers, verifiers, key selectors and request validators (DUIS XML signature profile: enveloped, exclusive C14N SignedInfo, inclusive C14N 1.0 reference, ECDSA P-256 SHA-256 raw r||s, X509IssuerSerial).",
             generator: "cos-signer vectors make",
@@ -58,14 +63,14 @@ struct KitMaker {
 
     // MARK: - Files and cases
 
-    private mutating func add(_ path: String, _ bytes: [UInt8]) throws {
+    mutating func add(_ path: String, _ bytes: [UInt8]) throws {
         guard paths.insert(path).inserted else {
             throw KitError(path: path, reason: "the kit maker wrote this file twice", failureClass: .input)
         }
         files.append(KitFile(path: path, bytes: bytes))
     }
 
-    private mutating func add(_ path: String, _ text: String) throws { try add(path, Array(text.utf8)) }
+    mutating func add(_ path: String, _ text: String) throws { try add(path, Array(text.utf8)) }
 
     /// Writes a credential made for a case under `keyselection/keys/`.
     private mutating func addCredentialFiles(_ credential: TestPKICredential) throws {
@@ -73,7 +78,7 @@ struct KitMaker {
         try add("keyselection/keys/\(credential.stem).key.pem", try credential.key.pkcs8PEM())
     }
 
-    private mutating func addCase(_ group: KitGroup, _ name: String, _ description: String, _ inputs: KitInputs, _ expected: KitExpected) {
+    mutating func addCase(_ group: KitGroup, _ name: String, _ description: String, _ inputs: KitInputs, _ expected: KitExpected) {
         cases.append(KitCase(id: "\(group.rawValue)/\(name)", group: group, description: description, inputs: inputs, expected: expected))
     }
 
@@ -412,12 +417,14 @@ struct KitMaker {
                    document: "<!DOCTYPE sr:Request [<!ENTITY m \"\(mpxn.prefix(6))\">]>\n"
                        + (try KitText.replacingFirst(">\(mpxn)<", with: ">&m;\(mpxn.dropFirst(6))<", in: signed)),
                    .invalid, .xml)
-        try verify("comment-in-signed-content", "A comment inserted into sr:Body after signing: comments are not signed (C14N without comments), so it is valid; the signed content excludes it.",
-                   document: try KitText.replacingFirst("<sr:Body>", with: "<sr:Body><!-- not signed -->", in: signed), .valid)
+        try verify("comment-in-signed-content", "A comment inserted into sr:Body after signing: the signature still verifies (comments are not signed), but comments inside the request's elements are refused, as when signing.",
+                   document: try KitText.replacingFirst("<sr:Body>", with: "<sr:Body><!-- not signed -->", in: signed), .invalid, .xml)
+        try verify("comment-splitting-value", "An empty comment splits the signed ImportMPxN after signing: a first-text-node reader would see a truncated value, so it is refused.",
+                   document: try KitText.replacingFirst(">\(mpxn)<", with: ">\(mpxn.prefix(10))<!---->\(mpxn.dropFirst(10))<", in: signed), .invalid, .xml)
         try verify("comment-in-signedinfo", "A comment inserted into SignedInfo after signing: exclusive C14N drops it, so it is valid.",
                    document: try KitText.replacingFirst("<ds:SignedInfo>", with: "<ds:SignedInfo><!-- not signed -->", in: signed), .valid)
-        try verify("processing-instruction-in-signed-content", "A processing instruction inserted into sr:Body after signing: PIs are signed content.",
-                   document: try KitText.replacingFirst("<sr:Body>", with: "<sr:Body><?cos-signer test?>", in: signed), .invalid, .referenceDigest)
+        try verify("processing-instruction-in-signed-content", "A processing instruction inserted into sr:Body after signing: refused inside the request's elements, as when signing.",
+                   document: try KitText.replacingFirst("<sr:Body>", with: "<sr:Body><?cos-signer test?>", in: signed), .invalid, .xml)
         try verify("processing-instruction-before-root", "A processing instruction before the root after signing: it is part of the canonical document.",
                    document: "<?cos-signer test?>\n" + signed, .invalid, .referenceDigest)
         try verify("xml-declaration-added", "An XML declaration added before the root: not part of the canonical form, so valid.",
@@ -777,7 +784,7 @@ struct KitMaker {
 
 /// The reason classes of verification cases.
 enum KitReasonClass: String, CaseIterable {
-    case missing, profile, keyInfo, referenceDigest, signatureValue, signingCertificate, originator, certificateExpired, xml
+    case missing, unsigned, profile, keyInfo, referenceDigest, signatureValue, signingCertificate, originator, certificateExpired, xml
 
     var exitCode: Int {
         self == .xml ? Int(FailureClass.input.exitCode) : Int(FailureClass.signatureInvalid.exitCode)
@@ -785,6 +792,7 @@ enum KitReasonClass: String, CaseIterable {
 
     static let descriptions: [String: String] = [
         "missing": "the document has no XML-DSig signature at all",
+        "unsigned": "a DCC acknowledgement without a signature: the DCC does not sign acknowledgements (`cos-signer verify` accepts it only with --allow-unsigned-acknowledgements)",
         "profile": "the signature's shape, placement, algorithms, transforms or references are outside the DUIS profile",
         "keyInfo": "KeyInfo is malformed or names no certificate the verifier was given (X509IssuerSerial: issuer DN and decimal serial)",
         "referenceDigest": "the Reference digest does not match the document (signed content changed)",
@@ -792,7 +800,7 @@ enum KitReasonClass: String, CaseIterable {
         "signingCertificate": "the signature verifies, but the KeyInfo certificate may not sign a request: it is not a DCC User's XML signing certificate (OU 87, critical keyUsage digitalSignature only, not a CA)",
         "originator": "the signature verifies, but the KeyInfo certificate's entity identifier is not the request's Business Originator (a request is signed with its originator's own XML signing certificate)",
         "certificateExpired": "the signature verifies, but the KeyInfo certificate is not valid at the case's `at` time (expired or not yet valid)",
-        "xml": "the bytes are refused before signature checks: DOCTYPE, entities, malformed or non-UTF-8 XML",
+        "xml": "the bytes are refused before signature checks: DOCTYPE, entities, malformed or non-UTF-8 XML, comments or processing instructions inside the document's elements",
     ].merging(KitRefusal.descriptions) { a, _ in a }
 }
 

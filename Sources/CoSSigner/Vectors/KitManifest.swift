@@ -48,7 +48,7 @@ public struct KitPKI: Codable, Sendable, Equatable {
     public var command: String
 }
 
-/// The four groups of cases.
+/// The groups of cases.
 public enum KitGroup: String, Codable, Sendable, CaseIterable {
     /// Sign a request deterministically; the output bytes, DigestValue and SignatureValue are exact.
     case signing
@@ -58,6 +58,13 @@ public enum KitGroup: String, Codable, Sendable, CaseIterable {
     case keySelection
     /// Validate a 6.23 request; valid, or the field and rule it breaks.
     case requestValidation
+    /// Verify a document broken in one known way (built from the DCC Boxed templates and keys): invalid with
+    /// the reason class, and the diagnosis codes `verify --explain` gives, the expected one first.
+    case explain
+    /// Verify a DCC message (response, acknowledgement, alert) against the DSP's XML signing certificate
+    /// (OU 89), as DCC's own tool writes them: valid, or invalid with the reason class (`unsigned` for an
+    /// acknowledgement).
+    case responses
 }
 
 /// One case of the kit.
@@ -156,10 +163,14 @@ public struct KitExpected: Codable, Sendable, Equatable {
     public var field: String?
     /// requestValidation (invalid): the rule broken.
     public var rule: String?
+    /// explain (and invalid responses): the diagnosis codes (``SignatureDiagnosis/Code``) the verifier gives, the
+    /// expected one first. A verifier passes when its first code is the first one here and it gives every code
+    /// listed (it may give more).
+    public var diagnoses: [String]?
 
     public init(outcome: Outcome, reason: String? = nil, exitCode: Int? = nil, output: String? = nil,
                 digestValue: String? = nil, signatureValue: String? = nil, party: String? = nil, userID: String? = nil,
-                field: String? = nil, rule: String? = nil) {
+                field: String? = nil, rule: String? = nil, diagnoses: [String]? = nil) {
         self.outcome = outcome
         self.reason = reason
         self.exitCode = exitCode
@@ -170,6 +181,7 @@ public struct KitExpected: Codable, Sendable, Equatable {
         self.userID = userID
         self.field = field
         self.rule = rule
+        self.diagnoses = diagnoses
     }
 }
 

@@ -48,10 +48,12 @@ struct Observed {
     var userID: String? = nil
     var field: String? = nil
     var rule: String? = nil
+    var diagnoses: [String]? = nil
     var problems: [String] = []
 
     var summary: String {
         kitOutcomeSummary(outcome.rawValue, reason: reason, party: party, userID: userID, field: field, rule: rule, exitCode: exitCode)
+            + (diagnoses.map { ", diagnoses [\($0.joined(separator: ", "))]" } ?? "")
     }
 }
 
@@ -71,6 +73,7 @@ func kitOutcomeSummary(_ outcome: String, reason: String?, party: String?, userI
 extension KitExpected {
     var summary: String {
         kitOutcomeSummary(outcome.rawValue, reason: reason, party: party, userID: userID, field: field, rule: rule, exitCode: exitCode)
+            + (diagnoses.map { ", diagnoses [\($0.joined(separator: ", "))]" } ?? "")
     }
 }
 
@@ -91,6 +94,7 @@ extension ConformanceKit {
                 case .verification: problems = KitRunner.compare(try KitRunner.verification(c, kit), c.expected)
                 case .keySelection: problems = KitRunner.compare(try KitRunner.keySelection(c, kit), c.expected)
                 case .requestValidation: problems = KitRunner.compare(try KitRunner.requestValidation(c, kit), c.expected)
+                case .explain, .responses: problems = KitRunner.compare(try KitRunner.verification(c, kit, explaining: true), c.expected)
                 }
             } catch {
                 problems = ["cannot run the case: \(error)"]
@@ -143,6 +147,11 @@ enum KitRunner {
         if let field = expected.field, field != observed.field { mismatch = true }
         if let rule = expected.rule, rule != observed.rule { mismatch = true }
         if let exit = expected.exitCode, observed.exitCode != nil, exit != observed.exitCode { mismatch = true }
+        // Diagnoses: the expected first code comes first, and every expected code is given.
+        if let codes = expected.diagnoses {
+            let given = observed.diagnoses ?? []
+            if given.first != codes.first || !codes.allSatisfy(given.contains) { mismatch = true }
+        }
         guard mismatch else { return [] }
         var line = "expected \(expected.summary), got \(observed.summary)"
         if !observed.problems.isEmpty { line += " (\(observed.problems.joined(separator: " | ")))" }
@@ -182,22 +191,28 @@ enum KitRunner {
 
     // MARK: Verification
 
-    static func verification(_ c: KitCase, _ kit: KitFiles) throws -> Observed {
+    static func verification(_ c: KitCase, _ kit: KitFiles, explaining: Bool = false) throws -> Observed {
         let document = try kit.bytes(c.inputs.document, "document")
         let certificate = try kit.certificate(c.inputs.certificate)
         // Without `at`, the case does not depend on time: its certificates are checked at the kit's fixed time.
         let at = try KitFiles.time(c.inputs.at ?? KitMaker.validationNow, "\(c.id) at")
+        var signatureVerifier = DUISVerifier(certificates: [certificate])
+        signatureVerifier.explainsFailures = explaining
         do {
-            let verifier = RequestVerifier(verifier: DUISVerifier(certificates: [certificate]))
+            let verifier = RequestVerifier(verifier: signatureVerifier)
             _ = try verifier.verify(document, source: c.inputs.document, at: at)
             return Observed(outcome: .valid)
         } catch let invalid as SignatureInvalid {
             let reason = invalid.part == .certificateValidity ? KitReasonClass.certificateExpired.rawValue : invalid.part.rawValue
             return Observed(outcome: .invalid, reason: reason, exitCode: Int(invalid.failureClass.exitCode),
-                            problems: [invalid.reason])
+                            diagnoses: explaining ? invalid.diagnoses.map(\.code.rawValue) : nil, problems: [invalid.reason])
         } catch let error as XMLError {
             return Observed(outcome: .invalid, reason: KitReasonClass.xml.rawValue, exitCode: Int(error.failureClass.exitCode),
                             problems: [error.message])
+        } catch let error as DUISRequestError {
+            // A comment or processing instruction inside the document's elements: refused before signature checks.
+            return Observed(outcome: .invalid, reason: KitReasonClass.xml.rawValue, exitCode: Int(error.failureClass.exitCode),
+                            problems: [error.description])
         }
     }
 

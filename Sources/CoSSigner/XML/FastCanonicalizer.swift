@@ -188,6 +188,9 @@ struct FastC14NScanner {
     private var rootClosed = false
     /// The input held a comment or a CDATA section (see ``FastCanonicalizer/Result/sawCommentOrCDATA``).
     private(set) var sawCommentOrCDATA = false
+    /// A comment or processing instruction inside the root element, outside a root-level `ds:Signature` (the
+    /// verifier refuses them; see ``DUISVerifier``).
+    private(set) var sawCommentOrPIInsideRoot = false
     /// Signing: root-level `ds:Signature` placeholders dropped.
     private(set) var placeholderCount = 0
     /// Signing: no element follows the last dropped placeholder among the root's children.
@@ -489,6 +492,7 @@ struct FastC14NScanner {
     private mutating func comment() throws(FastC14NFallback) {
         i += 4
         sawCommentOrCDATA = true
+        if !stack.isEmpty && !isSuppressed { sawCommentOrPIInsideRoot = true }
         while true {
             guard i + 1 < n else { throw fail() }
             let c = p[i]
@@ -524,6 +528,7 @@ struct FastC14NScanner {
         }
         if at(i) == UInt8(ascii: ":") { throw fail() }
         let emit = !isSuppressed
+        if !prolog && emit { sawCommentOrPIInsideRoot = true }
         if emit {
             out.append(UInt8(ascii: "<"))
             out.append(UInt8(ascii: "?"))
@@ -761,19 +766,8 @@ struct FastC14NScanner {
         }
     }
 
-    /// The parts of a `ds:Signature` exactly as ``DUISSigner`` writes it, around its four text values
-    /// (DigestValue, SignatureValue, X509IssuerName, X509SerialNumber).
-    private static let writtenSignatureParts: [[UInt8]] = [
-        Array((#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>"#
-            + DUISSignatureProfile.signedInfoBodyHead).utf8),
-        Array("</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>".utf8),
-        Array("</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>".utf8),
-        Array("</ds:X509IssuerName><ds:X509SerialNumber>".utf8),
-        Array("</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo>".utf8),
-    ]
-
     /// Verifying, at the root-level `ds:Signature` just opened at `tagStart`: when it is laid out byte for byte
-    /// as ``DUISSigner`` writes it, moves to its end tag without reading its fixed markup element by element.
+    /// as ``DUISSigner`` writes it (``DUISSignatureLayout``, whose parts are read here up to the end tag), moves to its end tag without reading its fixed markup element by element.
     ///
     /// That markup is known to be well-formed, to stay within the attribute limit (one attribute per element)
     /// and to hold no comment, CDATA, processing instruction or nested Signature; nothing inside a Signature is
@@ -784,7 +778,7 @@ struct FastC14NScanner {
         guard stack.count + 4 <= maxDepth else { return }
         let resume = i
         var cursor = tagStart
-        let parts = Self.writtenSignatureParts
+        let parts = DUISSignatureLayout.parts
         for (index, part) in parts.enumerated() {
             let matched = part.withUnsafeBufferPointer { literal -> Bool in
                 guard let start = literal.baseAddress, n - cursor >= literal.count else { return false }

@@ -27,7 +27,19 @@ extension XMLDocument {
         return try canonicalize(mode: XML_C14N_EXCLUSIVE_1_0, visibility: cos_xml_c14n_visible_inside, subtree: element.node)
     }
 
-    private func canonicalize(mode: xmlC14NMode, visibility: xmlC14NIsVisibleCallback?, subtree: xmlNodePtr?) throws(XMLError) -> [UInt8] {
+    /// Canonical XML of the whole document without the subtree `excluding`, in any of the four variants (inclusive
+    /// or exclusive, with or without comments). Only the diagnoses of an invalid signature use the variants the
+    /// profile does not (what a faulty signer may have digested).
+    func canonicalForm(excluding: XMLElement, exclusive: Bool, withComments: Bool) throws(XMLError) -> [UInt8] {
+        guard excluding.document === self else {
+            throw XMLError(kind: .unsupported, message: "canonicalForm: the element belongs to another document")
+        }
+        return try canonicalize(mode: exclusive ? XML_C14N_EXCLUSIVE_1_0 : XML_C14N_1_0, visibility: cos_xml_c14n_visible_outside,
+                                subtree: excluding.node, withComments: withComments)
+    }
+
+    private func canonicalize(mode: xmlC14NMode, visibility: xmlC14NIsVisibleCallback?, subtree: xmlNodePtr?,
+                              withComments: Bool = false) throws(XMLError) -> [UInt8] {
         _ = libxml2Initialised
         // No encoder: C14N output is UTF-8 and xmlC14NExecute requires encoder == NULL.
         guard let buffer = xmlAllocOutputBuffer(nil) else {
@@ -37,7 +49,7 @@ extension XMLDocument {
         let collector = LibXML2ErrorCollector()
         let rc = collector.capturingThreadErrors {
             xmlC14NExecute(docPtr, visibility, subtree.map { UnsafeMutableRawPointer($0) },
-                           Int32(mode.rawValue), nil, 0, buffer)
+                           Int32(mode.rawValue), nil, withComments ? 1 : 0, buffer)
         }
         guard rc >= 0, buffer.pointee.error == 0 else {
             let reason = collector.first?.message ?? "libxml2 error \(buffer.pointee.error)"

@@ -87,6 +87,67 @@ public final class XMLDocument {
         }
     }
 
+    /// Indents element content as `xmllint --format` does, for a document without whitespace between elements
+    /// (``removeWhitespaceBetweenElements()`` first): inside every element whose children are all elements, each
+    /// child starts a new line indented by `unit` once per level (the root's children once), and the end tag
+    /// starts a line at the element's own level. Elements holding text are left as they are. Used to rebuild the
+    /// layouts a signed document may have had (explaining an invalid signature).
+    func indentElementContent(unit: String) {
+        guard let rootNode = xmlDocGetRootElement(docPtr) else { return }
+        var stack: [(node: xmlNodePtr, depth: Int)] = [(rootNode, 0)]
+        while let (element, depth) = stack.popLast() {
+            var children: [xmlNodePtr] = []
+            var onlyElements = true
+            var child = element.pointee.children
+            while let c = child {
+                if c.pointee.type == XML_ELEMENT_NODE {
+                    children.append(c)
+                } else {
+                    onlyElements = false
+                }
+                child = c.pointee.next
+            }
+            guard onlyElements, !children.isEmpty else { continue }
+            let inner = "\n" + String(repeating: unit, count: depth + 1)
+            for c in children {
+                if let text = newText(inner) { _ = xmlAddPrevSibling(c, text) }
+                stack.append((c, depth + 1))
+            }
+            if let text = newText("\n" + String(repeating: unit, count: depth)) { _ = xmlAddChild(element, text) }
+        }
+    }
+
+    private func newText(_ text: String) -> xmlNodePtr? {
+        text.withCString { xmlNewDocText(docPtr, UnsafeRawPointer($0).assumingMemoryBound(to: xmlChar.self)) }
+    }
+
+    /// A comment or processing instruction inside the root element, outside the subtree of `excluding` (the
+    /// shallowest is found first): its kind (the PI's target, or `nil` for a comment) and its parent element.
+    func firstCommentOrProcessingInstruction(excluding: XMLElement?) -> (target: String?, parent: XMLElement)? {
+        guard let rootNode = xmlDocGetRootElement(docPtr) else { return nil }
+        let skipped = excluding?.node
+        var stack: [xmlNodePtr] = [rootNode]
+        while let element = stack.popLast() {
+            var child = element.pointee.children
+            var elements: [xmlNodePtr] = []
+            while let c = child {
+                switch c.pointee.type {
+                case XML_COMMENT_NODE:
+                    return (nil, XMLElement(document: self, node: element))
+                case XML_PI_NODE:
+                    return (string(c.pointee.name) ?? "", XMLElement(document: self, node: element))
+                case XML_ELEMENT_NODE where c != skipped:
+                    elements.append(c)
+                default:
+                    break
+                }
+                child = c.pointee.next
+            }
+            stack.append(contentsOf: elements.reversed())
+        }
+        return nil
+    }
+
     /// Unlinks and frees `element` and its subtree. `element`, and any view into its subtree,
     /// must not be used afterwards. The root element cannot be removed, nor an element of another document:
     /// for those nothing happens and the result is `false`.

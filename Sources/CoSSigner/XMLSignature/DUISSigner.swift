@@ -33,7 +33,9 @@ public final class DUISSigner: Sendable {
     public let key: SigningKey
     /// The certificate named in KeyInfo.
     public let certificate: Certificate
-    private let keyInfo: [UInt8]
+    /// The X509IssuerName and X509SerialNumber texts of KeyInfo (escaped issuer name, decimal serial).
+    private let issuerNameText: [UInt8]
+    private let serialNumberText: [UInt8]
 
     /// Makes a signer. The key must be the certificate's key.
     /// - Throws: ``SigningRefused`` (key or certificate class) when they do not match.
@@ -48,11 +50,8 @@ public final class DUISSigner: Sendable {
         }
         self.key = key
         self.certificate = certificate
-        keyInfo = Array(
-            ("<ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>"
-                + XMLText.escape(certificate.issuer.rfc2253)
-                + "</ds:X509IssuerName><ds:X509SerialNumber>" + certificate.serialNumberDecimal
-                + "</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo>").utf8)
+        issuerNameText = Array(XMLText.escape(certificate.issuer.rfc2253).utf8)
+        serialNumberText = Array(certificate.serialNumberDecimal.utf8)
     }
 
     /// Signs a document given as bytes.
@@ -143,14 +142,11 @@ public final class DUISSigner: Sendable {
         let signatureValue = Base64.encode(signature.rawRepresentation)
 
         let contentCount = max(0, canonical.count - closingTagCount)
-        let bodyHead = Self.signedInfoBodyHead
-        let tail = DUISSignatureProfile.signedInfoTail
-        let keyInfo = keyInfo
         let digestText = Array(digestValue.utf8)
         let signatureText = Array(signatureValue.utf8)
-        let total = canonical.count + Self.signatureOpen.count + Self.signedInfoOpen.count + bodyHead.count
-            + digestText.count + tail.count + Self.signatureValueOpen.count + signatureText.count
-            + Self.signatureValueClose.count + keyInfo.count + Self.signatureClose.count
+        // The Signature element is ``DUISSignatureLayout``: its fixed parts around the four values.
+        let values = [digestText, signatureText, issuerNameText, serialNumberText]
+        let total = canonical.count + DUISSignatureLayout.fixedByteCount + values.reduce(0) { $0 + $1.count }
         let out = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
             var offset = 0
             func put(_ part: UnsafeBufferPointer<UInt8>) {
@@ -160,34 +156,17 @@ public final class DUISSigner: Sendable {
             }
             func put(_ part: [UInt8]) { part.withUnsafeBufferPointer { put($0) } }
             put(UnsafeBufferPointer(rebasing: canonical[..<contentCount]))
-            put(Self.signatureOpen)
-            // SignedInfo as it appears inside ds:Signature: the namespace is declared on ds:Signature.
-            put(Self.signedInfoOpen)
-            put(bodyHead)
-            put(digestText)
-            put(tail)
-            put(Self.signatureValueOpen)
-            put(signatureText)
-            put(Self.signatureValueClose)
-            put(keyInfo)
-            put(Self.signatureClose)
+            for (part, value) in zip(DUISSignatureLayout.parts, values) {
+                put(part)
+                put(value)
+            }
+            put(DUISSignatureLayout.afterSerialNumber)
+            put(DUISSignatureLayout.signatureEnd)
             put(UnsafeBufferPointer(rebasing: canonical[contentCount...]))
             initialized = offset
         }
         return SignedDocument(bytes: out, digestValue: digestValue, signatureValue: signatureValue)
     }
-
-    private static let signatureOpen = Array(#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">"#.utf8)
-    private static let signedInfoOpen = Array("<ds:SignedInfo>".utf8)
-    /// The canonical SignedInfo's children up to the DigestValue text.
-    private static let signedInfoBodyHead = Array(DUISSignatureProfile.signedInfoBodyHead.utf8)
-    private static let signatureValueOpen = Array("<ds:SignatureValue>".utf8)
-    private static let signatureValueClose = Array("</ds:SignatureValue>".utf8)
-    private static let signatureClose = Array("</ds:Signature>".utf8)
-}
-
-extension DUISSignatureProfile {
-    static var signedInfoBodyHeadCount: Int { signedInfoBodyHead.utf8.count }
 }
 
 /// Escaping of character data for XML text content.

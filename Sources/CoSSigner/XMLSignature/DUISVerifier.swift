@@ -56,6 +56,13 @@ public struct VerifiedDocument: Sendable {
     public let certificate: Certificate
     /// The base64 DigestValue.
     public let digestValue: String
+    /// What was accepted only because an option allowed it (a Java-length SignatureValue with
+    /// ``DUISVerifier/acceptsJavaLengthSignatures``); empty for a signature exactly as the profile writes it.
+    public internal(set) var warnings: [String] = []
+
+    /// The RequestID in `sr:Header/sr:RequestID` of the signed content (requests and DCC responses alike), read
+    /// from the verified bytes; `nil` when there is none or it is not valid.
+    public var requestID: RequestID? { RequestSigner.genericRequestID(canonical: signedContent, source: nil) }
 }
 
 /// Verifies DUIS signatures strictly against ``DUISSignatureProfile``.
@@ -64,6 +71,14 @@ public struct DUISVerifier: Sendable {
     public let certificates: CertificateSet
     /// Bounds applied when parsing.
     public var limits: XMLParseLimits
+    /// When set, a ``SignatureInvalid`` thrown by ``verify(_:source:)-([UInt8],_)`` carries the
+    /// ``SignatureInvalid/diagnoses`` of ``explain(_:source:)``. They are computed only after the document was
+    /// found invalid: the valid path is the same with or without it. Off by default.
+    public var explainsFailures = false
+    /// Accept a SignatureValue of 65 or 66 bytes whose r and s are 33-byte integers with a leading zero (as some
+    /// Java signers write them) as its 64-byte `r || s`; ``VerifiedDocument/warnings`` then says so. Off by
+    /// default: the DUIS profile requires exactly 64 bytes. Only the full path reads such values.
+    public var acceptsJavaLengthSignatures = false
 
     /// For each certificate: its KeyInfo text as this library writes it (escaped issuer name, decimal serial)
     /// and the certificate the full path would select for that issuer and serial (the first equivalent one).
@@ -82,8 +97,10 @@ public struct DUISVerifier: Sendable {
 
     /// Verifies a document given as bytes.
     /// - Returns: the verified document (signed content and certificate).
-    /// - Throws: ``SignatureInvalid`` naming the part that failed; ``XMLError`` when the bytes are not
-    ///   acceptable XML.
+    /// - Throws: ``SignatureInvalid`` naming the part that failed (with ``SignatureInvalid/diagnoses`` when
+    ///   ``explainsFailures`` is set); ``XMLError`` when the bytes are not acceptable XML; ``DUISRequestError``
+    ///   (rule ``DUISRequestError/Rule/unexpectedNode``) for a comment or processing instruction inside the
+    ///   root element, outside the Signature.
     public func verify(_ bytes: [UInt8], source: String? = nil) throws -> VerifiedDocument {
         if let verified = fastVerify(bytes) { return verified }
         let document = try XMLDocument(parsing: bytes, limits: limits, source: source)
@@ -91,8 +108,56 @@ public struct DUISVerifier: Sendable {
             return try verify(document)
         } catch var invalid as SignatureInvalid {
             invalid.source = source
+            if explainsFailures {
+                invalid.diagnoses = SignatureDiagnostics.diagnose(bytes, failure: invalid, verifier: self)
+            }
             throw invalid
+        } catch var refused as DUISRequestError {
+            refused.source = refused.source ?? source
+            throw refused
         }
+    }
+
+    /// Why `bytes` does not verify, and what would fix it: the known diagnoses that apply, most likely first
+    /// (see ``SignatureDiagnosis/Code``). Empty when the document verifies, when its failure is explained by
+    /// the reason alone (no signature, an unsigned acknowledgement, a signature outside the profile, XML that
+    /// cannot be read) or when no diagnosis applies. Runs the verification first, then, only for an invalid
+    /// signature, the diagnoses.
+    public func explain(_ bytes: [UInt8], source: String? = nil) -> [SignatureDiagnosis] {
+        var plain = self
+        plain.explainsFailures = false
+        do {
+            _ = try plain.verify(bytes, source: source)
+            return []
+        } catch let invalid as SignatureInvalid {
+            return SignatureDiagnostics.diagnose(bytes, failure: invalid, verifier: plain)
+        } catch {
+            return []
+        }
+    }
+
+    /// The exact octets the Reference digest of `bytes` covers, whether or not the signature verifies: the
+    /// inclusive Canonical XML 1.0 (without comments) of the document without its `ds:Signature` (the root's last
+    /// child element, or the only Signature). Compare them with another tool's to see why digests differ.
+    /// - Throws: ``XMLError`` for unreadable XML; ``SignatureInvalid`` (``SignatureInvalid/Part/missing``) when
+    ///   there is no Signature, (``SignatureInvalid/Part/profile``) when there are several and none is the
+    ///   root's last child.
+    public func preDigestOctets(_ bytes: [UInt8], source: String? = nil) throws -> [UInt8] {
+        let document = try XMLDocument(parsing: bytes, limits: limits, source: source)
+        let ds = DUISSignatureProfile.namespace
+        let signatures = document.elements(namespaceURI: ds, localName: "Signature")
+        let signature: XMLElement
+        if let last = document.root.elementChildren.last, last.namespaceURI == ds, last.localName == "Signature" {
+            signature = last
+        } else if signatures.count == 1 {
+            signature = signatures[0]
+        } else {
+            throw SignatureInvalid(signatures.isEmpty ? .missing : .profile,
+                                   signatures.isEmpty ? "the document has no ds:Signature element: nothing is digested"
+                                       : "the document has \(signatures.count) ds:Signature elements and none is the root's last child",
+                                   source: source)
+        }
+        return try document.inclusiveCanonicalForm(excluding: signature)
     }
 
     /// The fast path: the single-pass canonicalizer reads the document (and checks that it has exactly one
@@ -100,12 +165,15 @@ public struct DUISVerifier: Sendable {
     /// element declaring the root's namespaces, so it is read in the same scope), and the same profile checks,
     /// digest comparison and ECDSA verification run. It only ever returns a success; on anything else it returns
     /// `nil` and the document goes through the full path, which gives the verdict and the exact error.
-    private func fastVerify(_ bytes: [UInt8]) -> VerifiedDocument? {
+    func fastVerify(_ bytes: [UInt8]) -> VerifiedDocument? {
         // The template check reads the canonical octets in the scanner's buffer; the arrays of a full
         // result are only made when it does not apply.
         let outcome = bytes.withUnsafeBytes { raw in
             FastCanonicalizer.withScanner(raw, mode: .verifying, limits: limits) { scanner -> FastOutcome in
-                guard let range = scanner.signatureByteRange else { return .declined }
+                // Comments and processing instructions inside the root are refused by the full path.
+                guard !scanner.sawCommentOrPIInsideRoot, let range = scanner.signatureByteRange else { return .declined }
+                // A DCC response must be signed with a DSP certificate: left to the full path's check.
+                if Self.localNameIsResponse(scanner.rootQualifiedName) { return .declined }
                 let signature = UnsafeBufferPointer(rebasing: raw.assumingMemoryBound(to: UInt8.self)[range])
                 if let verified = templateVerify(canonical: scanner.canonical, signature: signature) {
                     return .verified(verified)
@@ -119,6 +187,18 @@ public struct DUISVerifier: Sendable {
         case .declined, nil: return nil
         }
     }
+
+    /// Whether a qualified name's local part is `Response` (the root of DCC messages).
+    static func localNameIsResponse(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        let local = responseLocalName
+        guard name.count >= local.count else { return false }
+        let start = name.count - local.count
+        guard start == 0 || name[start - 1] == UInt8(ascii: ":") else { return false }
+        for k in 0..<local.count where name[start + k] != local[k] { return false }
+        return true
+    }
+
+    private static let responseLocalName = Array("Response".utf8)
 
     private enum FastOutcome {
         case verified(VerifiedDocument)
@@ -161,8 +241,8 @@ public struct DUISVerifier: Sendable {
         return VerifiedDocument(signedContent: fast.bytes, certificate: certificate, digestValue: Base64.encode(parts.digest))
     }
 
-    /// The commonest case, a Signature exactly as ``DUISSigner`` writes it (byte for byte, apart from the
-    /// values): then its exclusive canonical SignedInfo is ``DUISSignatureProfile/canonicalSignedInfo(digestValue:)``
+    /// The commonest case, a Signature exactly as ``DUISSigner`` writes it (``DUISSignatureLayout``, byte for
+    /// byte apart from the values): then its exclusive canonical SignedInfo is ``DUISSignatureProfile/canonicalSignedInfo(digestValue:)``
     /// and every profile check holds by construction, so no tree is needed. The certificate must be named with
     /// exactly the issuer and serial text this library writes for it. `nil` for anything else.
     private func templateVerify(
@@ -194,15 +274,17 @@ public struct DUISVerifier: Sendable {
             guard let start = slice.baseAddress else { return true }
             return matches(start, text)
         }
-        guard take(Self.templateHead) else { return nil }
+        // ``DUISSignatureLayout``: its fixed parts around the four values.
+        let layout = DUISSignatureLayout.self
+        guard take(layout.beforeDigestValue) else { return nil }
         let digestText = value()
-        guard digestText.count == 44, take(Self.templateAfterDigest) else { return nil }
+        guard digestText.count == 44, take(layout.afterDigestValue) else { return nil }
         let signatureText = value()
-        guard signatureText.count == 88, take(Self.templateAfterSignatureValue) else { return nil }
+        guard signatureText.count == 88, take(layout.afterSignatureValue) else { return nil }
         let issuerText = value()
-        guard take(Self.templateAfterIssuer) else { return nil }
+        guard take(layout.afterIssuerName) else { return nil }
         let serialText = value()
-        guard take(Self.templateTail), cursor == end,
+        guard take(layout.afterSerialNumber), take(layout.signatureEnd), cursor == end,
             issuerText.count <= SignatureParts.maxIssuerNameLength, serialText.count <= SignatureParts.maxSerialDigits
         else { return nil }
         guard let entry = keyInfoTexts.first(where: { equal($0.issuer, issuerText) && equal($0.serial, serialText) }) else {
@@ -277,16 +359,6 @@ public struct DUISVerifier: Sendable {
         return table
     }()
 
-    private static let templateHead = Array(
-        (#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>"# + DUISSignatureProfile.signedInfoBodyHead).utf8)
-    private static let templateAfterDigest = Array(
-        "</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>".utf8)
-    private static let templateAfterSignatureValue = Array(
-        "</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>".utf8)
-    private static let templateAfterIssuer = Array("</ds:X509IssuerName><ds:X509SerialNumber>".utf8)
-    private static let templateTail = Array(
-        "</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo></ds:Signature>".utf8)
-
     private static let wrapperOpen = Array("<cos-signer-scope".utf8)
     private static let wrapperClose = Array("</cos-signer-scope>".utf8)
     private static let defaultNamespaceOpen = Array(" xmlns=\"".utf8)
@@ -298,6 +370,13 @@ public struct DUISVerifier: Sendable {
         let ns = DUISSignatureProfile.namespace
         let signatures = document.elements(namespaceURI: ns, localName: "Signature")
         guard let signature = signatures.first else {
+            let kind = DUISMessageKind(document)
+            if kind == .acknowledgement {
+                throw SignatureInvalid(.unsigned, "\(Self.messageDescription(document, kind)) carries no ds:Signature: the DCC does not sign acknowledgements, so nothing vouches for its content")
+            }
+            if kind.isSignedByDCC {
+                throw SignatureInvalid(.missing, "\(Self.messageDescription(document, kind)) has no ds:Signature element (the DCC signs responses and alerts)")
+            }
             throw SignatureInvalid(.missing, "the document has no ds:Signature element")
         }
         guard signatures.count == 1 else {
@@ -309,7 +388,8 @@ public struct DUISVerifier: Sendable {
         else {
             throw SignatureInvalid(.profile, "ds:Signature (line \(signature.line)) is not the last child element of the root")
         }
-        let parts = try SignatureParts(signature)
+        try Self.refuseCommentsAndProcessingInstructions(document, signature: signature)
+        let parts = try SignatureParts(signature, acceptJavaLength: acceptsJavaLengthSignatures)
 
         // KeyInfo → certificate.
         guard let certificate = certificates.certificate(issuer: parts.issuer, serial: parts.serial) else {
@@ -318,6 +398,11 @@ public struct DUISVerifier: Sendable {
                 throw SignatureInvalid(.keyInfo, "\(count) different certificates given have issuer '\(parts.issuer.rfc2253)' and serial \(parts.serial.decimal): KeyInfo cannot tell them apart, so none is chosen")
             }
             throw SignatureInvalid(.keyInfo, "no certificate given for issuer '\(parts.issuer.rfc2253)' serial \(parts.serial.decimal)")
+        }
+        // DCC messages are signed with a DSP XML signing certificate.
+        if root.namespaceURI == DUISNamespace.serviceUserGateway, root.localName == "Response",
+            certificate.subjectOrganizationalUnit?.uppercased() != Self.dspXMLSigningRole {
+            throw SignatureInvalid(.keyInfo, "KeyInfo names certificate serial \(certificate.serialNumberDecimal) (subject '\(certificate.subject.rfc2253)', OU \(certificate.subjectOrganizationalUnit ?? "none")), but a DCC response or alert is signed with a DSP XML signing certificate (OU \(Self.dspXMLSigningRole))")
         }
 
         // Reference: inclusive C14N 1.0 of the document without the Signature.
@@ -338,7 +423,43 @@ public struct DUISVerifier: Sendable {
         guard publicKey.isValidSignature(parts.signatureValue, for: signedInfo) else {
             throw SignatureInvalid(.signatureValue, "the SignatureValue does not verify with the key of certificate serial \(certificate.serialNumberDecimal)")
         }
-        return VerifiedDocument(signedContent: content, certificate: certificate, digestValue: Base64.encode(parts.digest))
+        var verified = VerifiedDocument(signedContent: content, certificate: certificate, digestValue: Base64.encode(parts.digest))
+        if let length = parts.javaLength {
+            verified.warnings.append("SignatureValue is \(length) bytes: r and s written as 33-byte integers with a leading zero (a Java signer's encoding); accepted as its 64-byte r||s only because Java-length signatures are accepted (--accept-java-length-signatures); the DUIS profile requires exactly 64 bytes")
+        }
+        return verified
+    }
+
+    /// The subject OU (remote party role) of the DSP's XML signing certificates, which sign DCC messages.
+    public static let dspXMLSigningRole = "89"
+
+    /// "DCC acknowledgement (ResponseCode E65, RequestID …)" for messages.
+    static func messageDescription(_ document: XMLDocument, _ kind: DUISMessageKind) -> String {
+        guard let header = try? DUISResponseHeader(document) else { return "the \(kind.noun)" }
+        return "the \(kind.noun) (ResponseCode \(header.responseCode)\(header.requestID.map { ", RequestID \($0)" } ?? ""))"
+    }
+
+    /// Comments and processing instructions inside the root element (outside the Signature) are refused, as
+    /// signing and `inspect` refuse them: a comment is not signed content (so it may be added after signing
+    /// without breaking the signature), and a reader that takes an element's first text node would see
+    /// `1312345678` in `<sr:ImportMPxN>1312345678<!---->333</sr:ImportMPxN>`, whose signed value is `1312345678333`.
+    static func refuseCommentsAndProcessingInstructions(_ document: XMLDocument, signature: XMLElement) throws(DUISRequestError) {
+        guard let (target, parent) = document.firstCommentOrProcessingInstruction(excluding: signature) else { return }
+        var names: [String] = []
+        var element: XMLElement? = parent
+        let root = document.root
+        while let current = element, !current.isSameNode(as: root) {
+            names.append(current.namespaceURI == DUISNamespace.serviceUserGateway ? "sr:\(current.localName)"
+                         : (current.prefix.map { "\($0):" } ?? "") + current.localName)
+            element = current.parent
+        }
+        let field = names.isEmpty ? (root.namespaceURI == DUISNamespace.serviceUserGateway ? "sr:\(root.localName)" : root.localName)
+            : names.reversed().joined(separator: "/")
+        let what = target.map { "processing instruction <?\($0)?>" } ?? "a comment"
+        throw DUISRequestError(
+            field: field, rule: .unexpectedNode,
+            reason: "\(what) inside a signed document's elements is not accepted (as when signing): a reader that takes the first text node would see part of a value; comments are not even signed content",
+            line: parent.line)
     }
 }
 
@@ -349,13 +470,15 @@ private struct SignatureParts {
     let signatureValue: ECDSASignature
     let issuer: DistinguishedName
     let serial: SerialNumber
+    /// The length of a Java-length SignatureValue accepted as its 64-byte r||s (only with `acceptJavaLength`).
+    var javaLength: Int?
 
     /// The longest X509SerialNumber accepted (a 160-bit serial has 49 decimal digits).
     static let maxSerialDigits = 64
     /// The longest X509IssuerName accepted.
     static let maxIssuerNameLength = 4096
 
-    init(_ signature: XMLElement) throws {
+    init(_ signature: XMLElement, acceptJavaLength: Bool = false) throws {
         try Self.expectNoAttributes(signature)
         let children = try Self.elementChildren(of: signature, expected: ["SignedInfo", "SignatureValue", "KeyInfo"])
         signedInfo = children[0]
@@ -391,7 +514,11 @@ private struct SignatureParts {
 
         // SignatureValue: raw r||s, 64 bytes.
         try Self.expectNoAttributes(children[1])
-        let raw = try Self.base64(children[1], "SignatureValue", part: .signatureValue)
+        var raw = try Self.base64(children[1], "SignatureValue", part: .signatureValue)
+        if acceptJavaLength, let fixed = JavaLengthSignature.normalize(raw) {
+            javaLength = raw.count
+            raw = fixed
+        }
         guard raw.count == 64 else {
             throw SignatureInvalid(.signatureValue, "SignatureValue must be raw r||s of exactly 64 bytes, found \(raw.count) bytes\(raw.first == 0x30 ? " (it looks DER-encoded)" : "")")
         }

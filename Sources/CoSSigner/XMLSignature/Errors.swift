@@ -4,6 +4,9 @@ public struct SignatureInvalid: ClassifiedError, Equatable {
     public enum Part: String, Sendable, CaseIterable {
         /// The document carries no signature at all.
         case missing
+        /// A DCC acknowledgement without a signature: the DCC does not sign acknowledgements, so this is
+        /// expected, but nothing vouches for its content (callers may choose to accept it).
+        case unsigned
         /// The signature's shape or algorithms are outside the DUIS profile.
         case profile
         /// KeyInfo is malformed or names a certificate the verifier was not given.
@@ -28,6 +31,10 @@ public struct SignatureInvalid: ClassifiedError, Equatable {
     public let reason: String
     /// The document (file name) when known.
     public var source: String?
+    /// Why it most likely failed and what would fix it, most likely first: filled by
+    /// ``DUISVerifier/verify(_:source:)-([UInt8],_)`` when ``DUISVerifier/explainsFailures`` is set (see
+    /// ``DUISVerifier/explain(_:source:)``), else empty.
+    public var diagnoses: [SignatureDiagnosis] = []
 
     public init(_ part: Part, _ reason: String, source: String? = nil) {
         self.part = part

@@ -60,7 +60,34 @@ let package = Package(
 // sanitizer runs cover our code; instrumenting the networking stack would multiply CI time for nothing of ours).
 let coreOnly = Context.environment["COSSIGNER_CORE_ONLY"] == "1"
 if !coreOnly {
-    // Networked targets are appended here (server: issue 18; PostgreSQL counter store: issue 19).
+    // RequestID counters in PostgreSQL, shared by replicas (CoSSignerPostgres); `cos-signer` uses it for
+    // `--counter-store postgresql://…`.
+    package.dependencies += [
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+    ]
+    package.targets += [
+        .target(
+            name: "CoSSignerPostgres",
+            dependencies: [
+                "CoSSigner",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "CoSSignerPostgresTests",
+            dependencies: ["CoSSigner", "CoSSignerPostgres", "cos-signer"]
+        ),
+    ]
+    package.products.append(.library(name: "CoSSignerPostgres", targets: ["CoSSignerPostgres"]))
+    for target in package.targets where target.name == "cos-signer" {
+        target.dependencies.append("CoSSignerPostgres")
+    }
 }
 
 // Settings every Swift target shares.

@@ -26,6 +26,9 @@ final class PKCS11Module: @unchecked Sendable {
 
     private static let instances = SharedInstances<String, PKCS11Module>()
 
+    /// Modules this process holds now.
+    static var liveCount: Int { instances.liveCount }
+
     private init(path: String, functions: PKCS11Functions, handle: UnsafeMutableRawPointer, finalizesOnRelease: Bool) {
         self.path = path
         self.functions = functions

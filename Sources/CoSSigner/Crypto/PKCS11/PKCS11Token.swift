@@ -32,6 +32,8 @@ final class PKCS11Token: @unchecked Sendable {
     private var openCount: Int
     /// The most sessions opened at once (lowered if the token answers `CKR_SESSION_COUNT`).
     private var maxSessions: Int
+    /// Sessions closed because they failed or were lost (guarded by `condition`).
+    private var discardedCount = 0
 
     private static let instances = SharedInstances<Identity, PKCS11Token>()
 
@@ -178,6 +180,7 @@ final class PKCS11Token: @unchecked Sendable {
         let sessions = idle
         idle.removeAll()
         openCount -= sessions.count
+        discardedCount += sessions.count
         condition.broadcast()
         condition.unlock()
         for session in sessions { _ = module.functions.closeSession(session) }
@@ -189,6 +192,16 @@ final class PKCS11Token: @unchecked Sendable {
         defer { condition.unlock() }
         return openCount
     }
+
+    /// Sessions closed so far because they failed or were lost.
+    var discardedSessionCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return discardedCount
+    }
+
+    /// Tokens this process holds now.
+    static var liveCount: Int { instances.liveCount }
 
     private func acquire(uri: String) throws(PKCS11Error) -> CK_SESSION_HANDLE {
         condition.lock()
@@ -262,6 +275,7 @@ final class PKCS11Token: @unchecked Sendable {
         _ = module.functions.closeSession(session)
         condition.lock()
         openCount -= 1
+        discardedCount += 1
         condition.signal()
         condition.unlock()
     }

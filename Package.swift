@@ -25,11 +25,15 @@ let package = Package(
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"])]
         ),
+        // PKCS#11 declarations only (p11-kit's pkcs11.h, Debian libp11-kit-dev): a module is loaded with dlopen at
+        // run time, never linked, so there is no pkg-config and no link line.
+        .systemLibrary(name: "CPKCS11"),
         .target(
             name: "CoSSigner",
             dependencies: [
                 "COpenSSL",
                 "CLibXML2",
+                "CPKCS11",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]

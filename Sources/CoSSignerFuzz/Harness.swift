@@ -42,6 +42,8 @@ final class FuzzContext: @unchecked Sendable {
     let target: FuzzTarget
     let verifier: DUISVerifier
     let signer: DUISSigner
+    /// The signer's (file) key, for the registry loader.
+    let signingKey: SigningKey
     let publicKey: PublicKey
     /// Signs deterministically without counters, schema or a wall clock: its fast and full paths are compared.
     let requestSigner: RequestSigner
@@ -56,6 +58,7 @@ final class FuzzContext: @unchecked Sendable {
         let key = try SigningKey(encoded: try Self.read("\(keys)/xml-sign-90B3D51F30010000-ds.key.pem"))
         let certificate = try Certificate(encoded: try Self.read("\(keys)/xml-sign-90B3D51F30010000-ds.pem"))
         signer = try DUISSigner(key: key, certificate: certificate)
+        signingKey = key
         verifier = DUISVerifier(certificates: [certificate])
         publicKey = try certificate.publicKey()
         requestSigner = RequestSigner(
@@ -212,7 +215,8 @@ func fuzzParties(_ bytes: [UInt8], _ context: FuzzContext) {
     if selector & 1 == 0 {
         // The registry loader, with keys and certificates from memory so only the TOML and structure are fuzzed.
         let signer = context.signer
-        let loader = PartyCredentialLoader(loadKey: { _ in signer.key }, loadCertificate: { _ in signer.certificate })
+        let key = context.signingKey
+        let loader = PartyCredentialLoader(loadKey: { _ in key }, loadCertificate: { _ in signer.certificate })
         if let registry = try? PartyRegistry(contentsOfFile: path, loader: loader) {
             let selector = KeySelector(registry: registry)
             for party in registry.parties {

@@ -29,6 +29,15 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Comma-separated cases (default: all).")
         var cases: String?
 
+        @Option(help: "PKCS#11 URI of the ts1 XML signing key in a token: adds the token cases (token-*).")
+        var pkcs11: String?
+
+        @Option(help: "The PKCS#11 module for --pkcs11.")
+        var pkcs11Module: String?
+
+        @Option(help: "The token's PIN file for --pkcs11.")
+        var pinFile: String?
+
         func run() throws {
             let requests = try BenchDocuments.requests(in: pki)
             let key = try SigningKey(contentsOfFile: pki + "/keys/ts1-xml-sign.key.pem")
@@ -57,6 +66,19 @@ struct BenchCommand: ParsableCommand {
             let documents = try requests.map { try XMLDocument(parsing: $0) }
             let models = try documents.map { try ServiceRequest623(document: $0) }
             let certificateDERs = models[0].body.certificationPathCertificates + [models[0].body.supplierReplacementCertificates.digitalSigningCertificate]
+            var tokenCases: [(String, () throws -> Void)] = []
+            if let pkcs11 {
+                let tokenKey = try PKCS11SigningKey.load(
+                    uri: pkcs11, modulePath: pkcs11Module, pin: pinFile.map { .file($0) }, certificate: certificate)
+                let tokenSigner = try DUISSigner(key: AnySigningKey(tokenKey), certificate: certificate)
+                let tokenFull = RequestSigner(keys: .fixed(tokenSigner), options: RequestSigningOptions(validation: validation))
+                for request in requests { _ = try verifier.verify(try tokenFull.sign(request).document.bytes) }
+                tokenCases = [
+                    ("token-ecdsa-sign", { _ = try tokenKey.signature(forDigest: digest) }),
+                    ("token-core-sign", BenchDocuments.cycle(requests) { _ = try tokenSigner.sign($0) }),
+                    ("token-full-sign", BenchDocuments.cycle(requests) { _ = try tokenFull.sign($0) }),
+                ]
+            }
             let all: [(String, () throws -> Void)] = [
                 ("ecdsa-sign", { _ = try key.signature(forDigest: digest) }),
                 ("ecdsa-sign-det", { _ = try key.deterministicSignature(forDigest: digest) }),
@@ -73,7 +95,7 @@ struct BenchCommand: ParsableCommand {
                 ("claims-623", BenchDocuments.cycle(documents) { _ = ServiceRequest623.claims623($0) }),
                 ("cert-checks", BenchDocuments.cycle(models) { try $0.validateCertificates() }),
                 ("cert-decode", BenchDocuments.cycle(certificateDERs) { _ = try Certificate(encoded: $0) }),
-            ]
+            ] + tokenCases
             let wanted = cases.map { Set($0.split(separator: ",").map(String.init)) }
             let selected = all.filter { wanted?.contains($0.0) ?? true }
             // Round robin in short slices, median per case: load that comes and goes (this machine is shared)

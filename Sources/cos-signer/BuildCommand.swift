@@ -9,13 +9,16 @@ struct BuildCommand: ParsableCommand {
         discussion: """
             Certificates are read in PEM or DER. The request is checked like any 6.23 before it is written \
             (CommandVariant 1-3, ranges, certificate rules, chain to a path certificate). Given --key and \
-            --cert (the XML signing key and certificate), the request is signed in the same step.
+            --cert (the XML signing key and certificate), the request is signed in the same step; --key may be a \
+            PKCS#11 URI (pkcs11:…, with --pkcs11-module and --pin-env or --pin-file), as for sign.
 
             Examples:
               cos-signer build --originator 90-B3-D5-1F-30-01-00-00 --target 00-DB-12-34-56-78-90-A0 \\
                 --counter 1006 --floor 0 --topup-floor 0 --signing-cert ds.pem --key-agreement-cert ka.pem \\
                 --topup-cert ka-topup.pem --path-cert issuing-ca.pem --mpxn 1312345678333 -o request.xml
               cos-signer build ... --key xml-sign.key.pem --cert xml-sign.pem -o signed.xml
+              cos-signer build ... --key 'pkcs11:token=cos;object=ts1-xml-sign' --pkcs11-module /usr/lib/softhsm/libsofthsm2.so \\
+                --pin-env COS_PIN --cert xml-sign.pem -o signed.xml
             """
     )
 
@@ -83,7 +86,7 @@ struct BuildCommand: ParsableCommand {
             return
         }
         options.schema = nil  // already applied above
-        let signer = RequestSigner(signer: try key.makeSigner(), options: RequestSigningOptions(
+        let signer = RequestSigner(signer: try key.makeSigner(deterministic: deterministic), options: RequestSigningOptions(
             signing: SigningOptions(deterministic: deterministic), validation: options))
         let signed = try signer.sign(request.xmlBytes(), source: "built request")
         try Files.writeAtomically(signed.document.bytes, to: output)

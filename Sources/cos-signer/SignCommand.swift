@@ -22,9 +22,18 @@ struct SignCommand: ParsableCommand {
                 Each output is written to a temporary file and renamed, so an output file is always complete; nothing \
                 is written for an input that fails, and a failing input never stops the others.
 
+                A key in a PKCS#11 token (an HSM, SoftHSM2) is given by its RFC 7512 URI: --key pkcs11:token=…;object=…, \
+                with --pkcs11-module and the token's user PIN from --pin-env or --pin-file (never on the command line, \
+                never in the URI). The key never leaves the token: each signature is made inside it (CKM_ECDSA), from \
+                a pool of sessions so that --jobs N signs in parallel. The token's public key must be the \
+                certificate's. --deterministic is refused for such a key (exit 3): RFC 6979 needs the private scalar.
+
                 Examples:
                   cos-signer sign --key xml-sign.key.pem --cert xml-sign.pem -o signed.xml request.xml
                   PASS=secret cos-signer sign --key enc.key.pem --passphrase-env PASS --cert xml-sign.pem - < request.xml
+                  cos-signer sign --key 'pkcs11:token=cos;object=ts1-xml-sign;type=private' \\
+                    --pkcs11-module /usr/lib/softhsm/libsofthsm2.so --pin-file token.pin --cert xml-sign.pem \\
+                    -o signed.xml request.xml
                   cos-signer sign --parties parties.toml --mpid TS1E --counter store --counter-store counters.txt \\
                     --output-dir signed/ --report report.jsonl requests/
                 """
@@ -91,7 +100,7 @@ struct SignCommand: ParsableCommand {
         if let registryPath = parties.registry {
             keys = try parties.makeKeySource(registryPath, keyFilePolicy: key.keyFilePolicy)
         } else {
-            keys = .fixed(try key.makeSigner())
+            keys = .fixed(try key.makeSigner(deterministic: deterministic))
         }
         let options = RequestSigningOptions(
             signing: SigningOptions(keepWhitespace: keepWhitespace, deterministic: deterministic, limits: batch.limits),

@@ -23,17 +23,25 @@ public struct KeyFilePolicy: Sendable, Equatable {
     /// Accept them.
     public static let allowInsecure = KeyFilePolicy(allowInsecurePermissions: true)
 
-    /// Checks the permissions of the private key file at `path`.
+    /// What a checked file holds: the rule is the same, the message names it.
+    public enum FileKind: Sendable, Equatable {
+        /// A private key file.
+        case privateKey
+        /// A file holding a PKCS#11 token's PIN (`--pin-file`, a registry's `pin_file`).
+        case pinFile
+    }
+
+    /// Checks the permissions of the private key file (or PIN file) at `path`.
     /// - Throws: ``KeyFilePermissionError`` (key or certificate class, exit 3) naming the file, its mode and
     ///   the fix, when the file is accessible to group or others and this policy does not allow it.
     ///   A file that cannot be examined is left to the key loader, which reports why it cannot be read.
-    public func check(_ path: String) throws(KeyFilePermissionError) {
+    public func check(_ path: String, kind: FileKind = .privateKey) throws(KeyFilePermissionError) {
         guard !allowInsecurePermissions else { return }
         var info = stat()
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return }
         let permissions = UInt32(info.st_mode) & 0o777
         if permissions & 0o077 != 0 {
-            throw KeyFilePermissionError(path: path, mode: permissions)
+            throw KeyFilePermissionError(path: path, mode: permissions, kind: kind)
         }
     }
 }
@@ -44,17 +52,21 @@ public struct KeyFilePermissionError: ClassifiedError, Equatable {
     public let path: String
     /// Its permission bits (`0o777` part of the mode).
     public let mode: UInt32
+    /// What the file holds.
+    public let kind: KeyFilePolicy.FileKind
 
-    public init(path: String, mode: UInt32) {
+    public init(path: String, mode: UInt32, kind: KeyFilePolicy.FileKind = .privateKey) {
         self.path = path
         self.mode = mode
+        self.kind = kind
     }
 
     public var failureClass: FailureClass { .keyOrCertificate }
 
     public var description: String {
         let octal = String(mode, radix: 8)
-        return "\(path): the private key file is accessible by group or others (mode 0\(octal)); "
+        let what = kind == .pinFile ? "PIN file" : "private key file"
+        return "\(path): the \(what) is accessible by group or others (mode 0\(octal)); "
             + "restrict it with 'chmod 600 \(path)', or pass --allow-insecure-key-file to accept it"
     }
 }

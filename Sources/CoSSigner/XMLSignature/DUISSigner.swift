@@ -29,17 +29,25 @@ public struct SignedDocument: Sendable {
 ///
 /// One signer may be shared by many threads.
 public final class DUISSigner: Sendable {
-    /// The signing key.
-    public let key: SigningKey
+    /// The signing key: a file key or a PKCS#11 token key.
+    public let key: AnySigningKey
     /// The certificate named in KeyInfo.
     public let certificate: Certificate
     /// The X509IssuerName and X509SerialNumber texts of KeyInfo (escaped issuer name, decimal serial).
     private let issuerNameText: [UInt8]
     private let serialNumberText: [UInt8]
 
-    /// Makes a signer. The key must be the certificate's key.
+    /// Makes a signer with a file key. The key must be the certificate's key.
     /// - Throws: ``SigningRefused`` (key or certificate class) when they do not match.
-    public init(key: SigningKey, certificate: Certificate) throws {
+    public convenience init(key: SigningKey, certificate: Certificate) throws {
+        try self.init(key: AnySigningKey(key), certificate: certificate)
+    }
+
+    /// Makes a signer with a key of either kind (a token key: ``PKCS11SigningKey/load(uri:modulePath:pin:certificate:pinFilePolicy:)``).
+    /// The key must be the certificate's key. A token key refuses ``SigningOptions/deterministic``
+    /// (``PKCS11Error/Code/deterministicUnsupported``).
+    /// - Throws: ``SigningRefused`` (key or certificate class) when they do not match.
+    public init(key: AnySigningKey, certificate: Certificate) throws {
         guard certificate.isP256 else {
             throw SigningRefused("the signing certificate \(certificate.serialNumber) does not hold a P-256 key", failureClass: .keyOrCertificate)
         }

@@ -46,6 +46,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What every test target shares: paths, temporary folders, running programs.
+        .target(name: "CoSSignerTestSupport", path: "Tests/CoSSignerTestSupport"),
         .testTarget(
             name: "CoSSignerTests",
             // cos-signer is listed so `swift test` builds the executable the CLI tests run.
@@ -85,7 +87,7 @@ if !coreOnly {
         ),
         .testTarget(
             name: "CoSSignerPostgresTests",
-            dependencies: ["CoSSigner", "CoSSignerPostgres", "cos-signer"]
+            dependencies: ["CoSSigner", "CoSSignerPostgres", "CoSSignerTestSupport", "cos-signer"]
         ),
     ]
     package.products.append(.library(name: "CoSSignerPostgres", targets: ["CoSSignerPostgres"]))

@@ -37,7 +37,8 @@ public final class PostgresCounterStore: CounterStoreBackend, @unchecked Sendabl
             case disable
             /// TLS, without checking the server's certificate.
             case require
-            /// TLS; the server's certificate must chain to `sslrootcert` and name the host.
+            /// TLS; the server's certificate must chain to `sslrootcert` and name the host (when the host is a
+            /// name; for an address, the chain alone is verified).
             case verifyFull = "verify-full"
         }
 
@@ -269,7 +270,9 @@ public final class PostgresCounterStore: CounterStoreBackend, @unchecked Sendabl
             host: location.host, port: location.port, username: location.user, password: password, database: location.database,
             tls: tlsContext.map { .require($0) } ?? .disable)
         configuration.options.connectTimeout = timeout
-        if location.tls == .verifyFull { configuration.options.tlsServerName = location.host }
+        // The name the certificate must carry (SNI takes names, not addresses: for an IP address the chain is
+        // verified against sslrootcert).
+        if location.tls == .verifyFull, !Self.isIPAddress(location.host) { configuration.options.tlsServerName = location.host }
         connectionCount += 1
         let future = PostgresConnection.connect(on: group.next(), configuration: configuration, id: connectionCount, logger: logger)
         do {
@@ -344,6 +347,12 @@ public final class PostgresCounterStore: CounterStoreBackend, @unchecked Sendabl
             timer.cancel()
             throw unavailable("\(what): \(Self.describe(error))")
         }
+    }
+
+    /// Whether `host` is an IPv4 or IPv6 address literal.
+    static func isIPAddress(_ host: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), &v6) == 1
     }
 
     private func unavailable(_ reason: String) -> CounterStoreError {

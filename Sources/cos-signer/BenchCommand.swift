@@ -1,6 +1,9 @@
 import ArgumentParser
 @_spi(Testing) import CoSSigner
 import Foundation
+#if canImport(CoSSignerPostgres)
+import CoSSignerPostgres
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -37,6 +40,9 @@ struct BenchCommand: ParsableCommand {
 
         @Option(help: "The token's PIN file for --pkcs11.")
         var pinFile: String?
+
+        @Option(help: "A postgresql:// counter store: adds the counter allocation cases (counter-db-block1, counter-db-block100).")
+        var counterStore: String?
 
         func run() throws {
             let requests = try BenchDocuments.requests(in: pki)
@@ -79,6 +85,23 @@ struct BenchCommand: ParsableCommand {
                     ("token-full-sign", BenchDocuments.cycle(requests) { _ = try tokenFull.sign($0) }),
                 ]
             }
+            var counterCases: [(String, () throws -> Void)] = []
+            if let counterStore {
+                #if canImport(CoSSignerPostgres)
+                let store = try PostgresCounterStore(location: try PostgresCounterStore.Location(url: counterStore),
+                                                     password: ProcessInfo.processInfo.environment["PGPASSWORD"])
+                let requestID = try RequestID(parsing: "90-B3-D5-1F-3F-01-00-00:00-DB-12-34-56-78-90-A0:1")
+                // What signing a request adds with a database store: one allocation per request (the default,
+                // globally ordered), or one per hundred requests (--counter-block 100).
+                for block: UInt64 in [1, 100] {
+                    let assigner = CounterAssigner(policy: .backend(store), blockSize: block)
+                    _ = try assigner.counter(for: requestID, now: Date())
+                    counterCases.append(("counter-db-block\(block)", { _ = try assigner.counter(for: requestID, now: Date()) }))
+                }
+                #else
+                throw ValidationError("--counter-store needs the PostgreSQL counter store (not in a COSSIGNER_CORE_ONLY build)")
+                #endif
+            }
             let all: [(String, () throws -> Void)] = [
                 ("ecdsa-sign", { _ = try key.signature(forDigest: digest) }),
                 ("ecdsa-sign-det", { _ = try key.deterministicSignature(forDigest: digest) }),
@@ -95,7 +118,7 @@ struct BenchCommand: ParsableCommand {
                 ("claims-623", BenchDocuments.cycle(documents) { _ = ServiceRequest623.claims623($0) }),
                 ("cert-checks", BenchDocuments.cycle(models) { try $0.validateCertificates() }),
                 ("cert-decode", BenchDocuments.cycle(certificateDERs) { _ = try Certificate(encoded: $0) }),
-            ] + tokenCases
+            ] + tokenCases + counterCases
             let wanted = cases.map { Set($0.split(separator: ",").map(String.init)) }
             let selected = all.filter { wanted?.contains($0.0) ?? true }
             // Round robin in short slices, median per case: load that comes and goes (this machine is shared)

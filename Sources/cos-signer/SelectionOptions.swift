@@ -1,5 +1,12 @@
 import ArgumentParser
 import CoSSigner
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+#if canImport(CoSSignerPostgres)
+import CoSSignerPostgres
+#endif
 
 /// Options selecting the signing key from a parties registry.
 struct PartySelectionOptions: ParsableArguments {
@@ -39,24 +46,66 @@ struct CounterOptions: ParsableArguments {
     @Option(help: ArgumentHelp("RequestID counter: preserve (sign what the adapter built), time (milliseconds since the epoch, strictly increasing in this process) or store (a durable per-originator store, --counter-store).", valueName: "MODE"))
     var counter: Mode = .preserve
 
-    @Option(help: ArgumentHelp("The durable counter store for --counter store (created if missing; file-locked, fsynced, never repeats; counters stay above the current time in milliseconds).", valueName: "FILE"))
+    @Option(help: ArgumentHelp("The durable counter store for --counter store: a file (created if missing; file-locked, fsynced) or a PostgreSQL database shared by several processes and hosts, postgresql://USER@HOST:PORT/DATABASE[?sslmode=require|verify-full&sslrootcert=CA.pem] (password from PGPASSWORD or --counter-store-password-file, never in the URL). Counters never repeat and stay above the current time in milliseconds.", valueName: "FILE|URL"))
     var counterStore: String?
 
+    @Option(help: ArgumentHelp("The database password for a postgresql:// counter store: the first line of this file (readable by its owner only). Default: the PGPASSWORD environment variable, if set.", valueName: "FILE"))
+    var counterStorePasswordFile: String?
+
+    @Option(help: ArgumentHelp("Counters reserved from the store at a time by this process (default: 100 for a batch from a file store, else 1). Above 1, a database store's counters are unique and increasing per process, but no longer ordered across processes.", valueName: "N"))
+    var counterBlock: UInt64?
+
     func validate() throws {
-        if counter == .store && counterStore == nil { throw ValidationError("--counter store needs --counter-store FILE") }
+        if counter == .store && counterStore == nil { throw ValidationError("--counter store needs --counter-store FILE or URL") }
         if counter != .store && counterStore != nil { throw ValidationError("--counter-store is only used with --counter store") }
+        if counterStorePasswordFile != nil && !(counterStore.map(Self.isDatabaseURL) ?? false) {
+            throw ValidationError("--counter-store-password-file is only used with a postgresql:// --counter-store")
+        }
+        if counterBlock != nil && counter != .store { throw ValidationError("--counter-block is only used with --counter store") }
+        if let counterBlock, counterBlock < 1 { throw ValidationError("--counter-block must be at least 1") }
+    }
+
+    static func isDatabaseURL(_ text: String) -> Bool {
+        text.hasPrefix("postgresql://") || text.hasPrefix("postgres://")
     }
 
     /// The counter assigner. Store counters never go below the current time in milliseconds (so a store started
-    /// after `--counter time` was used never goes back), and are reserved in blocks for batches (one per document
-    /// for a single input, so a one-off run uses up one counter).
+    /// after `--counter time` was used never goes back), and are reserved in blocks for batches from a file store
+    /// (one per document for a single input, so a one-off run uses up one counter; one per document from a database,
+    /// so that counters stay ordered across the processes that share it, unless --counter-block says otherwise).
     func makeAssigner(batch: Bool) throws -> CounterAssigner? {
         switch counter {
-        case .preserve: nil
-        case .time: CounterAssigner(policy: .time)
-        case .store: counterStore.map {
-            CounterAssigner(policy: .store(path: $0), blockSize: batch ? 100 : 1, floor: currentTimeMilliseconds())
+        case .preserve: return nil
+        case .time: return CounterAssigner(policy: .time)
+        case .store:
+            guard let counterStore else { return nil }
+            if Self.isDatabaseURL(counterStore) {
+                return CounterAssigner(policy: .backend(try makeDatabaseStore(counterStore)), blockSize: counterBlock ?? 1,
+                                       floor: currentTimeMilliseconds())
+            }
+            return CounterAssigner(policy: .store(path: counterStore), blockSize: counterBlock ?? (batch ? 100 : 1),
+                                   floor: currentTimeMilliseconds())
         }
+    }
+
+    /// The database store named by `url`, with its password from --counter-store-password-file or PGPASSWORD.
+    private func makeDatabaseStore(_ url: String) throws -> any CounterStoreBackend {
+        #if canImport(CoSSignerPostgres)
+        let location = try PostgresCounterStore.Location(url: url)
+        var password: String?
+        if let path = counterStorePasswordFile {
+            try KeyFilePolicy.strict.check(path, kind: .passwordFile)
+            var bytes = try Files.read(path, maxBytes: 4096)
+            defer { bytes.withUnsafeMutableBytes { raw in if let base = raw.baseAddress { memset(base, 0, raw.count) } } }
+            var end = bytes.firstIndex(of: 0x0A) ?? bytes.count
+            if end > 0, bytes[end - 1] == 0x0D { end -= 1 }
+            password = String(decoding: bytes[..<end], as: UTF8.self)
+        } else if let value = ProcessInfo.processInfo.environment["PGPASSWORD"] {
+            password = value
         }
+        return try PostgresCounterStore(location: location, password: password)
+        #else
+        throw ValidationError("this build of cos-signer has no PostgreSQL counter store (built with COSSIGNER_CORE_ONLY=1)")
+        #endif
     }
 }

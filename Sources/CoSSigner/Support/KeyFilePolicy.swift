@@ -29,6 +29,8 @@ public struct KeyFilePolicy: Sendable, Equatable {
         case privateKey
         /// A file holding a PKCS#11 token's PIN (`--pin-file`, a registry's `pin_file`).
         case pinFile
+        /// A file holding a database password (`--counter-store-password-file`).
+        case passwordFile
     }
 
     /// Checks the permissions of the private key file (or PIN file) at `path`.
@@ -65,7 +67,11 @@ public struct KeyFilePermissionError: ClassifiedError, Equatable {
 
     public var description: String {
         let octal = String(mode, radix: 8)
-        let what = kind == .pinFile ? "PIN file" : "private key file"
+        let what = switch kind {
+        case .privateKey: "private key file"
+        case .pinFile: "PIN file"
+        case .passwordFile: "password file"
+        }
         return "\(path): the \(what) is accessible by group or others (mode 0\(octal)); "
             + "restrict it with 'chmod 600 \(path)', or pass --allow-insecure-key-file to accept it"
     }

@@ -38,6 +38,11 @@ public struct FileIdentity: Hashable, Sendable {
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
     }
+
+    init(device: UInt64, inode: UInt64) {
+        self.device = device
+        self.inode = inode
+    }
 }
 
 /// Reading and writing the files a user names, in one place, with the same rules everywhere:
@@ -56,7 +61,7 @@ public enum Files {
     /// `maxBytes` without reading it all, and anything that is not a regular file (see ``openRegularFile(_:failureClass:)``).
     public static func read(_ path: String, maxBytes: Int) throws(FileError) -> [UInt8] {
         // `admit` always admits, so the result is never nil.
-        try read(path, maxBytes: maxBytes, failureClass: .input, admit: nil) ?? []
+        try read(path, maxBytes: maxBytes, failureClass: .input, admit: { _ in true }) ?? []
     }
 
     /// Reads a whole regular file (or standard input for `-`), as ``read(_:maxBytes:)``, with `failureClass`
@@ -64,7 +69,7 @@ public enum Files {
     /// refuse it: the result is then `nil` and the file is closed unread (batches use it to bound the bytes in
     /// flight, ``BatchMemoryBudget``).
     static func read(_ path: String, maxBytes: Int, failureClass: FailureClass,
-                     admit: ((Int) -> Bool)?) throws(FileError) -> [UInt8]? {
+                     admit: (Int) -> Bool) throws(FileError) -> [UInt8]? {
         let fd: Int32
         var info = stat()
         if path == "-" {
@@ -84,7 +89,7 @@ public enum Files {
         if isRegular, Int(info.st_size) > maxBytes {
             throw FileError(path: path, reason: "is \(info.st_size) bytes; the limit is \(maxBytes) bytes", failureClass: failureClass)
         }
-        if let admit, !admit(isRegular ? Int(info.st_size) : 0) { return nil }
+        if !admit(isRegular ? Int(info.st_size) : 0) { return nil }
         let chunk = 64 * 1024
         // A regular file is read into a buffer of its size (plus one byte, to see it grow); anything else
         // (standard input) in chunks. Zero-filling with `repeating:` is a memset, even in debug builds.
@@ -129,7 +134,7 @@ public enum Files {
 
     /// Reads a whole regular file of at most `maxBytes` through ``openRegularFile(_:failureClass:)``.
     public static func readRegularFile(_ path: String, maxBytes: Int, failureClass: FailureClass = .input) throws(FileError) -> [UInt8] {
-        try read(path, maxBytes: maxBytes, failureClass: failureClass, admit: nil) ?? []
+        try read(path, maxBytes: maxBytes, failureClass: failureClass, admit: { _ in true }) ?? []
     }
 
     private static func openChecked(_ path: String, failureClass: FailureClass, clearNonBlocking: Bool,
@@ -200,6 +205,18 @@ public enum Files {
     public static func identity(of path: String) -> FileIdentity? {
         var info = stat()
         return stat(path, &info) == 0 ? FileIdentity(info) : nil
+    }
+
+    /// Whether `a` and `b` name the same file: the same device and inode when both exist (links, `..` and
+    /// symbolic links followed), else the same real directory and name.
+    public static func sameFile(_ a: String, _ b: String) -> Bool {
+        guard a != "-", b != "-" else { return false }
+        if let first = identity(of: a), let second = identity(of: b) { return first == second }
+        func normalized(_ path: String) -> String {
+            let (directory, name) = split(path)
+            return (realPath(directory) ?? directory) + "/" + name
+        }
+        return normalized(a) == normalized(b)
     }
 
     /// Checks that an output may be written at `path`: it does not exist, or it is a regular file (not followed
@@ -278,8 +295,8 @@ public enum Files {
     /// Creates (or truncates) the regular file `path` for writing a stream (a report): refused, before anything is
     /// truncated, if it exists and is not a regular file (``checkOutputTarget(_:)``; a symbolic link is not
     /// followed), and opened without blocking.
-    /// - Returns: the descriptor (the caller closes it and checks the close).
-    public static func createOutputFile(_ path: String, mode: mode_t = 0o644) throws(FileError) -> Int32 {
+    /// - Returns: the descriptor (the caller closes it and checks the close) and the file's identity.
+    public static func createOutputFile(_ path: String, mode: mode_t = 0o644) throws(FileError) -> (fd: Int32, identity: FileIdentity) {
         try checkOutputTarget(path)
         var fd: Int32
         repeat {
@@ -306,7 +323,7 @@ public enum Files {
             close(fd)
             throw FileError(path: path, reason: "cannot truncate: \(reason)")
         }
-        return fd
+        return (fd, FileIdentity(info))
     }
 
     /// Whether `path` is a directory.
@@ -360,6 +377,8 @@ public final class CheckedOutputStream: @unchecked Sendable {
     private let flushEveryLine: Bool
     private var buffer: [UInt8] = []
     private var closed = false
+    /// The file's device and inode (`nil` for standard output).
+    public let identity: FileIdentity?
     /// The first write, flush or close that failed.
     public private(set) var failure: FileError?
 
@@ -368,17 +387,18 @@ public final class CheckedOutputStream: @unchecked Sendable {
 
     /// Standard output; flushed at every line when it is a terminal.
     public static func standardOutput() -> CheckedOutputStream {
-        CheckedOutputStream(fd: 1, path: "-", ownsDescriptor: false, flushEveryLine: isatty(1) == 1)
+        CheckedOutputStream(fd: 1, path: "-", identity: nil, ownsDescriptor: false, flushEveryLine: isatty(1) == 1)
     }
 
     /// A new or truncated regular file (``Files/createOutputFile(_:mode:)``).
     public convenience init(creating path: String) throws(FileError) {
-        let fd = try Files.createOutputFile(path)
-        self.init(fd: fd, path: path, ownsDescriptor: true, flushEveryLine: false)
+        let created = try Files.createOutputFile(path)
+        self.init(fd: created.fd, path: path, identity: created.identity, ownsDescriptor: true, flushEveryLine: false)
     }
 
-    private init(fd: Int32, path: String, ownsDescriptor: Bool, flushEveryLine: Bool) {
+    private init(fd: Int32, path: String, identity: FileIdentity?, ownsDescriptor: Bool, flushEveryLine: Bool) {
         self.fd = fd
+        self.identity = identity
         self.path = path
         self.ownsDescriptor = ownsDescriptor
         self.flushEveryLine = flushEveryLine

@@ -27,6 +27,9 @@ struct BatchOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Largest input accepted, in bytes.", valueName: "BYTES"))
     var maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes
 
+    @Flag(help: "Succeed when the inputs hold no document at all (by default a run that processed no document fails with exit code 2).")
+    var allowEmpty = false
+
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if quiet && verbose { throw ValidationError("--quiet and --verbose exclude each other") }
@@ -56,6 +59,9 @@ struct BatchDriver {
     let failureWord: String
     /// Print each result line to standard output (verify does).
     let printResults: Bool
+    /// The outputs go to one directory under the inputs' file names (sign --output-dir): a second input with the
+    /// same file name is refused.
+    var uniqueOutputNames = false
 
     /// The workers to start: `--jobs` (default: one per core), but no more than there are inputs when every
     /// input is a file (one document is signed on the main thread, without starting any thread).
@@ -65,20 +71,37 @@ struct BatchDriver {
         return inputs.contains { $0 != "-" && Files.isDirectory($0) } ? workers : max(1, inputs.count)
     }
 
-    func run(work: @escaping @Sendable (BatchInput) -> BatchItemResult) throws -> BatchRunner.Summary {
-        try run(groupSize: 1, work: { $0.map(work) })
+    /// What a batch needs before it starts: its inputs, checked, and its report, created.
+    struct Prepared {
+        let inputs: BatchInputs
+        let report: ReportWriter?
+    }
+
+    /// Checks the inputs (each a regular file or a directory) and creates the report (a new name or a regular
+    /// file; the report is left out of the inputs when it lies in an input directory). Nothing is written for
+    /// the inputs yet.
+    func prepare() throws -> Prepared {
+        // The inputs first: an unusable input fails the run before the report is truncated.
+        _ = try BatchInputs(paths: inputs)
+        let report = try options.report.map { try ReportWriter(path: $0) }
+        let excluded: Set<FileIdentity> = report?.identity.map { [$0] } ?? []
+        return Prepared(inputs: try BatchInputs(paths: inputs, uniqueFileNames: uniqueOutputNames, excluding: excluded),
+                        report: report)
+    }
+
+    func run(_ prepared: Prepared, work: @escaping @Sendable (BatchInput) -> BatchItemResult) -> BatchRunner.Summary {
+        run(prepared, groupSize: 1, work: { $0.map(work) })
     }
 
     /// Runs the batch with each worker taking up to `groupSize` inputs at a time.
-    func run(groupSize: Int, work: @escaping @Sendable ([BatchInput]) -> [BatchItemResult]) throws -> BatchRunner.Summary {
-        let batch = try BatchInputs(paths: inputs)
-        let reportWriter = try options.report.map { try ReportWriter(path: $0) }
+    func run(_ prepared: Prepared, groupSize: Int, work: @escaping @Sendable ([BatchInput]) -> [BatchItemResult]) -> BatchRunner.Summary {
+        let reportWriter = prepared.report
         let showProgress = !options.quiet && isatty(2) == 1
         let total = showProgress ? BatchInputs.count(paths: inputs) : 0
         let progress = ProgressBar(total: total, enabled: showProgress && total > 1)
         let logger = self.logger
         let printResults = self.printResults
-        let summary = BatchRunner.run(jobs: workerCount, inputs: batch, groupSize: groupSize, work: work) { result in
+        let summary = BatchRunner.run(jobs: workerCount, inputs: prepared.inputs, groupSize: groupSize, work: work) { result in
             reportWriter?.write(result)
             progress.clear()
             if result.succeeded {
@@ -98,19 +121,26 @@ struct BatchDriver {
             progress.advance()
         }
         progress.finish()
-        reportWriter?.close()
         return summary
     }
 
-    /// Prints the summary line and ends with the batch's exit status; `failure` (e.g. the outputs could not be
-    /// flushed to disk) is reported after it and fails the run.
-    func finish(_ summary: BatchRunner.Summary, toStandardOutput: Bool, failure: (any ClassifiedError)? = nil) throws {
+    /// Prints the summary line and ends with the batch's exit status. These fail the run after the summary:
+    /// `failure` (e.g. the outputs could not be flushed to disk), a report that could not be written completely,
+    /// and a run that processed no document at all (exit 2, "no documents found in …", unless --allow-empty).
+    func finish(_ summary: BatchRunner.Summary, _ prepared: Prepared, toStandardOutput: Bool,
+                failure: (any ClassifiedError)? = nil) throws {
         if !options.quiet {
             let line = "\(successWord) \(summary.succeeded), \(failureWord) \(summary.failed)"
             if toStandardOutput { Terminal.out(line) } else { Terminal.writeErr(line + "\n") }
         }
         var exitCode = summary.exitCode
-        if let failure {
+        var failures: [any ClassifiedError] = []
+        if let failure { failures.append(failure) }
+        if let reportFailure = prepared.report?.close() { failures.append(reportFailure) }
+        if summary.succeeded + summary.failed == 0 && !options.allowEmpty {
+            failures.append(NoDocumentsFound(inputs: inputs, verb: successWord == "signed" ? "signed" : "verified"))
+        }
+        for failure in failures {
             Terminal.error(failure.description)
             exitCode = max(exitCode, failure.failureClass.exitCode)
         }
@@ -118,27 +148,47 @@ struct BatchDriver {
     }
 }
 
-/// Appends JSON lines to a report file as results arrive (called serially).
+/// A batch that processed no document: not a success (a pipeline verifying `signed/` must not pass with nothing
+/// checked), unless `--allow-empty` is given.
+struct NoDocumentsFound: ClassifiedError {
+    let inputs: [String]
+    /// "signed" or "verified".
+    let verb: String
+
+    var failureClass: FailureClass { .input }
+
+    var description: String {
+        let places = inputs.map { $0 == "-" ? "standard input" : $0 }.joined(separator: ", ")
+        return "no documents found in \(places): nothing was \(verb) (a directory's documents are the regular files "
+            + "directly inside it whose names do not start with '.'); pass --allow-empty to accept a run with no document"
+    }
+}
+
+/// Appends JSON lines to a report file as results arrive (called serially). Every write, flush and close is
+/// checked: a report that could not be written completely fails the run, naming the file and the reason.
 final class ReportWriter: @unchecked Sendable {
-    private let handle: UnsafeMutablePointer<FILE>
+    private let stream: CheckedOutputStream
+    private var reported = false
     let path: String
+    /// The report file's device and inode (it is left out of the inputs).
+    var identity: FileIdentity? { stream.identity }
 
     init(path: String) throws {
-        guard let handle = fopen(path, "w") else {
-            throw FileError(path: path, reason: "cannot create the report file: \(String(cString: strerror(errno)))")
-        }
-        self.handle = handle
+        stream = try CheckedOutputStream(creating: path)
         self.path = path
     }
 
     func write(_ result: BatchItemResult) {
-        let line = result.jsonLine + "\n"
-        _ = line.withCString { fputs($0, handle) }
+        stream.writeLine(result.jsonLine)
+        if let failure = stream.failure, !reported {
+            reported = true
+            Terminal.error("\(failure.description); the report is incomplete")
+        }
     }
 
-    func close() {
-        fflush(handle)
-        fclose(handle)
+    /// Flushes and closes the report; returns why it could not be written completely, if so.
+    func close() -> FileError? {
+        stream.finish()
     }
 }
 

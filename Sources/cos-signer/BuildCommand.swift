@@ -75,6 +75,8 @@ struct BuildCommand: ParsableCommand {
     }
 
     func run() throws {
+        // An output that cannot be written is refused before anything is done (exit 2).
+        try Files.checkOutputTarget(output)
         let request = try makeRequest()
         var options = try validation.makeOptions()
         try request.validate(options)
@@ -132,6 +134,7 @@ struct InspectCommand: ParsableCommand {
         abstract: "Print a 6.23 request (unsigned or signed) in human form or as JSON.",
         discussion: """
             The request is parsed strictly; a malformed one is refused with exit code 2 and the field at fault. \
+            A carried certificate that cannot be decoded is shown as unreadable and the exit code is 2. \
             The signature, if any, is not checked here: use 'cos-signer verify'.
 
             Examples:
@@ -151,7 +154,8 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         let bytes = try Files.read(input, maxBytes: maxInputBytes)
-        let request = try ServiceRequest623(parsing: bytes, source: input == "-" ? "standard input" : input)
+        let source = input == "-" ? "standard input" : input
+        let request = try ServiceRequest623(parsing: bytes, source: source)
         let summary = RequestSummary(request)
         if json {
             let encoder = JSONEncoder()
@@ -160,5 +164,12 @@ struct InspectCommand: ParsableCommand {
         } else {
             Terminal.out(summary.humanReadable)
         }
+        // The summary is printed (it shows what could be read); a certificate that cannot be decoded still makes
+        // the request unusable: exit 2.
+        let unreadable = summary.certificates.filter { $0.error != nil }
+        for certificate in unreadable {
+            Terminal.error("\(source): the \(certificate.element) cannot be decoded: \(certificate.error ?? "")")
+        }
+        if !unreadable.isEmpty { throw CommandFailure(exitCode: FailureClass.input.exitCode) }
     }
 }

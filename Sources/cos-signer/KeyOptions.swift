@@ -39,7 +39,7 @@ struct KeyOptions: ParsableArguments {
             throw ValidationError("--key and --cert are required")
         }
         try keyFilePolicy.check(keyPath)
-        let passphrase = try passphraseSource?.load()
+        let passphrase = try passphraseSource?.load(keyFilePolicy: keyFilePolicy)
         let key = try SigningKey(contentsOfFile: keyPath, passphrase: passphrase)
         let certificate = try Certificate(contentsOfFile: certificatePath)
         return try DUISSigner(key: key, certificate: certificate)

@@ -20,7 +20,10 @@ struct SignCommand: ParsableCommand {
                 The output is compact (no whitespace between elements), as DCC's own tool produces and accepts, \
                 unless --keep-whitespace is given. Any ds:Signature placeholder at the end of the request is replaced. \
                 Each output is written to a temporary file and renamed, so an output file is always complete; nothing \
-                is written for an input that fails, and a failing input never stops the others.
+                is written for an input that fails, and a failing input never stops the others. An output replaces \
+                only a regular file (a device, FIFO or symbolic link at -o is refused, exit 2); two inputs with the \
+                same file name in one --output-dir run are an error for the second; an output path that is also an \
+                input is refused. A run that finds no document fails (exit 2) unless --allow-empty is given.
 
                 Examples:
                   cos-signer sign --key xml-sign.key.pem --cert xml-sign.pem -o signed.xml request.xml
@@ -66,11 +69,20 @@ struct SignCommand: ParsableCommand {
         if outputDir == nil && !single { throw ValidationError("several inputs (or a directory) need --output-dir DIR") }
         if let outputDir {
             guard Files.isDirectory(outputDir) else { throw ValidationError("--output-dir \(outputDir) is not a directory") }
-            let out = Files.realPath(outputDir)
-            for input in inputs where input != "-" && Files.isDirectory(input) && Files.realPath(input) == out {
-                throw ValidationError("--output-dir must not be an input directory (\(input))")
+            // Compared by device and inode: an output replaces the file of its name in the output directory, so
+            // neither an input directory nor an input file may be there.
+            let out = Files.identity(of: outputDir)
+            for input in inputs where input != "-" {
+                if Files.isDirectory(input) {
+                    if Files.identity(of: input) == out {
+                        throw ValidationError("--output-dir must not be an input directory (\(input))")
+                    }
+                } else if let inputDirectory = Files.identity(of: Self.directory(of: input)), inputDirectory == out {
+                    throw ValidationError("the input \(input) is inside --output-dir \(outputDir): its output would replace it; sign it into another directory")
+                }
             }
         }
+        try Self.refuseOverlaps(outputs: [("-o", output), ("--report", batch.report)], inputs: inputs)
         if parties.registry != nil && (key.keyPath != nil || key.certificatePath != nil) {
             throw ValidationError("give --key/--cert or --parties, not both")
         }
@@ -85,7 +97,32 @@ struct SignCommand: ParsableCommand {
         }
     }
 
+    /// The directory of a file path (`.` for a bare name).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let directory = String(path[..<slash])
+        return directory.isEmpty ? "/" : directory
+    }
+
+    /// Refuses an output path (`-o`, `--report`, `--signed-content`) that names one of the input files, or another
+    /// of the outputs (compared by device and inode): checked before anything is truncated or written.
+    static func refuseOverlaps(outputs: [(option: String, path: String?)], inputs: [String]) throws {
+        let named = outputs.compactMap { output in output.path.map { (output.option, $0) } }.filter { $0.1 != "-" }
+        for (option, path) in named {
+            for input in inputs where input != "-" && !Files.isDirectory(input) && Files.sameFile(path, input) {
+                throw ValidationError("\(option) \(path) is the input \(input): writing it would destroy the input; give another path")
+            }
+        }
+        for (index, (option, path)) in named.enumerated() {
+            for (otherOption, other) in named[(index + 1)...] where Files.sameFile(path, other) {
+                throw ValidationError("\(option) and \(otherOption) name the same file (\(path)); give two different paths")
+            }
+        }
+    }
+
     func run() throws {
+        // An output that cannot be written is refused before anything is done (exit 2).
+        if let output, output != "-" { try Files.checkOutputTarget(output) }
         let logger = batch.makeLogger("cos-signer.sign")
         let keys: SigningKeySource
         if let registryPath = parties.registry {
@@ -99,17 +136,24 @@ struct SignCommand: ParsableCommand {
         let single = inputs.count == 1 && outputDir == nil
         let signer = RequestSigner(keys: keys, options: options, counters: try counters.makeAssigner(batch: !single))
         let destination: BatchDestination = outputDir.map { .directory($0) } ?? (output.map { $0 == "-" ? .standardOutput : .file($0) } ?? .standardOutput)
+        var driver = BatchDriver(options: batch, inputs: inputs, logger: logger, successWord: "signed", failureWord: "failed", printResults: false)
+        driver.uniqueOutputNames = outputDir != nil
+        // The inputs checked and the report created before the output directory is touched.
+        let prepared = try driver.prepare()
         let job = try BatchSigningJob(signer: signer, destination: destination, maxInputBytes: batch.maxInputBytes)
-        let driver = BatchDriver(options: batch, inputs: inputs, logger: logger, successWord: "signed", failureWord: "failed", printResults: false)
-        let summary = try driver.run(groupSize: BatchSigningJob.groupSize, work: job.process)
+        let summary = driver.run(prepared, groupSize: BatchSigningJob.groupSize, work: job.process)
         // Outputs in a directory are flushed to disk before the run can end successfully.
         let flushFailure = job.finish()
         // A single document written to standard output needs no summary line.
         if single {
-            if let flushFailure { throw flushFailure }
-            if summary.exitCode != 0 { throw CommandFailure(exitCode: summary.exitCode) }
+            var exitCode = summary.exitCode
+            for failure in [flushFailure, prepared.report?.close()].compactMap({ $0 }) {
+                Terminal.error(failure.description)
+                exitCode = max(exitCode, failure.failureClass.exitCode)
+            }
+            if exitCode != 0 { throw CommandFailure(exitCode: exitCode) }
         } else {
-            try driver.finish(summary, toStandardOutput: false, failure: flushFailure)
+            try driver.finish(summary, prepared, toStandardOutput: false, failure: flushFailure)
         }
     }
 }

@@ -11,7 +11,8 @@ struct VerifyCommand: ParsableCommand {
             name, serial as a number); with --parties, only the registry's certificates are read, never its private \
             keys. One line per input, then 'valid N, invalid N'. The exit code is 0 when \
             every input is valid, else the largest among the failures: 10 for an invalid signature, 2 for an \
-            unreadable or malformed input.
+            unreadable or malformed input. A run that finds no document (e.g. a directory holding only \
+            sub-directories) fails with exit code 2 unless --allow-empty is given: verifying nothing is not a pass.
 
             Examples:
               cos-signer verify --cert xml-sign.pem signed.xml
@@ -50,9 +51,12 @@ struct VerifyCommand: ParsableCommand {
         if signedContent != nil && (inputs.count != 1 || Files.isDirectory(inputs[0])) {
             throw ValidationError("--signed-content needs exactly one INPUT file")
         }
+        try SignCommand.refuseOverlaps(outputs: [("--signed-content", signedContent), ("--report", batch.report)], inputs: inputs)
     }
 
     func run() throws {
+        // An output that cannot be written is refused before anything is done (exit 2).
+        if let signedContent, signedContent != "-" { try Files.checkOutputTarget(signedContent) }
         var certificates = try certificatePaths.map { try Certificate(contentsOfFile: $0) }
         if let certificateDirectory {
             certificates += try CertificateDirectory.load(certificateDirectory)
@@ -67,7 +71,8 @@ struct VerifyCommand: ParsableCommand {
         let job = BatchVerificationJob(verifier: verifier, parties: parties, maxInputBytes: batch.maxInputBytes, signedContentPath: signedContent)
         let driver = BatchDriver(options: batch, inputs: inputs, logger: batch.makeLogger("cos-signer.verify"),
                                  successWord: "valid", failureWord: "invalid", printResults: true)
-        let summary = try driver.run(work: job.process)
-        try driver.finish(summary, toStandardOutput: true)
+        let prepared = try driver.prepare()
+        let summary = driver.run(prepared, work: job.process)
+        try driver.finish(summary, prepared, toStandardOutput: true)
     }
 }

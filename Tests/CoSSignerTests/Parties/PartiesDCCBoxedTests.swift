@@ -166,8 +166,11 @@ import Testing
         let made = try runProcess("openssl", ["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", workspace.path("keys/xml-sign-90B3D51F30010000-ds.key.pem"),
                                               "-out", encrypted, "-passout", "pass:\(secret)"])
         try #require(made.status == 0, "\(made.stderr)")
-        try workspace.write("secrets/gts.pass", secret + "\n")
-        try workspace.write("secrets/wrong.pass", "not the passphrase\n")
+        // Passphrase files follow the key-file permission rule: owner only.
+        for name in ["secrets/gts.pass", "secrets/wrong.pass"] {
+            try workspace.write(name, name.hasSuffix("gts.pass") ? secret + "\n" : "not the passphrase\n")
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: workspace.path(name))
+        }
         func entry(_ passphraseFile: String?) -> String {
             var gts = PartiesEntry.gts
             gts.keyIdentity = "gts-encrypted"

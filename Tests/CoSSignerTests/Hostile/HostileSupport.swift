@@ -37,7 +37,8 @@ enum HostileLimits {
 enum HostileCLI {
     /// Runs `cos-signer arguments`. Standard input comes from `stdinFile`, or from `stdinShell` (a shell
     /// pipeline whose output is piped into cos-signer, e.g. `yes '<a>' | head -c 1073741824`), else /dev/null.
-    static func run(_ arguments: [String], stdinFile: String? = nil, stdinShell: String? = nil,
+    /// Standard output goes to `stdoutFile` if given (e.g. `/dev/full`; `stdout` is then empty).
+    static func run(_ arguments: [String], stdinFile: String? = nil, stdinShell: String? = nil, stdoutFile: String? = nil,
                     environment: [String: String] = [:]) throws -> HostileRun {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -55,7 +56,7 @@ enum HostileCLI {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, stdinFile ?? "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutFile ?? outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
 
         var env = ProcessInfo.processInfo.environment

@@ -235,7 +235,7 @@ public enum Files {
 
     /// The refusal of an existing output path that is not a regular file.
     static func notAnOutputTarget(_ path: String, mode: mode_t) -> FileError {
-        FileError(path: path, reason: "is \(kindName(mode)); outputs are written only to regular files or new names")
+        FileError(path: path, reason: "is \(kindName(mode)), not a regular file; outputs are written only to regular files or new names")
     }
 
     /// Writes `bytes` to `path` atomically: a temporary file in the same directory is written and renamed over
@@ -304,7 +304,7 @@ public enum Files {
         } while fd < 0 && errno == EINTR
         guard fd >= 0 else {
             if errno == ELOOP {
-                throw FileError(path: path, reason: "is a symbolic link; outputs are written only to regular files or new names")
+                throw FileError(path: path, reason: "is a symbolic link, not a regular file; outputs are written only to regular files or new names")
             }
             throw FileError(path: path, reason: "cannot create: \(errnoText())")
         }

@@ -59,9 +59,11 @@ struct BatchDriver {
     let failureWord: String
     /// Print each result line to standard output (verify does).
     let printResults: Bool
-    /// The outputs go to one directory under the inputs' file names (sign --output-dir): a second input with the
-    /// same file name is refused.
-    var uniqueOutputNames = false
+    /// The directory the outputs go to under the inputs' file names (sign --output-dir): a second input with the
+    /// same file name is refused, and so is an input inside it.
+    var outputDirectory: String?
+    /// The run's single outputs other than the report (`-o`, `--signed-content`): none may be an input.
+    var outputFiles: [(option: String, path: String)] = []
 
     /// The workers to start: `--jobs` (default: one per core), but no more than there are inputs when every
     /// input is a file (one document is signed on the main thread, without starting any thread).
@@ -77,16 +79,16 @@ struct BatchDriver {
         let report: ReportWriter?
     }
 
-    /// Checks the inputs (each a regular file or a directory) and creates the report (a new name or a regular
-    /// file; the report is left out of the inputs when it lies in an input directory). Nothing is written for
-    /// the inputs yet.
+    /// Checks the inputs (each a regular file or a directory; none of them an output, compared by device and
+    /// inode) and then creates the report (a new name or a regular file; left out of the inputs when it lies in
+    /// an input directory). Nothing is written or truncated before the inputs are checked.
     func prepare() throws -> Prepared {
-        // The inputs first: an unusable input fails the run before the report is truncated.
-        _ = try BatchInputs(paths: inputs)
+        let outputs = outputFiles.filter { $0.path != "-" } + (options.report.map { [("--report", $0)] } ?? [])
+        let batch = try BatchInputs(paths: inputs, uniqueFileNames: outputDirectory != nil,
+                                    outputDirectory: outputDirectory, outputFiles: outputs)
         let report = try options.report.map { try ReportWriter(path: $0) }
-        let excluded: Set<FileIdentity> = report?.identity.map { [$0] } ?? []
-        return Prepared(inputs: try BatchInputs(paths: inputs, uniqueFileNames: uniqueOutputNames, excluding: excluded),
-                        report: report)
+        if let identity = report?.identity { batch.exclude(identity) }
+        return Prepared(inputs: batch, report: report)
     }
 
     func run(_ prepared: Prepared, work: @escaping @Sendable (BatchInput) -> BatchItemResult) -> BatchRunner.Summary {
@@ -136,7 +138,9 @@ struct BatchDriver {
         var exitCode = summary.exitCode
         var failures: [any ClassifiedError] = []
         if let failure { failures.append(failure) }
-        if let reportFailure = prepared.report?.close() { failures.append(reportFailure) }
+        if let reportFailure = prepared.report?.close() {
+            exitCode = max(exitCode, reportFailure.failureClass.exitCode)
+        }
         if summary.succeeded + summary.failed == 0 && !options.allowEmpty {
             failures.append(NoDocumentsFound(inputs: inputs, verb: successWord == "signed" ? "signed" : "verified"))
         }
@@ -180,15 +184,21 @@ final class ReportWriter: @unchecked Sendable {
 
     func write(_ result: BatchItemResult) {
         stream.writeLine(result.jsonLine)
-        if let failure = stream.failure, !reported {
-            reported = true
-            Terminal.error("\(failure.description); the report is incomplete")
-        }
+        reportFailure()
     }
 
-    /// Flushes and closes the report; returns why it could not be written completely, if so.
+    /// Flushes and closes the report; returns why it could not be written completely, if so (reported on standard
+    /// error once, when it happened).
     func close() -> FileError? {
-        stream.finish()
+        let failure = stream.finish()
+        reportFailure()
+        return failure
+    }
+
+    private func reportFailure() {
+        guard let failure = stream.failure, !reported else { return }
+        reported = true
+        Terminal.error("\(failure.description); the report is incomplete")
     }
 }
 

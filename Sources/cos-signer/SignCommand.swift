@@ -69,20 +69,10 @@ struct SignCommand: ParsableCommand {
         if outputDir == nil && !single { throw ValidationError("several inputs (or a directory) need --output-dir DIR") }
         if let outputDir {
             guard Files.isDirectory(outputDir) else { throw ValidationError("--output-dir \(outputDir) is not a directory") }
-            // Compared by device and inode: an output replaces the file of its name in the output directory, so
-            // neither an input directory nor an input file may be there.
-            let out = Files.identity(of: outputDir)
-            for input in inputs where input != "-" {
-                if Files.isDirectory(input) {
-                    if Files.identity(of: input) == out {
-                        throw ValidationError("--output-dir must not be an input directory (\(input))")
-                    }
-                } else if let inputDirectory = Files.identity(of: Self.directory(of: input)), inputDirectory == out {
-                    throw ValidationError("the input \(input) is inside --output-dir \(outputDir): its output would replace it; sign it into another directory")
-                }
-            }
         }
-        try Self.refuseOverlaps(outputs: [("-o", output), ("--report", batch.report)], inputs: inputs)
+        // Inputs that are outputs (an input directory or file in --output-dir, -o or --report naming an input) are
+        // refused with the inputs' check (BatchInputs), before anything is written.
+        try Self.refuseSameOutputs([("-o", output), ("--report", batch.report)])
         if parties.registry != nil && (key.keyPath != nil || key.certificatePath != nil) {
             throw ValidationError("give --key/--cert or --parties, not both")
         }
@@ -97,22 +87,10 @@ struct SignCommand: ParsableCommand {
         }
     }
 
-    /// The directory of a file path (`.` for a bare name).
-    static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        let directory = String(path[..<slash])
-        return directory.isEmpty ? "/" : directory
-    }
-
-    /// Refuses an output path (`-o`, `--report`, `--signed-content`) that names one of the input files, or another
-    /// of the outputs (compared by device and inode): checked before anything is truncated or written.
-    static func refuseOverlaps(outputs: [(option: String, path: String?)], inputs: [String]) throws {
+    /// Refuses two output options (`-o`, `--report`, `--signed-content`) that name the same file (compared by
+    /// device and inode when it exists).
+    static func refuseSameOutputs(_ outputs: [(option: String, path: String?)]) throws {
         let named = outputs.compactMap { output in output.path.map { (output.option, $0) } }.filter { $0.1 != "-" }
-        for (option, path) in named {
-            for input in inputs where input != "-" && !Files.isDirectory(input) && Files.sameFile(path, input) {
-                throw ValidationError("\(option) \(path) is the input \(input): writing it would destroy the input; give another path")
-            }
-        }
         for (index, (option, path)) in named.enumerated() {
             for (otherOption, other) in named[(index + 1)...] where Files.sameFile(path, other) {
                 throw ValidationError("\(option) and \(otherOption) name the same file (\(path)); give two different paths")
@@ -137,7 +115,8 @@ struct SignCommand: ParsableCommand {
         let signer = RequestSigner(keys: keys, options: options, counters: try counters.makeAssigner(batch: !single))
         let destination: BatchDestination = outputDir.map { .directory($0) } ?? (output.map { $0 == "-" ? .standardOutput : .file($0) } ?? .standardOutput)
         var driver = BatchDriver(options: batch, inputs: inputs, logger: logger, successWord: "signed", failureWord: "failed", printResults: false)
-        driver.uniqueOutputNames = outputDir != nil
+        driver.outputDirectory = outputDir
+        driver.outputFiles = output.map { [("-o", $0)] } ?? []
         // The inputs checked and the report created before the output directory is touched.
         let prepared = try driver.prepare()
         let job = try BatchSigningJob(signer: signer, destination: destination, maxInputBytes: batch.maxInputBytes)
@@ -147,9 +126,12 @@ struct SignCommand: ParsableCommand {
         // A single document written to standard output needs no summary line.
         if single {
             var exitCode = summary.exitCode
-            for failure in [flushFailure, prepared.report?.close()].compactMap({ $0 }) {
-                Terminal.error(failure.description)
-                exitCode = max(exitCode, failure.failureClass.exitCode)
+            if let reportFailure = prepared.report?.close() {  // reported by the writer
+                exitCode = max(exitCode, reportFailure.failureClass.exitCode)
+            }
+            if let flushFailure {
+                Terminal.error(flushFailure.description)
+                exitCode = max(exitCode, flushFailure.failureClass.exitCode)
             }
             if exitCode != 0 { throw CommandFailure(exitCode: exitCode) }
         } else {

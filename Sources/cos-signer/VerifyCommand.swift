@@ -51,7 +51,7 @@ struct VerifyCommand: ParsableCommand {
         if signedContent != nil && (inputs.count != 1 || Files.isDirectory(inputs[0])) {
             throw ValidationError("--signed-content needs exactly one INPUT file")
         }
-        try SignCommand.refuseOverlaps(outputs: [("--signed-content", signedContent), ("--report", batch.report)], inputs: inputs)
+        try SignCommand.refuseSameOutputs([("--signed-content", signedContent), ("--report", batch.report)])
     }
 
     func run() throws {
@@ -69,8 +69,9 @@ struct VerifyCommand: ParsableCommand {
         }
         let verifier = DUISVerifier(certificates: certificates, limits: batch.limits)
         let job = BatchVerificationJob(verifier: verifier, parties: parties, maxInputBytes: batch.maxInputBytes, signedContentPath: signedContent)
-        let driver = BatchDriver(options: batch, inputs: inputs, logger: batch.makeLogger("cos-signer.verify"),
+        var driver = BatchDriver(options: batch, inputs: inputs, logger: batch.makeLogger("cos-signer.verify"),
                                  successWord: "valid", failureWord: "invalid", printResults: true)
+        driver.outputFiles = signedContent.map { [("--signed-content", $0)] } ?? []
         let prepared = try driver.prepare()
         let summary = driver.run(prepared, work: job.process)
         try driver.finish(summary, prepared, toStandardOutput: true)

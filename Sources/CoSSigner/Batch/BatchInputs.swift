@@ -33,7 +33,7 @@ public final class BatchInputs: @unchecked Sendable {
     private var directory: (path: String, handle: OpaquePointer, device: UInt64)?  // guarded by `lock`
     /// The first input of each output file name, when names must be unique; guarded by `lock`.
     private var claimed: [String: String]?
-    private let excluded: Set<FileIdentity>
+    private var excluded: Set<FileIdentity>  // guarded by `lock`
 
     /// The paths as given: files, directories, or `-` for standard input (at most once).
     public let paths: [String]
@@ -43,13 +43,23 @@ public final class BatchInputs: @unchecked Sendable {
     ///   - paths: files, directories, or `-` for standard input (at most once).
     ///   - uniqueFileNames: the outputs go to one directory under their inputs' file names (`sign --output-dir`):
     ///     an input whose file name an earlier input of the run already has gets ``BatchInput/sameNameAs``.
-    ///   - excluding: files never handed out from a directory (the run's own outputs, such as its report).
+    ///   - excluding: files never handed out from a directory (the run's own outputs, such as its report; see
+    ///     also ``exclude(_:)``).
+    ///   - outputDirectory: the directory outputs are written to under their inputs' names: an input directory
+    ///     that is it, or an input file inside it, is refused (its output would replace it).
+    ///   - outputFiles: the run's other outputs (`-o`, `--report`, `--signed-content`), by option: an input file
+    ///     that is one of them (the same device and inode) is refused before anything is written to it.
     /// - Throws: ``FileError`` for a path that does not exist, is neither a regular file nor a directory, or `-`
-    ///   given twice.
-    public init(paths: [String], uniqueFileNames: Bool = false, excluding: Set<FileIdentity> = []) throws(FileError) {
+    ///   given twice (exit 2); for an input that is an output (usage class, exit 1).
+    public init(paths: [String], uniqueFileNames: Bool = false, excluding: Set<FileIdentity> = [],
+                outputDirectory: String? = nil, outputFiles: [(option: String, path: String)] = []) throws(FileError) {
         if paths.filter({ $0 == "-" }).count > 1 {
             throw FileError(path: "-", reason: "standard input can be given only once")
         }
+        // One stat per path (and one per distinct parent directory when there is an output directory).
+        let outputs = outputFiles.compactMap { output in Files.identity(of: output.path).map { (output, $0) } }
+        let outputDirectoryIdentity = outputDirectory.flatMap { Files.identity(of: $0) }
+        var parents: [String: FileIdentity?] = [:]
         for path in paths where path != "-" {
             var info = stat()
             guard stat(path, &info) == 0 else {
@@ -58,6 +68,26 @@ public final class BatchInputs: @unchecked Sendable {
             let type = info.st_mode & S_IFMT
             guard type == S_IFREG || type == S_IFDIR else {
                 throw FileError(path: path, reason: Files.notRegularReason(info.st_mode))
+            }
+            let identity = FileIdentity(info)
+            if type == S_IFDIR {
+                if let outputDirectory, identity == outputDirectoryIdentity {
+                    throw FileError(path: path, reason: "is the output directory \(outputDirectory): --output-dir must not be an input directory",
+                                    failureClass: .usage)
+                }
+                continue
+            }
+            if let (output, _) = outputs.first(where: { $0.1 == identity }) {
+                throw FileError(path: path, reason: "is also \(output.option) \(output.path): writing it would destroy the input; give another path",
+                                failureClass: .usage)
+            }
+            if let outputDirectory, let outputDirectoryIdentity {
+                let parent = Files.split(path).directory
+                if parents[parent] == nil { parents[parent] = .some(Files.identity(of: parent)) }
+                if parents[parent] == .some(outputDirectoryIdentity) {
+                    throw FileError(path: path, reason: "is inside --output-dir \(outputDirectory): its output would replace it; sign it into another directory",
+                                    failureClass: .usage)
+                }
             }
         }
         self.paths = paths
@@ -69,6 +99,14 @@ public final class BatchInputs: @unchecked Sendable {
 
     deinit {
         if let directory { closedir(directory.handle) }
+    }
+
+    /// Leaves `identity` out of the inputs listed from directories from now on (the run's report, created after
+    /// the inputs were checked).
+    public func exclude(_ identity: FileIdentity) {
+        lock.lock()
+        defer { lock.unlock() }
+        excluded.insert(identity)
     }
 
     /// The next input, or `nil` when there are no more. Thread-safe; inputs are handed out in order, so "earlier"

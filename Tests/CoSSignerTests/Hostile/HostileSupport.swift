@@ -31,6 +31,8 @@ enum HostileLimits {
     static var cpuSeconds: Double { 1.0 * factor }
     /// A run still going after this is killed and reported as a hang.
     static var hangSeconds: Double { 30 * factor }
+    /// Memory bounds are doubled in sanitizer runs (shadow memory, redzones and the allocator's quarantine).
+    static var memoryFactor: Int { factor > 1 ? 2 : 1 }
 }
 
 /// Runs the built `cos-signer` with posix_spawn and wait4, so each run's CPU time and peak memory are its own.

@@ -213,32 +213,22 @@ public struct CounterStore: Sendable, Hashable {
     }
 
     private func readEntries() throws(CounterStoreError) -> [EUI64: UInt64?] {
-        let fd = open(resolvedPath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
-        if fd < 0 {
-            if errno == ENOENT { return [:] }
-            throw ioError("cannot open: \(errnoText())")
-        }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw ioError("cannot stat: \(errnoText())") }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw ioError("\(Files.notRegularReason(info.st_mode)); a counter store is a regular file")
-        }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        let limit = 64 * 1024 * 1024
-        while true {
-            let n = chunk.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress, raw.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ioError("cannot read: \(errnoText())")
+        // Opened without blocking and never through a link (the path was resolved once, at init); a store that is
+        // not a regular file is refused. An absent store is empty.
+        let bytes: [UInt8]
+        do {
+            guard let read = try Files.readRegularFileIfPresent(resolvedPath, maxBytes: Self.maximumFileBytes, failureClass: .input) else {
+                return [:]
             }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-            guard bytes.count <= limit else { throw ioError("larger than \(limit) bytes; not a counter store") }
+            bytes = read
+        } catch {
+            throw ioError(error.reason.hasPrefix("is ") ? "\(error.reason); a counter store is a regular file" : error.reason)
         }
         return try Self.parse(bytes, path: path)
     }
+
+    /// The largest store file read (a store holds one short line per originator).
+    static let maximumFileBytes = 64 << 20
 
     /// Parses the store format (see the type's documentation).
     static func parse(_ bytes: [UInt8], path: String) throws(CounterStoreError) -> [EUI64: UInt64?] {

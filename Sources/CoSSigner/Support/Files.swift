@@ -82,9 +82,25 @@ public enum Files {
             // regular file: it changes nothing for one (reads of regular files never return EAGAIN on Linux but
             // under a mandatory lock, which the loop below still handles by clearing the flag), and clearing it
             // would cost a system call per document.
-            fd = try openChecked(path, failureClass: failureClass, clearNonBlocking: false, info: &info)
+            fd = try openChecked(path, failureClass: failureClass, clearNonBlocking: false, info: &info) ?? -1
         }
         defer { if path != "-" { close(fd) } }
+        return try readAll(fd, info: info, path: path, maxBytes: maxBytes, failureClass: failureClass, admit: admit)
+    }
+
+    /// Reads a regular file as ``readRegularFile(_:maxBytes:failureClass:)`` does, but never through a symbolic link
+    /// (`O_NOFOLLOW`: a link is refused), and returns `nil` when there is no such file (the counter store).
+    static func readRegularFileIfPresent(_ path: String, maxBytes: Int, failureClass: FailureClass) throws(FileError) -> [UInt8]? {
+        var info = stat()
+        guard let fd = try openChecked(path, failureClass: failureClass, clearNonBlocking: true, followSymbolicLinks: false,
+                                       missingIsNil: true, info: &info) else { return nil }
+        defer { close(fd) }
+        return try readAll(fd, info: info, path: path, maxBytes: maxBytes, failureClass: failureClass, admit: { _ in true })
+    }
+
+    /// Reads all of `fd` (of status `info`), bounded by `maxBytes`, after `admit` accepted its size.
+    private static func readAll(_ fd: Int32, info: stat, path: String, maxBytes: Int, failureClass: FailureClass,
+                                admit: (Int) -> Bool) throws(FileError) -> [UInt8]? {
         let isRegular = (info.st_mode & S_IFMT) == S_IFREG
         if isRegular, Int(info.st_size) > maxBytes {
             throw FileError(path: path, reason: "is \(info.st_size) bytes; the limit is \(maxBytes) bytes", failureClass: failureClass)
@@ -128,7 +144,7 @@ public enum Files {
     ///   regular file", "is a directory", ...) or the system's reason.
     public static func openRegularFile(_ path: String, failureClass: FailureClass = .input) throws(FileError) -> (fd: Int32, info: stat) {
         var info = stat()
-        let fd = try openChecked(path, failureClass: failureClass, clearNonBlocking: true, info: &info)
+        let fd = try openChecked(path, failureClass: failureClass, clearNonBlocking: true, info: &info) ?? -1
         return (fd, info)
     }
 
@@ -137,13 +153,21 @@ public enum Files {
         try read(path, maxBytes: maxBytes, failureClass: failureClass, admit: { _ in true }) ?? []
     }
 
+    /// The one opener of files to read: `O_NONBLOCK`, `fstat`, regular files only. Returns `nil` only for a missing
+    /// file when `missingIsNil`.
     private static func openChecked(_ path: String, failureClass: FailureClass, clearNonBlocking: Bool,
-                                    info: inout stat) throws(FileError) -> Int32 {
+                                    followSymbolicLinks: Bool = true, missingIsNil: Bool = false,
+                                    info: inout stat) throws(FileError) -> Int32? {
         var fd: Int32
+        let flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (followSymbolicLinks ? 0 : O_NOFOLLOW)
         repeat {
-            fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+            fd = open(path, flags)
         } while fd < 0 && errno == EINTR
         guard fd >= 0 else {
+            if errno == ENOENT && missingIsNil { return nil }
+            if errno == ELOOP && !followSymbolicLinks {
+                throw FileError(path: path, reason: "is a symbolic link, not a regular file", failureClass: failureClass)
+            }
             throw FileError(path: path, reason: "cannot open: \(errnoText())", failureClass: failureClass)
         }
         guard fstat(fd, &info) == 0 else {

@@ -27,6 +27,9 @@ struct BatchOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Largest input accepted, in bytes.", valueName: "BYTES"))
     var maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes
 
+    @Flag(help: "Succeed when the inputs hold no document at all (by default a run that processed no document fails with exit code 2).")
+    var allowEmpty = false
+
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if quiet && verbose { throw ValidationError("--quiet and --verbose exclude each other") }
@@ -58,6 +61,11 @@ struct BatchDriver {
     let printResults: Bool
     /// Prints each result instead of the lines above, when set (`verify --explain`, `--json`); called serially.
     var printResult: (@Sendable (BatchItemResult) -> Void)? = nil
+    /// The directory the outputs go to under the inputs' file names (sign --output-dir): a second input with the
+    /// same file name is refused, and so is an input inside it.
+    var outputDirectory: String?
+    /// The run's single outputs other than the report (`-o`, `--signed-content`): none may be an input.
+    var outputFiles: [(option: String, path: String)] = []
 
     /// The workers to start: `--jobs` (default: one per core), but no more than there are inputs when every
     /// input is a file (one document is signed on the main thread, without starting any thread).
@@ -67,21 +75,38 @@ struct BatchDriver {
         return inputs.contains { $0 != "-" && Files.isDirectory($0) } ? workers : max(1, inputs.count)
     }
 
-    func run(work: @escaping @Sendable (BatchInput) -> BatchItemResult) throws -> BatchRunner.Summary {
-        try run(groupSize: 1, work: { $0.map(work) })
+    /// What a batch needs before it starts: its inputs, checked, and its report, created.
+    struct Prepared {
+        let inputs: BatchInputs
+        let report: ReportWriter?
+    }
+
+    /// Checks the inputs (each a regular file or a directory; none of them an output, compared by device and
+    /// inode) and then creates the report (a new name or a regular file; left out of the inputs when it lies in
+    /// an input directory). Nothing is written or truncated before the inputs are checked.
+    func prepare() throws -> Prepared {
+        let outputs = outputFiles.filter { $0.path != "-" } + (options.report.map { [("--report", $0)] } ?? [])
+        let batch = try BatchInputs(paths: inputs, uniqueFileNames: outputDirectory != nil,
+                                    outputDirectory: outputDirectory, outputFiles: outputs)
+        let report = try options.report.map { try ReportWriter(path: $0) }
+        if let identity = report?.identity { batch.exclude(identity) }
+        return Prepared(inputs: batch, report: report)
+    }
+
+    func run(_ prepared: Prepared, work: @escaping @Sendable (BatchInput) -> BatchItemResult) -> BatchRunner.Summary {
+        run(prepared, groupSize: 1, work: { $0.map(work) })
     }
 
     /// Runs the batch with each worker taking up to `groupSize` inputs at a time.
-    func run(groupSize: Int, work: @escaping @Sendable ([BatchInput]) -> [BatchItemResult]) throws -> BatchRunner.Summary {
-        let batch = try BatchInputs(paths: inputs)
-        let reportWriter = try options.report.map { try ReportWriter(path: $0) }
+    func run(_ prepared: Prepared, groupSize: Int, work: @escaping @Sendable ([BatchInput]) -> [BatchItemResult]) -> BatchRunner.Summary {
+        let reportWriter = prepared.report
         let showProgress = !options.quiet && isatty(2) == 1
         let total = showProgress ? BatchInputs.count(paths: inputs) : 0
         let progress = ProgressBar(total: total, enabled: showProgress && total > 1)
         let logger = self.logger
         let printResults = self.printResults
         let printResult = self.printResult
-        let summary = BatchRunner.run(jobs: workerCount, inputs: batch, groupSize: groupSize, work: work) { result in
+        let summary = BatchRunner.run(jobs: workerCount, inputs: prepared.inputs, groupSize: groupSize, work: work) { result in
             reportWriter?.write(result)
             progress.clear()
             if let printResult {
@@ -103,19 +128,28 @@ struct BatchDriver {
             progress.advance()
         }
         progress.finish()
-        reportWriter?.close()
         return summary
     }
 
-    /// Prints the summary line and ends with the batch's exit status; `failure` (e.g. the outputs could not be
-    /// flushed to disk) is reported after it and fails the run.
-    func finish(_ summary: BatchRunner.Summary, toStandardOutput: Bool, failure: (any ClassifiedError)? = nil) throws {
+    /// Prints the summary line and ends with the batch's exit status. These fail the run after the summary:
+    /// `failure` (e.g. the outputs could not be flushed to disk), a report that could not be written completely,
+    /// and a run that processed no document at all (exit 2, "no documents found in …", unless --allow-empty).
+    func finish(_ summary: BatchRunner.Summary, _ prepared: Prepared, toStandardOutput: Bool,
+                failure: (any ClassifiedError)? = nil) throws {
         if !options.quiet {
             let line = "\(successWord) \(summary.succeeded), \(failureWord) \(summary.failed)"
             if toStandardOutput { Terminal.out(line) } else { Terminal.writeErr(line + "\n") }
         }
         var exitCode = summary.exitCode
-        if let failure {
+        var failures: [any ClassifiedError] = []
+        if let failure { failures.append(failure) }
+        if let reportFailure = prepared.report?.close() {
+            exitCode = max(exitCode, reportFailure.failureClass.exitCode)
+        }
+        if summary.succeeded + summary.failed == 0 && !options.allowEmpty {
+            failures.append(NoDocumentsFound(inputs: inputs, verb: successWord == "signed" ? "signed" : "verified"))
+        }
+        for failure in failures {
             Terminal.error(failure.description)
             exitCode = max(exitCode, failure.failureClass.exitCode)
         }
@@ -123,27 +157,53 @@ struct BatchDriver {
     }
 }
 
-/// Appends JSON lines to a report file as results arrive (called serially).
+/// A batch that processed no document: not a success (a pipeline verifying `signed/` must not pass with nothing
+/// checked), unless `--allow-empty` is given.
+struct NoDocumentsFound: ClassifiedError {
+    let inputs: [String]
+    /// "signed" or "verified".
+    let verb: String
+
+    var failureClass: FailureClass { .input }
+
+    var description: String {
+        let places = inputs.map { $0 == "-" ? "standard input" : $0 }.joined(separator: ", ")
+        return "no documents found in \(places): nothing was \(verb) (a directory's documents are the regular files "
+            + "directly inside it whose names do not start with '.'); pass --allow-empty to accept a run with no document"
+    }
+}
+
+/// Appends JSON lines to a report file as results arrive (called serially). Every write, flush and close is
+/// checked: a report that could not be written completely fails the run, naming the file and the reason.
 final class ReportWriter: @unchecked Sendable {
-    private let handle: UnsafeMutablePointer<FILE>
+    private let stream: CheckedOutputStream
+    private var reported = false
     let path: String
+    /// The report file's device and inode (it is left out of the inputs).
+    var identity: FileIdentity? { stream.identity }
 
     init(path: String) throws {
-        guard let handle = fopen(path, "w") else {
-            throw FileError(path: path, reason: "cannot create the report file: \(String(cString: strerror(errno)))")
-        }
-        self.handle = handle
+        stream = try CheckedOutputStream(creating: path)
         self.path = path
     }
 
     func write(_ result: BatchItemResult) {
-        let line = result.jsonLine + "\n"
-        _ = line.withCString { fputs($0, handle) }
+        stream.writeLine(result.jsonLine)
+        reportFailure()
     }
 
-    func close() {
-        fflush(handle)
-        fclose(handle)
+    /// Flushes and closes the report; returns why it could not be written completely, if so (reported on standard
+    /// error once, when it happened).
+    func close() -> FileError? {
+        let failure = stream.finish()
+        reportFailure()
+        return failure
+    }
+
+    private func reportFailure() {
+        guard let failure = stream.failure, !reported else { return }
+        reported = true
+        Terminal.error("\(failure.description); the report is incomplete")
     }
 }
 

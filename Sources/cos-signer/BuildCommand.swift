@@ -78,6 +78,8 @@ struct BuildCommand: ParsableCommand {
     }
 
     func run() throws {
+        // An output that cannot be written is refused before anything is done (exit 2).
+        try Files.checkOutputTarget(output)
         let request = try makeRequest()
         var options = try validation.makeOptions()
         try request.validate(options)
@@ -135,6 +137,7 @@ struct InspectCommand: ParsableCommand {
         abstract: "Print a 6.23 request, or the header of a DCC response, acknowledgement or alert, in human form or as JSON.",
         discussion: """
             A request is parsed strictly; a malformed one is refused with exit code 2 and the field at fault. \
+            A carried certificate that cannot be decoded is shown as unreadable and the exit code is 2. \
             For a DCC message (sr:Response) the header is printed so that an adapter can match it to the request it \
             sent: kind (response, acknowledgement, deviceAlert, dccAlert), RequestID, ResponseID, ResponseCode, \
             ResponseDateTime, ServiceReference and variant, alert code, schemaVersion and whether it is signed. \
@@ -181,5 +184,12 @@ struct InspectCommand: ParsableCommand {
         } else {
             Terminal.out(summary.humanReadable)
         }
+        // The summary is printed (it shows what could be read); a certificate that cannot be decoded still makes
+        // the request unusable: exit 2.
+        let unreadable = summary.certificates.filter { $0.error != nil }
+        for certificate in unreadable {
+            Terminal.error("\(source): the \(certificate.element) cannot be decoded: \(certificate.error ?? "")")
+        }
+        if !unreadable.isEmpty { throw CommandFailure(exitCode: FailureClass.input.exitCode) }
     }
 }

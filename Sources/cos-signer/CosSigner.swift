@@ -41,8 +41,14 @@ struct CosSigner: ParsableCommand {
                 code = FailureClass.usage.exitCode
             }
         }
+        // Standard output is checked like any output: a failed write (a full disk, /dev/full) fails the run.
+        var finalCode = code
+        if let failure = Terminal.finishStandardOutput() {
+            Terminal.error(failure.description)
+            finalCode = max(code, FailureClass.input.exitCode)
+        }
         Terminal.flush()
-        Glibc.exit(code)
+        Glibc.exit(finalCode)
     }
 }
 
@@ -87,11 +93,21 @@ enum Terminal {
         }
     }
 
+    /// Standard output, buffered, every write checked (a failure is reported when the command ends).
+    static let standardOutput = CheckedOutputStream.standardOutput()
+
     static func out(_ line: String) {
-        print(line)
+        standardOutput.writeLine(line)
     }
 
     static func flush() {
+        standardOutput.flush()
         fflush(nil)
+    }
+
+    /// Writes what is buffered for standard output; returns the first write to it that failed, if any.
+    static func finishStandardOutput() -> FileError? {
+        fflush(nil)
+        return standardOutput.finish()
     }
 }

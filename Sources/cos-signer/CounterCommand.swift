@@ -60,7 +60,7 @@ struct CounterCommand: ParsableCommand {
             let counterStore = CounterStore(path: store)
             for _ in 0..<repetitions {
                 let block = try counterStore.reserve(originator: id, count: count, floor: floor)
-                writeLine("\(block.lowerBound)-\(block.upperBound)")
+                try writeLine("\(block.lowerBound)-\(block.upperBound)")
             }
         }
     }
@@ -99,7 +99,7 @@ struct CounterCommand: ParsableCommand {
             let id = try EUI64(parsing: originator)
             let floor = atLeast ?? currentTimeMilliseconds()
             let next = try CounterStore(path: store).raiseFloor(originator: id, to: floor)
-            writeLine(next.map { "\(id) next \($0)" } ?? "\(id) exhausted")
+            try writeLine(next.map { "\(id) next \($0)" } ?? "\(id) exhausted")
         }
     }
 
@@ -119,7 +119,7 @@ struct CounterCommand: ParsableCommand {
         func run() throws {
             let entries = try CounterStore(path: store).snapshot()
             for (id, next) in entries.sorted(by: { $0.key < $1.key }) {
-                writeLine("\(id) \(next.map(String.init) ?? "exhausted")")
+                try writeLine("\(id) \(next.map(String.init) ?? "exhausted")")
             }
         }
     }
@@ -127,13 +127,9 @@ struct CounterCommand: ParsableCommand {
 
 /// Writes one line to standard output at once, unbuffered, so that a process killed right after
 /// still has printed every line it reported.
-private func writeLine(_ line: String) {
-    let bytes = Array((line + "\n").utf8)
-    var offset = 0
-    while offset < bytes.count {
-        let n = bytes.withUnsafeBytes { raw in Glibc.write(1, raw.baseAddress.map { $0 + offset }, raw.count - offset) }
-        if n < 0, errno == EINTR { continue }
-        if n <= 0 { return }
-        offset += n
-    }
+/// - Throws: ``FileError`` (exit 2) when the line cannot be written (a block reserved but not printed is a gap,
+///   never a repeat).
+private func writeLine(_ line: String) throws {
+    Terminal.flush()
+    try Files.writeAll(fd: 1, Array((line + "\n").utf8), path: "-")
 }

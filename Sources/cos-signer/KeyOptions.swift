@@ -83,7 +83,7 @@ struct KeyOptions: ParsableArguments {
             return try DUISSigner(key: key, certificate: certificate)
         }
         try keyFilePolicy.check(keyPath)
-        let passphrase = try passphraseSource?.load()
+        let passphrase = try passphraseSource?.load(keyFilePolicy: keyFilePolicy)
         let key = try SigningKey(contentsOfFile: keyPath, passphrase: passphrase)
         let certificate = try Certificate(contentsOfFile: certificatePath)
         // Only a DCC User's XML signing certificate signs requests: never a CA, key agreement or device certificate.

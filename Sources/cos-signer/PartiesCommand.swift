@@ -33,11 +33,13 @@ private func loadRegistry(_ path: String, allowInsecureKeyFile: Bool) throws -> 
     do throws(PartyRegistryError) {
         return try PartyRegistry(contentsOfFile: path, loader: .files(keyFilePolicy: KeyFilePolicy(allowInsecurePermissions: allowInsecureKeyFile)))
     } catch {
-        if error.problems.count == 1, let only = error.problems.first {
+        // At most PartyRegistryError.maximumListedPerKind problems of each kind, then a count of the rest.
+        let lines = error.renderedProblems
+        if error.problems.count == 1, let only = lines.first {
             Terminal.error("party registry \(path) refused: \(only)")
         } else {
             Terminal.error("party registry \(path) refused, \(error.problems.count) problems:")
-            for problem in error.problems { Terminal.writeErr("  \(path): \(problem)\n") }
+            Terminal.writeErr(lines.map { "  \(path): \($0)\n" }.joined())
         }
         throw CommandFailure(exitCode: error.failureClass.exitCode)
     }
@@ -190,7 +192,7 @@ struct PartiesSelectCommand: ParsableCommand {
             do throws(RegistrationDataError) {
                 return try RegistrationData(contentsOfFile: path)
             } catch {
-                for problem in error.problems { Terminal.error("registration data \(path): \(problem)") }
+                for line in error.renderedProblems { Terminal.error("registration data \(path): \(line)") }
                 throw CommandFailure(exitCode: error.failureClass.exitCode)
             }
         }

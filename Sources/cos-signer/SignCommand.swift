@@ -20,7 +20,10 @@ struct SignCommand: ParsableCommand {
                 The output is compact (no whitespace between elements), as DCC's own tool produces and accepts, \
                 unless --keep-whitespace is given. Any ds:Signature placeholder at the end of the request is replaced. \
                 Each output is written to a temporary file and renamed, so an output file is always complete; nothing \
-                is written for an input that fails, and a failing input never stops the others.
+                is written for an input that fails, and a failing input never stops the others. An output replaces \
+                only a regular file (a device, FIFO or symbolic link at -o is refused, exit 2); two inputs with the \
+                same file name in one --output-dir run are an error for the second; an output path that is also an \
+                input is refused. A run that finds no document fails (exit 2) unless --allow-empty is given.
 
                 A key in a PKCS#11 token (an HSM, SoftHSM2) is given by its RFC 7512 URI: --key pkcs11:token=…;object=…, \
                 with --pkcs11-module and the token's user PIN from --pin-env or --pin-file (never on the command line, \
@@ -75,11 +78,10 @@ struct SignCommand: ParsableCommand {
         if outputDir == nil && !single { throw ValidationError("several inputs (or a directory) need --output-dir DIR") }
         if let outputDir {
             guard Files.isDirectory(outputDir) else { throw ValidationError("--output-dir \(outputDir) is not a directory") }
-            let out = Files.realPath(outputDir)
-            for input in inputs where input != "-" && Files.isDirectory(input) && Files.realPath(input) == out {
-                throw ValidationError("--output-dir must not be an input directory (\(input))")
-            }
         }
+        // Inputs that are outputs (an input directory or file in --output-dir, -o or --report naming an input) are
+        // refused with the inputs' check (BatchInputs), before anything is written.
+        try Self.refuseSameOutputs([("-o", output), ("--report", batch.report)])
         if parties.registry != nil && (key.keyPath != nil || key.certificatePath != nil) {
             throw ValidationError("give --key/--cert or --parties, not both")
         }
@@ -94,7 +96,20 @@ struct SignCommand: ParsableCommand {
         }
     }
 
+    /// Refuses two output options (`-o`, `--report`, `--signed-content`) that name the same file (compared by
+    /// device and inode when it exists).
+    static func refuseSameOutputs(_ outputs: [(option: String, path: String?)]) throws {
+        let named = outputs.compactMap { output in output.path.map { (output.option, $0) } }.filter { $0.1 != "-" }
+        for (index, (option, path)) in named.enumerated() {
+            for (otherOption, other) in named[(index + 1)...] where Files.sameFile(path, other) {
+                throw ValidationError("\(option) and \(otherOption) name the same file (\(path)); give two different paths")
+            }
+        }
+    }
+
     func run() throws {
+        // An output that cannot be written is refused before anything is done (exit 2).
+        if let output, output != "-" { try Files.checkOutputTarget(output) }
         let logger = batch.makeLogger("cos-signer.sign")
         let keys: SigningKeySource
         if let registryPath = parties.registry {
@@ -108,17 +123,28 @@ struct SignCommand: ParsableCommand {
         let single = inputs.count == 1 && outputDir == nil
         let signer = RequestSigner(keys: keys, options: options, counters: try counters.makeAssigner(batch: !single))
         let destination: BatchDestination = outputDir.map { .directory($0) } ?? (output.map { $0 == "-" ? .standardOutput : .file($0) } ?? .standardOutput)
+        var driver = BatchDriver(options: batch, inputs: inputs, logger: logger, successWord: "signed", failureWord: "failed", printResults: false)
+        driver.outputDirectory = outputDir
+        driver.outputFiles = output.map { [("-o", $0)] } ?? []
+        // The inputs checked and the report created before the output directory is touched.
+        let prepared = try driver.prepare()
         let job = try BatchSigningJob(signer: signer, destination: destination, maxInputBytes: batch.maxInputBytes)
-        let driver = BatchDriver(options: batch, inputs: inputs, logger: logger, successWord: "signed", failureWord: "failed", printResults: false)
-        let summary = try driver.run(groupSize: BatchSigningJob.groupSize, work: job.process)
+        let summary = driver.run(prepared, groupSize: BatchSigningJob.groupSize, work: job.process)
         // Outputs in a directory are flushed to disk before the run can end successfully.
         let flushFailure = job.finish()
         // A single document written to standard output needs no summary line.
         if single {
-            if let flushFailure { throw flushFailure }
-            if summary.exitCode != 0 { throw CommandFailure(exitCode: summary.exitCode) }
+            var exitCode = summary.exitCode
+            if let reportFailure = prepared.report?.close() {  // reported by the writer
+                exitCode = max(exitCode, reportFailure.failureClass.exitCode)
+            }
+            if let flushFailure {
+                Terminal.error(flushFailure.description)
+                exitCode = max(exitCode, flushFailure.failureClass.exitCode)
+            }
+            if exitCode != 0 { throw CommandFailure(exitCode: exitCode) }
         } else {
-            try driver.finish(summary, toStandardOutput: false, failure: flushFailure)
+            try driver.finish(summary, prepared, toStandardOutput: false, failure: flushFailure)
         }
     }
 }

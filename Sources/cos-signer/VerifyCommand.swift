@@ -15,7 +15,8 @@ struct VerifyCommand: ParsableCommand {
             valid at --at (default now). One line per input, then 'valid N, invalid N'. The exit code is 0 when \
             every input is valid, else the largest among the failures: 10 for an invalid signature, 2 for an \
             unreadable or malformed input (also for a comment or processing instruction inside the document's \
-            elements, refused as when signing).
+            elements, refused as when signing). A run that finds no document (e.g. a directory holding only \
+            sub-directories) fails with exit code 2 unless --allow-empty is given: verifying nothing is not a pass.
 
             DCC messages (sr:Response: responses, acknowledgements, alerts) are verified like requests, but must be \
             signed with a DSP XML signing certificate (OU 89), given with --dsp-cert or found in --cert-dir. The DCC \
@@ -96,9 +97,13 @@ struct VerifyCommand: ParsableCommand {
         if dumpPreDigest != nil && (inputs.count != 1 || Files.isDirectory(inputs[0])) {
             throw ValidationError("--dump-pre-digest needs exactly one INPUT file")
         }
+        try SignCommand.refuseSameOutputs([("--signed-content", signedContent), ("--dump-pre-digest", dumpPreDigest),
+                                           ("--report", batch.report)])
     }
 
     func run() throws {
+        // An output that cannot be written is refused before anything is done (exit 2).
+        if let signedContent, signedContent != "-" { try Files.checkOutputTarget(signedContent) }
         var certificates = try certificatePaths.map { try Certificate(contentsOfFile: $0) }
         if let certificateDirectory {
             certificates += try CertificateDirectory.load(certificateDirectory)
@@ -134,8 +139,12 @@ struct VerifyCommand: ParsableCommand {
             let details = ledger.take(result.input)
             Terminal.out(json ? VerifyOutput.jsonLine(result, details) : VerifyOutput.text(result, details, explain: explain))
         }
-        let summary = try driver.run(work: job.process)
-        try driver.finish(summary, toStandardOutput: !json)
+        driver.outputFiles = [("--signed-content", signedContent), ("--dump-pre-digest", dumpPreDigest)].compactMap { option, path in
+            path.map { (option, $0) }
+        }
+        let prepared = try driver.prepare()
+        let summary = driver.run(prepared, work: job.process)
+        try driver.finish(summary, prepared, toStandardOutput: !json)
     }
 }
 
@@ -182,6 +191,8 @@ struct VerifyJob: Sendable {
     let preDigestPath: String?
     let allowUnsignedAcknowledgements: Bool
     let ledger: VerifyDetailLedger
+    /// The input bytes all workers may hold at once.
+    var memoryBudget = BatchMemoryBudget()
 
     func process(_ input: BatchInput) -> BatchItemResult {
         var details = VerifyDetails()
@@ -192,8 +203,14 @@ struct VerifyJob: Sendable {
 
     private func verify(_ input: BatchInput, _ details: inout VerifyDetails) -> BatchItemResult {
         let name = input.displayName
+        // The input's size is reserved in the budget before it is read, and given back once it is verified.
+        var reserved = 0
+        defer { memoryBudget.release(reserved) }
         do {
-            let bytes = try Files.read(input.path, maxBytes: maxInputBytes)
+            let bytes = try Files.read(input.path, maxBytes: maxInputBytes, failureClass: .input) { size in
+                reserved = memoryBudget.acquire(size)
+                return true
+            } ?? []
             if let preDigestPath {
                 // Not computable (no Signature, unreadable XML): the verification below reports why.
                 if let octets = try? verifier.verifier.preDigestOctets(bytes, source: name) {

@@ -38,13 +38,19 @@ public struct BatchSigningJob: Sendable {
 
     /// The output directory, for a directory destination.
     private let outputDirectory: BatchOutputDirectory?
+    /// The input bytes all workers may hold at once.
+    public let memoryBudget: BatchMemoryBudget
 
     /// Makes the job. For a directory destination, creates its hidden folder for partial outputs.
+    /// - Parameter memoryBudget: the input bytes in flight across all the workers of this job (shared by every
+    ///   call of ``process(_:)-([BatchInput])``).
     /// - Throws: ``FileError`` if that folder cannot be created or the directory cannot be opened.
-    public init(signer: RequestSigner, destination: BatchDestination, maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes) throws(FileError) {
+    public init(signer: RequestSigner, destination: BatchDestination, maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes,
+                memoryBudget: BatchMemoryBudget = BatchMemoryBudget()) throws(FileError) {
         self.signer = signer
         self.destination = destination
         self.maxInputBytes = maxInputBytes
+        self.memoryBudget = memoryBudget
         if case .directory(let dir) = destination {
             outputDirectory = try BatchOutputDirectory(path: dir)
         } else {
@@ -75,8 +81,10 @@ public struct BatchSigningJob: Sendable {
     /// then their outputs written. The outcome of each input is the one ``process(_:)-(BatchInput)`` gives it;
     /// doing the file system's work together and the signing together keeps each phase's code and data in the
     /// processor's caches (reading and creating files evicts most of what signing uses). A read phase stops once
-    /// it holds ``groupBytes`` of input, so memory stays bounded whatever the inputs' sizes. Never throws:
-    /// failures become the results, in the order of `inputs`.
+    /// it holds ``groupBytes`` of input, and each input's size is reserved in the job's ``memoryBudget`` before it
+    /// is read (a read phase that already holds inputs stops rather than wait), so memory stays bounded whatever
+    /// the inputs' sizes and the number of workers. Never throws: failures become the results, in the order of
+    /// `inputs`.
     public func process(_ inputs: [BatchInput]) -> [BatchItemResult] {
         var results: [BatchItemResult] = []
         results.reserveCapacity(inputs.count)
@@ -84,20 +92,51 @@ public struct BatchSigningJob: Sendable {
         while start < inputs.count {
             var read: [Result<[UInt8], FileError>] = []
             var held = 0
-            while start + read.count < inputs.count, read.isEmpty || held < Self.groupBytes {
+            var reserved = 0
+            reading: while start + read.count < inputs.count, read.isEmpty || held < Self.groupBytes {
                 let input = inputs[start + read.count]
-                let bytes = Result { () throws(FileError) in try Files.read(input.path, maxBytes: maxInputBytes) }
-                if case .success(let document) = bytes { held += document.count }
-                read.append(bytes)
+                if outputDirectory != nil, let earlier = input.sameNameAs {
+                    read.append(.failure(Self.nameTaken(input, by: earlier)))
+                    continue
+                }
+                let bytes = Result { () throws(FileError) -> [UInt8]? in
+                    try Files.read(input.path, maxBytes: maxInputBytes, failureClass: .input) { size in
+                        if reserved == 0 {
+                            reserved = memoryBudget.acquire(size)
+                            return true
+                        }
+                        guard let amount = memoryBudget.tryAcquire(size) else { return false }
+                        reserved += amount
+                        return true
+                    }
+                }
+                switch bytes {
+                case .success(let document?):
+                    held += document.count
+                    read.append(.success(document))
+                case .success(nil):
+                    break reading  // does not fit now: sign what is held first, then read it
+                case .failure(let error):
+                    read.append(.failure(error))
+                }
             }
             let group = inputs[start..<(start + read.count)]
             let signed = zip(group, read).map { input, bytes in
                 Result { () throws -> SignedRequest in try signer.sign(try bytes.get(), source: input.displayName) }
             }
+            read.removeAll()
             results += zip(group, signed).map { input, signed in output(signed, for: input) }
-            start += read.count
+            memoryBudget.release(reserved)
+            start += group.count
         }
         return results
+    }
+
+    /// The refusal of an input whose output name an earlier input of the run already has.
+    static func nameTaken(_ input: BatchInput, by earlier: String) -> FileError {
+        FileError(path: input.path, reason: "has the same file name as \(earlier), given earlier in this run: its output "
+            + "'\(input.fileName)' in the output directory would replace that one's, so it is not signed (rename one of them, "
+            + "or sign them into different output directories)")
     }
 
     /// The most input bytes a read phase of ``process(_:)-([BatchInput])`` holds (it reads at least one input).
@@ -137,20 +176,30 @@ public struct BatchVerificationJob: Sendable {
     public let maxInputBytes: Int
     /// Where to write the verified signed content (one input only), if anywhere.
     public let signedContentPath: String?
+    /// The input bytes all workers may hold at once.
+    public let memoryBudget: BatchMemoryBudget
 
     public init(verifier: RequestVerifier, at time: Date? = nil, parties: PartySigningCertificates? = nil,
-                maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes, signedContentPath: String? = nil) {
+                maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes, signedContentPath: String? = nil,
+                memoryBudget: BatchMemoryBudget = BatchMemoryBudget()) {
         self.verifier = verifier
         self.time = time
         self.parties = parties
         self.maxInputBytes = maxInputBytes
         self.signedContentPath = signedContentPath
+        self.memoryBudget = memoryBudget
     }
 
-    /// Verifies `input`; never throws: failures become the result.
+    /// Verifies `input`; never throws: failures become the result. The input's size is reserved in the job's
+    /// ``memoryBudget`` before it is read, and given back once it is verified.
     public func process(_ input: BatchInput) -> BatchItemResult {
+        var reserved = 0
+        defer { memoryBudget.release(reserved) }
         do {
-            let bytes = try Files.read(input.path, maxBytes: maxInputBytes)
+            let bytes = try Files.read(input.path, maxBytes: maxInputBytes, failureClass: .input) { size in
+                reserved = memoryBudget.acquire(size)
+                return true
+            } ?? []
             let verified = try verifier.verify(bytes, source: input.displayName, at: time)
             if let signedContentPath {
                 try Files.writeAtomically(verified.signedContent, to: signedContentPath)

@@ -11,7 +11,14 @@ import Glibc
 /// folder ``BatchSigningJob/partialFolderName``) and linked into place under its name only when it is complete
 /// (`linkat`). Where that is not supported, or when an output replaces an existing file, it is written to a
 /// named temporary file in the hidden folder and renamed into place. Either way a name in the output directory
-/// only ever refers to a complete file, even if the process is killed at any point.
+/// only ever refers to a complete file, even if the process is killed at any point. An existing name is replaced
+/// only if it is a regular file: a symbolic link, device, FIFO, socket or directory there is refused (exit 2).
+///
+/// The hidden folder is made with `mkdirat` in the output directory's descriptor and opened with `O_NOFOLLOW`:
+/// a symbolic link (or anything but a directory) in its place is refused, so no file is ever created outside the
+/// output directory. Every later step works through the two descriptors (`openat`, `linkat`, `renameat`), never
+/// by path again. The folder is removed when it is empty at the end of a run (``finish()``), and when this object
+/// is released (a run that failed before it finished).
 ///
 /// Flushing: ``finish()`` returns only once every output is on disk (`syncfs` of the output directory's file
 /// system, then `fsync` of the directory; `sync` where `syncfs` does not exist), and throws if the system
@@ -37,29 +44,47 @@ public final class BatchOutputDirectory: @unchecked Sendable {
     /// as before).
     private let needsChmod: Bool
     private let flusher: BackgroundFlusher
+    /// The output directory, opened once (owned by `flusher`, which closes it).
+    private let directoryFD: Int32
+    /// The hidden folder, opened once with O_NOFOLLOW; closed in `deinit`.
+    private let partialFD: Int32
+    private let cleanup = NSLock()
+    private var removedPartialFolder = false  // guarded by `cleanup`
 
     /// The mode of every output file.
     public static let outputMode: mode_t = 0o644
 
     /// Opens `path` (an existing directory) for outputs: creates the hidden folder for partial outputs.
-    /// - Throws: ``FileError`` if the folder cannot be created or the directory cannot be opened.
+    /// - Throws: ``FileError`` (exit 2) if the directory cannot be opened, or the folder cannot be created or is
+    ///   not a directory of its own (a symbolic link there is refused).
     public init(path: String) throws(FileError) {
-        let directory = path
         self.path = path
         partialPath = Self.join(path, BatchSigningJob.partialFolderName)
-        if mkdir(partialPath, 0o700) != 0 && errno != EEXIST {
-            throw FileError(path: partialPath, reason: "cannot create the folder for partial outputs: \(errnoText())")
+        let directoryFD = try Files.openDirectory(path)
+        let name = BatchSigningJob.partialFolderName
+        if mkdirat(directoryFD, name, 0o700) != 0 && errno != EEXIST {
+            let reason = errnoText()
+            close(directoryFD)
+            throw FileError(path: partialPath, reason: "cannot create the folder for partial outputs: \(reason)")
         }
-        let directoryFD = open(directory, O_RDONLY | O_CLOEXEC | O_DIRECTORY)
-        guard directoryFD >= 0 else {
-            throw FileError(path: directory, reason: "cannot open the output directory: \(errnoText())")
+        let partialFD = openat(directoryFD, name, O_RDONLY | O_CLOEXEC | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK)
+        guard partialFD >= 0 else {
+            let reason = errno == ELOOP || errno == ENOTDIR
+                ? "is not a directory of its own (a symbolic link or a file); refusing to write outside the output directory: remove it"
+                : "cannot open the folder for partial outputs: \(errnoText())"
+            close(directoryFD)
+            throw FileError(path: partialPath, reason: reason)
         }
-        (linkMode, needsChmod) = Self.probeLinkMode(partialPath)
+        self.directoryFD = directoryFD
+        self.partialFD = partialFD
+        (linkMode, needsChmod) = Self.probeLinkMode(partialFD)
         flusher = BackgroundFlusher(directoryFD: directoryFD)
     }
 
     deinit {
         flusher.stop()
+        removePartialFolderIfEmpty()
+        close(partialFD)
     }
 
     /// The path an output named `name` gets.
@@ -69,32 +94,48 @@ public final class BatchOutputDirectory: @unchecked Sendable {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
-    /// Writes `bytes` as the output `name` (a file name, no `/`): complete or not at all. Thread-safe.
+    /// Writes `bytes` as the output `name` (a file name, no `/`): complete or not at all. An existing `name` is
+    /// replaced only if it is a regular file. Thread-safe.
     public func write(_ bytes: [UInt8], name: String) throws(FileError) {
         let target = outputPath(name)
         #if os(Linux)
         if linkMode != .rename {
-            let fd = open(partialPath, Self.oTmpFile | O_WRONLY | O_CLOEXEC, Self.outputMode)
+            let fd = openat(partialFD, ".", Self.oTmpFile | O_WRONLY | O_CLOEXEC, Self.outputMode)
             if fd >= 0 {
-                defer { close(fd) }
+                var closed = false
+                defer { if !closed { close(fd) } }
                 try Files.writeAll(fd: fd, bytes, path: target)
                 if needsChmod { fchmod(fd, Self.outputMode) }
-                if link(fd, to: target) == 0 {
+                if link(fd, to: name, in: directoryFD) == 0 {
+                    closed = true
+                    guard close(fd) == 0 else {
+                        let reason = errnoText()
+                        unlinkat(directoryFD, name, 0)
+                        throw FileError(path: target, reason: "close failed: \(reason)")
+                    }
                     flusher.noteWritten(bytes.count)
                     return
                 }
                 guard errno == EEXIST else {
                     throw FileError(path: target, reason: "cannot link the output into place: \(errnoText())")
                 }
-                // Replacing an existing file: give the complete file a temporary name, then rename it over.
+                // Replacing an existing file (only a regular one): give the complete file a temporary name, then
+                // rename it over.
+                try checkReplaceable(name, target: target)
                 let temporary = try linkUnderTemporaryName(fd, name: name, target: target)
-                try renameIntoPlace(temporary, target)
+                closed = true
+                guard close(fd) == 0 else {
+                    let reason = errnoText()
+                    unlinkat(partialFD, temporary, 0)
+                    throw FileError(path: target, reason: "close failed: \(reason)")
+                }
+                try renameIntoPlace(temporary, name, target: target)
                 flusher.noteWritten(bytes.count)
                 return
             }
         }
         #endif
-        try Files.writeAtomically(bytes, to: target, mode: Self.outputMode, durable: false, temporaryDirectory: partialPath)
+        try writeNamed(bytes, name: name, target: target)
         flusher.noteWritten(bytes.count)
     }
 
@@ -102,9 +143,67 @@ public final class BatchOutputDirectory: @unchecked Sendable {
     /// - Throws: ``FileError`` if the system reports that some output could not be written to disk.
     public func finish() throws(FileError) {
         let failure = flusher.finish()
-        rmdir(partialPath)
+        removePartialFolderIfEmpty()
         if let failure {
             throw FileError(path: path, reason: "cannot flush the outputs to disk: \(String(cString: strerror(failure)))")
+        }
+    }
+
+    /// Removes the hidden folder (through the output directory's descriptor) if it is empty; once.
+    private func removePartialFolderIfEmpty() {
+        cleanup.lock()
+        defer { cleanup.unlock() }
+        guard !removedPartialFolder else { return }
+        removedPartialFolder = true
+        unlinkat(directoryFD, BatchSigningJob.partialFolderName, AT_REMOVEDIR)
+    }
+
+    /// Refuses to replace `name` unless it is a regular file (not followed through a symbolic link).
+    private func checkReplaceable(_ name: String, target: String) throws(FileError) {
+        var info = stat()
+        guard fstatat(directoryFD, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+            if errno == ENOENT { return }
+            throw FileError(path: target, reason: "cannot examine the existing output: \(errnoText())")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw Files.notAnOutputTarget(target, mode: info.st_mode) }
+    }
+
+    /// Where `O_TMPFILE` is not available: a named temporary file in the hidden folder, renamed into place.
+    private func writeNamed(_ bytes: [UInt8], name: String, target: String) throws(FileError) {
+        try checkReplaceable(name, target: target)
+        var generator = SystemRandomNumberGenerator()
+        var fd: Int32 = -1
+        var temporary = ""
+        for _ in 0..<100 {
+            temporary = ".\(name).\(String(generator.next() as UInt64, radix: 36))"
+            fd = openat(partialFD, temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, Self.outputMode)
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        guard fd >= 0 else {
+            throw FileError(path: target, reason: "cannot create a temporary file in \(partialPath): \(errnoText())")
+        }
+        do {
+            try Files.writeAll(fd: fd, bytes, path: target)
+        } catch {
+            close(fd)
+            unlinkat(partialFD, temporary, 0)
+            throw error
+        }
+        fchmod(fd, Self.outputMode)
+        guard close(fd) == 0 else {
+            let reason = errnoText()
+            unlinkat(partialFD, temporary, 0)
+            throw FileError(path: target, reason: "close failed: \(reason)")
+        }
+        try checkReplaceable(name, target: target)
+        try renameIntoPlace(temporary, name, target: target)
+    }
+
+    private func renameIntoPlace(_ temporary: String, _ name: String, target: String) throws(FileError) {
+        guard renameat(partialFD, temporary, directoryFD, name) == 0 else {
+            let reason = errnoText()
+            unlinkat(partialFD, temporary, 0)
+            throw FileError(path: target, reason: "cannot rename the temporary file into place: \(reason)")
         }
     }
 
@@ -114,56 +213,49 @@ public final class BatchOutputDirectory: @unchecked Sendable {
     private static let oTmpFile: Int32 = 0o20000000 | O_DIRECTORY
     private static let atEmptyPath: Int32 = 0x1000
 
-    private func link(_ fd: Int32, to target: String) -> Int32 {
+    private func link(_ fd: Int32, to name: String, in directory: Int32) -> Int32 {
         switch linkMode {
-        case .emptyPath: linkat(fd, "", AT_FDCWD, target, Self.atEmptyPath)
-        case .procSelf: linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, target, AT_SYMLINK_FOLLOW)
+        case .emptyPath: linkat(fd, "", directory, name, Self.atEmptyPath)
+        case .procSelf: linkat(AT_FDCWD, "/proc/self/fd/\(fd)", directory, name, AT_SYMLINK_FOLLOW)
         case .rename: -1
         }
     }
 
+    /// Links the unnamed file `fd` under a new temporary name in the hidden folder; returns that name.
     private func linkUnderTemporaryName(_ fd: Int32, name: String, target: String) throws(FileError) -> String {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<100 {
-            let temporary = "\(partialPath)/.\(name).\(String(generator.next() as UInt64, radix: 36))"
-            if link(fd, to: temporary) == 0 { return temporary }
+            let temporary = ".\(name).\(String(generator.next() as UInt64, radix: 36))"
+            if link(fd, to: temporary, in: partialFD) == 0 { return temporary }
             if errno != EEXIST { break }
         }
         throw FileError(path: target, reason: "cannot create a temporary file in \(partialPath): \(errnoText())")
-    }
-
-    private func renameIntoPlace(_ temporary: String, _ target: String) throws(FileError) {
-        guard rename(temporary, target) == 0 else {
-            let reason = errnoText()
-            unlink(temporary)
-            throw FileError(path: target, reason: "cannot rename the temporary file into place: \(reason)")
-        }
     }
 
     /// Finds how an unnamed temporary file can be linked into `folder`: `AT_EMPTY_PATH` (allowed to the file's
     /// opener since Linux 6.10, and to privileged processes before), else `/proc/self/fd`, else not at all; and
     /// whether the umask takes bits off the outputs' mode (read from the probe file's mode: reading the umask
     /// itself means setting it, which would race with other threads creating files).
-    private static func probeLinkMode(_ folder: String) -> (LinkMode, needsChmod: Bool) {
-        let fd = open(folder, oTmpFile | O_WRONLY | O_CLOEXEC, outputMode)
+    private static func probeLinkMode(_ folder: Int32) -> (LinkMode, needsChmod: Bool) {
+        let fd = openat(folder, ".", oTmpFile | O_WRONLY | O_CLOEXEC, outputMode)
         guard fd >= 0 else { return (.rename, true) }
         defer { close(fd) }
         var info = stat()
         let needsChmod = fstat(fd, &info) != 0 || info.st_mode & 0o7777 != outputMode
-        let probe = "\(folder)/.link-probe-\(getpid())"
-        unlink(probe)
-        if linkat(fd, "", AT_FDCWD, probe, atEmptyPath) == 0 {
-            unlink(probe)
+        let probe = ".link-probe-\(getpid())"
+        unlinkat(folder, probe, 0)
+        if linkat(fd, "", folder, probe, atEmptyPath) == 0 {
+            unlinkat(folder, probe, 0)
             return (.emptyPath, needsChmod)
         }
-        if linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, probe, AT_SYMLINK_FOLLOW) == 0 {
-            unlink(probe)
+        if linkat(AT_FDCWD, "/proc/self/fd/\(fd)", folder, probe, AT_SYMLINK_FOLLOW) == 0 {
+            unlinkat(folder, probe, 0)
             return (.procSelf, needsChmod)
         }
         return (.rename, true)
     }
     #else
-    private static func probeLinkMode(_ folder: String) -> (LinkMode, needsChmod: Bool) { (.rename, true) }
+    private static func probeLinkMode(_ folder: Int32) -> (LinkMode, needsChmod: Bool) { (.rename, true) }
     #endif
 }
 

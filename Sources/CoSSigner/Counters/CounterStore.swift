@@ -81,22 +81,48 @@ public struct CounterStoreError: ClassifiedError, Equatable {
 /// A crash before step 4's rename leaves the old store (the block was never returned); after it,
 /// the block is recorded as used whether or not it was ever returned.
 ///
+/// The path is resolved once, when the store is made (`realpath`: symbolic links and `..` followed), and every
+/// step works on the real file: the lock is `REAL.lock`, and the new content replaces `REAL`, never a symbolic
+/// link to it. So a store reached through a link and through its real path is one store with one lock, and
+/// the link stays a link. A path that is a symbolic link to nothing is refused; the store, its lock file and its
+/// temporary file must be regular files (opened without blocking, never through a link).
+///
+/// Errors name the path and the line, never the content of a line (a store path pointed at a file that is not a
+/// store must not print that file).
+///
 /// Use a local file system (`flock` over NFS is not reliable). Deleting the store resets it: seed
 /// a new store above every counter used before (``raiseFloor(originator:to:)``).
 public struct CounterStore: CounterStoreBackend, Hashable {
-    /// The store file.
+    /// The store file, as given (errors name it).
     public let path: String
+    /// The real file the store is kept in: `path` resolved once, when the store was made.
+    public let resolvedPath: String
 
     /// The value written for an originator whose last counter was 2^64-1.
     static let exhaustedText = "18446744073709551616"
     static let header = "# CoSSigner originator counter store v1: EUI64 next-free-counter"
 
+    /// A store kept at `path`, resolved now to the real file (``resolvedPath``). A path that does not exist yet
+    /// is resolved through its directory; a symbolic link that leads nowhere is kept as it is and refused when the
+    /// store is used.
     public init(path: String) {
         self.path = path
+        resolvedPath = Self.resolve(path)
     }
 
-    /// The lock file beside the store.
-    public var lockPath: String { path + ".lock" }
+    /// The lock file beside the real store file.
+    public var lockPath: String { resolvedPath + ".lock" }
+
+    /// `path` with its symbolic links and `..` resolved: the real file, or for a file not created yet, the real
+    /// directory joined to the name.
+    static func resolve(_ path: String) -> String {
+        if let real = Files.realPath(path) { return real }
+        var info = stat()
+        if lstat(path, &info) == 0 { return path }  // exists but does not resolve: a dangling link, refused later
+        let (directory, name) = Files.split(path)
+        guard let realDirectory = Files.realPath(directory) else { return path }
+        return realDirectory == "/" ? "/" + name : realDirectory + "/" + name
+    }
 
     /// Reserves `count` consecutive counters for `originator`, durably, and returns them.
     /// - Parameters:
@@ -159,8 +185,14 @@ public struct CounterStore: CounterStoreBackend, Hashable {
     /// Runs `body` on the parsed store under the exclusive lock; writes the store back (durably)
     /// if `body` changed it; unlocks; returns `body`'s result.
     private func locked<R>(_ body: (inout [EUI64: UInt64?]) throws(CounterStoreError) -> R) throws(CounterStoreError) -> R {
-        let lockFD = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        try checkResolved()
+        let lockFD = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0o600)
         guard lockFD >= 0 else { throw ioError("cannot open the lock file \(lockPath): \(errnoText())") }
+        var lockInfo = stat()
+        guard fstat(lockFD, &lockInfo) == 0, (lockInfo.st_mode & S_IFMT) == S_IFREG else {
+            close(lockFD)
+            throw ioError("the lock file \(lockPath) is not a regular file")
+        }
         defer { close(lockFD) }  // closing releases the flock
         while flock(lockFD, LOCK_EX) != 0 {
             if errno == EINTR { continue }
@@ -177,28 +209,37 @@ public struct CounterStore: CounterStoreBackend, Hashable {
         CounterStoreError(kind: .io, path: path, reason: reason)
     }
 
-    private func readEntries() throws(CounterStoreError) -> [EUI64: UInt64?] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return [:] }
-            throw ioError("cannot open: \(errnoText())")
+    /// Refuses a store whose real path is (now) a symbolic link, or anything but a regular file.
+    private func checkResolved() throws(CounterStoreError) {
+        var info = stat()
+        guard lstat(resolvedPath, &info) == 0 else {
+            if errno == ENOENT { return }
+            throw ioError("cannot examine \(resolvedPath): \(errnoText())")
         }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        let limit = 64 * 1024 * 1024
-        while true {
-            let n = chunk.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress, raw.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ioError("cannot read: \(errnoText())")
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return
+        case S_IFLNK: throw ioError("is a symbolic link that leads to no file; give the store's real path")
+        default: throw ioError("\(Files.notRegularReason(info.st_mode)); a counter store is a regular file")
+        }
+    }
+
+    private func readEntries() throws(CounterStoreError) -> [EUI64: UInt64?] {
+        // Opened without blocking and never through a link (the path was resolved once, at init); a store that is
+        // not a regular file is refused. An absent store is empty.
+        let bytes: [UInt8]
+        do {
+            guard let read = try Files.readRegularFileIfPresent(resolvedPath, maxBytes: Self.maximumFileBytes, failureClass: .input) else {
+                return [:]
             }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-            guard bytes.count <= limit else { throw ioError("larger than \(limit) bytes; not a counter store") }
+            bytes = read
+        } catch {
+            throw ioError(error.reason.hasPrefix("is ") ? "\(error.reason); a counter store is a regular file" : error.reason)
         }
         return try Self.parse(bytes, path: path)
     }
+
+    /// The largest store file read (a store holds one short line per originator).
+    static let maximumFileBytes = 64 << 20
 
     /// Parses the store format (see the type's documentation).
     static func parse(_ bytes: [UInt8], path: String) throws(CounterStoreError) -> [EUI64: UInt64?] {
@@ -212,6 +253,7 @@ public struct CounterStore: CounterStoreBackend, Hashable {
                                     reason: "the last line has no line feed (truncated file?)")
         }
         var entries: [EUI64: UInt64?] = [:]
+        var firstLine: [EUI64: Int] = [:]
         // Split on LF bytes (a Swift Character would keep "\r\n" together).
         for (index, lineBytes) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             let number = index + 1
@@ -221,6 +263,8 @@ public struct CounterStore: CounterStoreBackend, Hashable {
                 CounterStoreError(kind: .corrupt, path: path, line: number, reason: reason)
             }
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            // The messages name the line and the field, never their content: a path given by mistake (a key,
+            // a passphrase file) must not be printed.
             guard fields.count == 2 else {
                 throw corrupt("expected 'EUI64 next-free-counter' (2 fields), found \(fields.count) field\(fields.count == 1 ? "" : "s")")
             }
@@ -228,11 +272,11 @@ public struct CounterStore: CounterStoreBackend, Hashable {
             do throws(EUI64ParseError) {
                 originator = try EUI64(parsing: fields[0])
             } catch {
-                throw corrupt(error.description)
+                throw corrupt("field 1 is not an EUI-64 (8 hex octets separated by '-')")
             }
             let digits = fields[1]
             guard digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
-                throw corrupt("the next counter '\(digits)' must be decimal digits")
+                throw corrupt("the next counter (field 2) must be decimal digits")
             }
             let next: UInt64?
             if digits == Self.exhaustedText {
@@ -240,9 +284,12 @@ public struct CounterStore: CounterStoreBackend, Hashable {
             } else if let value = UInt64(digits), value >= 1 {
                 next = value
             } else {
-                throw corrupt("the next counter '\(digits)' must be 1 ... 18446744073709551616 (2^64)")
+                throw corrupt("the next counter (field 2) must be 1 ... 18446744073709551616 (2^64)")
             }
-            guard entries[originator] == nil else { throw corrupt("\(originator) appears more than once") }
+            if let first = firstLine[originator] {
+                throw corrupt("the originator appears more than once (first at line \(first))")
+            }
+            firstLine[originator] = number
             entries[originator] = next
         }
         return entries
@@ -257,12 +304,15 @@ public struct CounterStore: CounterStoreBackend, Hashable {
         return Array(text.utf8)
     }
 
-    /// Writes the store durably: `PATH.tmp` (we hold the lock, so the name is ours), fsync,
-    /// rename over `PATH`, fsync the directory.
+    /// Writes the store durably: `REAL.tmp` (we hold the lock, so the name is ours; a leftover is removed and
+    /// the file created anew, never opened through a link), fsync, rename over the real file, fsync its directory.
     private func write(_ entries: [EUI64: UInt64?]) throws(CounterStoreError) {
         let bytes = Self.render(entries)
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let temporary = resolvedPath + ".tmp"
+        if unlink(temporary) != 0 && errno != ENOENT {
+            throw ioError("cannot remove the old \(temporary): \(errnoText())")
+        }
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw ioError("cannot create \(temporary): \(errnoText())") }
         var offset = 0
         while offset < bytes.count {
@@ -282,13 +332,17 @@ public struct CounterStore: CounterStoreBackend, Hashable {
             unlink(temporary)
             throw ioError("fsync of \(temporary) failed: \(reason)")
         }
-        close(fd)
-        guard rename(temporary, path) == 0 else {
+        guard close(fd) == 0 else {
+            let reason = errnoText()
+            unlink(temporary)
+            throw ioError("close of \(temporary) failed: \(reason)")
+        }
+        guard rename(temporary, resolvedPath) == 0 else {
             let reason = errnoText()
             unlink(temporary)
             throw ioError("cannot rename \(temporary) over the store: \(reason)")
         }
-        let directory = Files.split(path).directory
+        let directory = Files.split(resolvedPath).directory
         let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dirFD >= 0 else { throw ioError("cannot open the directory \(directory) to fsync it: \(errnoText())") }
         defer { close(dirFD) }

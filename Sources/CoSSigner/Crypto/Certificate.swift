@@ -161,13 +161,17 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
         OpenSSLErrorQueue.clear()
     }
 
-    /// Reads a certificate file (PEM, DER or bare base64).
+    /// The largest certificate file read, in bytes (a certificate is a few kilobytes).
+    public static let maximumFileBytes = 1 << 20
+
+    /// Reads a certificate file (PEM, DER or bare base64): a regular file of at most ``maximumFileBytes``,
+    /// opened without blocking (``Files/openRegularFile(_:failureClass:)``).
     public convenience init(contentsOfFile path: String) throws(CryptoError) {
         let bytes: [UInt8]
         do {
-            bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+            bytes = try Files.readRegularFile(path, maxBytes: Self.maximumFileBytes, failureClass: .keyOrCertificate)
         } catch {
-            throw CryptoError.plain(.unreadableFile, "cannot read: \(error.localizedDescription)", context: path)
+            throw CryptoError.plain(.unreadableFile, error.reason, context: path)
         }
         try self.init(encoded: bytes, source: path)
     }

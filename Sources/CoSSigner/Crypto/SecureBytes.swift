@@ -57,9 +57,12 @@ final class SecureBytes {
 
     /// Reads a whole file into secure storage, refusing files larger than `limit`.
     static func contentsOfFile(_ path: String, limit: Int = 1 << 20) throws(CryptoError) -> SecureBytes {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else {
-            throw CryptoError.plain(.unreadableFile, "cannot open: \(String(cString: strerror(errno)))", context: path)
+        // Opened without blocking and refused unless it is a regular file (Files.openRegularFile).
+        let fd: Int32
+        do {
+            fd = try Files.openRegularFile(path, failureClass: .keyOrCertificate).fd
+        } catch {
+            throw CryptoError.plain(.unreadableFile, error.reason, context: path)
         }
         defer { close(fd) }
         // Read in chunks into a growing secure buffer, so no plain copy of the file remains.

@@ -64,8 +64,11 @@ public struct DUISSchemaError: ClassifiedError, Equatable {
 /// libxml2 2.9 cannot compile `DUIS Schema V5.4.xsd` directly (it ignores the space-containing
 /// `schemaLocation` of the MMC schema): give it `duis-5.4-xmllint-wrapper.xsd` (for unsigned
 /// documents) or `duis-5.4-xmllint-wrapper-signed.xsd` (which also accepts 39-digit
-/// `X509SerialNumber` values). Loading never uses the network, and libxml2's messages are
-/// collected into ``DUISSchemaError``, never printed.
+/// `X509SerialNumber` values). Loading never uses the network and never loads an entity: the XSD and the
+/// schemas it imports are read from local regular files only (opened without blocking), and an external
+/// entity or external DTD named inside any of them (`<!ENTITY x SYSTEM "file:///etc/passwd">`) is refused, so a
+/// hostile XSD cannot read other files into the schema. libxml2's messages are collected into
+/// ``DUISSchemaError``, never printed.
 ///
 /// Compiled once, the schema is only read afterwards; each validation uses its own libxml2
 /// validation context, so one instance may validate from many threads at once.
@@ -77,6 +80,11 @@ public final class DUISSchema: @unchecked Sendable {
     public let xsdPath: String
     /// The compiled schema, freed in `deinit`; never mutated after `init`.
     private let schema: xmlSchemaPtr
+    /// The XSD's own document, which the compiled schema may point into; freed after it.
+    private let document: xmlDocPtr
+
+    /// The largest XSD file read, in bytes (the MMC schema of DUIS 5.4 is about 2 MB).
+    public static let maximumXSDBytes = 64 << 20
 
     /// Reads and compiles an XSD (and the schemas it imports, from local files only).
     /// - Parameter xsdPath: the path of the XSD, e.g. `shared/schema/duis-5.4/duis-5.4-xmllint-wrapper.xsd`.
@@ -85,24 +93,36 @@ public final class DUISSchema: @unchecked Sendable {
     public init(xsdPath: String) throws(DUISSchemaError) {
         self.xsdPath = xsdPath
         _ = libxml2Initialised
-        _ = networkRefused
+        _ = schemaLoaderInstalled
         func unusable(_ message: String) -> DUISSchemaError {
             DUISSchemaError(kind: .schemaUnusable, problems: [.init(field: nil, line: nil, message: message)], source: xsdPath)
         }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: xsdPath, isDirectory: &isDirectory), !isDirectory.boolValue,
-              FileManager.default.isReadableFile(atPath: xsdPath) else {
-            throw unusable("cannot read the XSD file")
+        // Read as every user-named file is: without blocking, a regular file only, bounded.
+        let bytes: [UInt8]
+        do {
+            bytes = try Files.read(xsdPath, maxBytes: Self.maximumXSDBytes)
+        } catch {
+            throw unusable("cannot read the XSD file: \(error.reason)")
         }
+        guard bytes.count <= Int(Int32.max) else { throw unusable("the XSD file is too large") }
         let collector = SchemaMessageCollector()
-        let compiled: xmlSchemaPtr? = collector.capturingThreadErrors {
-            guard let parser = xmlSchemaNewParserCtxt(xsdPath) else { return nil }
+        // Parsed here with the network off; the schemas it imports are parsed by libxml2 and loaded through
+        // `schemaEntityLoader`, which refuses any entity or DTD and reads local regular files only.
+        let parsed: (xmlDocPtr?, xmlSchemaPtr?) = collector.capturingThreadErrors {
+            let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOENT.rawValue)
+            let doc = bytes.withUnsafeBytes { raw -> xmlDocPtr? in
+                guard let base = raw.baseAddress else { return nil }
+                return xmlReadMemory(base.assumingMemoryBound(to: CChar.self), Int32(raw.count), xsdPath, nil, options)
+            }
+            guard let doc else { return (nil, nil) }
+            guard let parser = xmlSchemaNewDocParserCtxt(doc) else { return (doc, nil) }
             defer { xmlSchemaFreeParserCtxt(parser) }
             xmlSchemaSetParserStructuredErrors(parser, schemaMessageHandler, Unmanaged.passUnretained(collector).toOpaque())
-            return xmlSchemaParse(parser)
+            return (doc, xmlSchemaParse(parser))
         }
-        guard let compiled, collector.problems.isEmpty else {
-            if let compiled { xmlSchemaFree(compiled) }
+        guard let doc = parsed.0, let compiled = parsed.1, collector.problems.isEmpty else {
+            if let compiled = parsed.1 { xmlSchemaFree(compiled) }
+            if let doc = parsed.0 { xmlFreeDoc(doc) }
             var problems = collector.problems
             if problems.isEmpty { problems = [.init(field: nil, line: nil, message: "libxml2 could not compile the schema")] }
             if xsdPath.contains(" ") {
@@ -112,10 +132,12 @@ public final class DUISSchema: @unchecked Sendable {
             throw DUISSchemaError(kind: .schemaUnusable, problems: problems, source: xsdPath)
         }
         schema = compiled
+        document = doc
     }
 
     deinit {
         xmlSchemaFree(schema)
+        xmlFreeDoc(document)
     }
 
     /// Validates a parsed document. The document itself is not changed: a copy is validated.
@@ -172,14 +194,85 @@ extension ServiceRequest623 {
     }
 }
 
-/// libxml2 loads the XSD's imports through the process-wide external entity loader; the no-network
-/// loader refuses `http:` and `ftp:` URLs and reads local files as before. Installed once, before
-/// the first schema is compiled (a global `let` is initialised exactly once). CoSSigner never
-/// loads anything from the network, so installing it process-wide changes nothing else.
-private let networkRefused: Bool = {
-    xmlSetExternalEntityLoader(xmlNoNetExternalEntityLoader)
+/// libxml2 loads the XSD's imports, and any external entity or DTD named in a document it parses, through the
+/// process-wide external entity loader. Installed once, before the first schema is compiled (a global `let` is
+/// initialised exactly once). CoSSigner never loads anything else through it (its XML parser refuses DTDs and
+/// entities before libxml2 could load one), so installing it process-wide changes nothing else.
+private let schemaLoaderInstalled: Bool = {
+    xmlSetExternalEntityLoader(schemaEntityLoader)
     return true
 }()
+
+/// The external entity loader: a load made while a document is being parsed is an external entity or an external
+/// DTD subset, and is refused; a load that starts a document (the XSD's imports
+/// and includes) is allowed for a local file only (no URL scheme but `file:`), which must be a regular file
+/// (checked without blocking, so a FIFO cannot hang the compile), and is then read by libxml2's no-network loader.
+/// A refusal is reported to the schema's message collector when one is listening on this thread.
+private let schemaEntityLoader: xmlExternalEntityLoader = { url, id, context in
+    let name = url.map { String(cString: $0) } ?? ""
+    // A load inside a document: the parser has an input open (an external DTD subset, a parameter entity), or it
+    // is the sub-parser libxml2 2.9 makes for an external parsed entity, which numbers its input after its
+    // parent's (a document load starts at input 1).
+    if let context, context.pointee.inputNr > 0 || context.pointee.input_id > 1 {
+        schemaLoadRefused("external entity or DTD '\(name)' refused: entities are not loaded")
+        return nil
+    }
+    guard let path = localPath(name) else {
+        schemaLoadRefused("'\(name)' refused: schemas are read from local files only")
+        return nil
+    }
+    for candidate in [path, percentDecoded(path)] {
+        var info = stat()
+        guard lstat(candidate, &info) == 0 else { continue }
+        do throws(FileError) {
+            let opened = try Files.openRegularFile(candidate)
+            close(opened.fd)
+        } catch {
+            schemaLoadRefused("'\(name)': \(error.reason)")
+            return nil
+        }
+        break
+    }
+    return xmlNoNetExternalEntityLoader(url, id, context)
+}
+
+/// The file path of a URL with no scheme or the `file:` scheme, or `nil` for any other scheme.
+private func localPath(_ url: String) -> String? {
+    if url.hasPrefix("file://localhost/") { return String(url.dropFirst("file://localhost".count)) }
+    if url.hasPrefix("file:///") { return String(url.dropFirst("file://".count)) }
+    if url.hasPrefix("file:") { return String(url.dropFirst("file:".count)) }
+    // A scheme: letters, digits, '+', '-', '.' before a ':' that comes before any '/'.
+    if let colon = url.firstIndex(of: ":"), !url[..<colon].contains("/"), url.distance(from: url.startIndex, to: colon) > 1 {
+        return nil
+    }
+    return url
+}
+
+/// `%XX` sequences decoded (libxml2 writes `MMC%20Schema%20V5.4.xsd` for a name with spaces).
+private func percentDecoded(_ text: String) -> String {
+    var bytes: [UInt8] = []
+    var iterator = Array(text.utf8).makeIterator()
+    while let byte = iterator.next() {
+        if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
+           let h = hexValue(high), let l = hexValue(low) {
+            bytes.append(h << 4 | l)
+        } else {
+            bytes.append(byte)
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Tells the schema message collector listening on this thread, if any, why a load was refused.
+private func schemaLoadRefused(_ message: String) {
+    var handler: xmlStructuredErrorFunc?
+    var context: UnsafeMutableRawPointer?
+    cos_xml_get_structured_error_handler(&handler, &context)
+    guard let handler, let context,
+          unsafeBitCast(handler, to: UnsafeRawPointer.self) == unsafeBitCast(schemaMessageHandler, to: UnsafeRawPointer.self)
+    else { return }
+    Unmanaged<SchemaMessageCollector>.fromOpaque(context).takeUnretainedValue().record(message)
+}
 
 /// Unlinks and frees every `ds:Signature` child of the root of `doc`.
 private func removeRootSignatures(_ doc: xmlDocPtr) {
@@ -201,6 +294,12 @@ private func removeRootSignatures(_ doc: xmlDocPtr) {
 /// caller keeps it alive (`capturingThreadErrors` does).
 private final class SchemaMessageCollector {
     private(set) var problems: [DUISSchemaError.Problem] = []
+
+    /// Records a message of our own (a refused load).
+    func record(_ message: String) {
+        guard problems.count < DUISSchema.maximumProblems else { return }
+        problems.append(.init(field: nil, line: nil, message: message))
+    }
 
     func record(_ error: xmlError) {
         guard error.level.rawValue >= XML_ERR_ERROR.rawValue, problems.count < DUISSchema.maximumProblems else { return }

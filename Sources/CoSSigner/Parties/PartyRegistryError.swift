@@ -103,11 +103,46 @@ public struct PartyRegistryError: ClassifiedError, Equatable {
         problems.map(\.failureClass).max { $0.exitCode < $1.exitCode } ?? .selectionRefused
     }
 
+    /// At most this many problems of each kind are listed by ``description`` and ``renderedProblems``; the others
+    /// of that kind are counted in one line (a registry of 30,000 broken parties gives a few hundred lines, not
+    /// 150,000).
+    public static let maximumListedPerKind = 20
+    /// A problem's line is cut after this many characters (a reason naming thousands of parties or lines).
+    public static let maximumLineCharacters = 2000
+
+    /// The problems as lines for people: in file order, at most ``maximumListedPerKind`` of each kind, each cut at
+    /// ``maximumLineCharacters``; then, for each kind with more, `… and N more <kind> problems`.
+    public var renderedProblems: [String] {
+        var listed: [PartyRegistryProblem.Kind: Int] = [:]
+        var lines: [String] = []
+        for problem in problems {
+            let count = listed[problem.kind, default: 0]
+            listed[problem.kind] = count + 1
+            guard count < Self.maximumListedPerKind else { continue }
+            lines.append(Self.cut(problem.description))
+        }
+        for kind in PartyRegistryProblem.Kind.allCases {
+            let count = listed[kind, default: 0]
+            if count > Self.maximumListedPerKind {
+                let more = count - Self.maximumListedPerKind
+                lines.append("… and \(more) more '\(kind.rawValue)' problem\(more == 1 ? "" : "s")")
+            }
+        }
+        return lines
+    }
+
+    private static func cut(_ line: String) -> String {
+        guard line.count > maximumLineCharacters else { return line }
+        let rest = line.count - maximumLineCharacters
+        return String(line.prefix(maximumLineCharacters)) + "… (\(rest) more characters)"
+    }
+
     public var description: String {
-        if problems.count == 1, let only = problems.first {
+        let lines = renderedProblems
+        if problems.count == 1, let only = lines.first {
             return "party registry \(source) refused: \(only)"
         }
         return "party registry \(source) refused, \(problems.count) problems:\n"
-            + problems.map { "  \($0)" }.joined(separator: "\n")
+            + lines.map { "  \($0)" }.joined(separator: "\n")
     }
 }

@@ -299,19 +299,27 @@ enum PartyRegistryFile {
 
         /// The `[[party]]` tables, if there are exactly `expectedCount` of them.
         func partyHeaders(expectedCount: Int) -> [PartyHeader]? {
+            // One walk over the table headers (a registry may hold tens of thousands of parties).
             let headerLines = lines.indices.filter { lines[$0].hasPrefix("[") }.map { $0 + 1 }
-            let partyLines = headerLines.filter { isHeader(lines[$0 - 1], "[[party]]") }
-            guard partyLines.count == expectedCount else { return nil }
-            /// From `start` to before the next table header.
-            func range(from start: Int) -> ClosedRange<Int> {
-                let next = headerLines.first { $0 > start } ?? (lines.count + 1)
+            /// From the header at `position` in `headerLines` to before the next table header.
+            func range(at position: Int) -> ClosedRange<Int> {
+                let start = headerLines[position]
+                let next = position + 1 < headerLines.count ? headerLines[position + 1] : lines.count + 1
                 return start...max(start, next - 1)
             }
-            return partyLines.enumerated().map { index, line in
-                let end = index + 1 < partyLines.count ? partyLines[index + 1] : lines.count + 1
-                let credentials = headerLines.filter { $0 > line && $0 < end && isHeader(lines[$0 - 1], "[[party.credential]]") }
-                return PartyHeader(line: line, ownRange: range(from: line), credentials: credentials.map(range(from:)))
+            var parties: [PartyHeader] = []
+            var current: (line: Int, own: ClosedRange<Int>, credentials: [ClosedRange<Int>])?
+            for position in headerLines.indices {
+                let line = lines[headerLines[position] - 1]
+                if isHeader(line, "[[party]]") && !isHeader(line, "[[party.") {
+                    if let done = current { parties.append(PartyHeader(line: done.line, ownRange: done.own, credentials: done.credentials)) }
+                    current = (headerLines[position], range(at: position), [])
+                } else if isHeader(line, "[[party.credential]]") {
+                    current?.credentials.append(range(at: position))
+                }
             }
+            if let done = current { parties.append(PartyHeader(line: done.line, ownRange: done.own, credentials: done.credentials)) }
+            return parties.count == expectedCount ? parties : nil
         }
 
         /// The first line of `range` that assigns `key`.

@@ -205,7 +205,7 @@ public struct RegistrationData: Sendable {
             if !sawHeader {
                 sawHeader = true
                 if fields.map({ $0.lowercased() }) != Self.header {
-                    problems.append(.init(line: lineNumber, reason: "the header must be \(Self.header.joined(separator: ",")), got '\(line)'"))
+                    problems.append(.init(line: lineNumber, reason: "the header must be \(Self.header.joined(separator: ","))"))
                     break
                 }
                 continue
@@ -217,19 +217,19 @@ public struct RegistrationData: Sendable {
             var rowProblems = [String]()
             let mpxn = fields[0]
             if !(1...13).contains(mpxn.count) || !mpxn.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }) {
-                rowProblems.append("mpxn '\(mpxn)' must be 1 to 13 digits")
+                rowProblems.append("mpxn (field 1) must be 1 to 13 digits")
             }
             var mpid: MPID?
             do throws(MPIDParseError) {
                 mpid = try MPID(parsing: fields[1])
             } catch {
-                rowProblems.append("mpid: \(error.description)")
+                rowProblems.append("mpid (field 2) is not an MPID (4 upper-case letters or digits)")
             }
             var date: CalendarDate?
             do throws(CalendarDateError) {
                 date = try CalendarDate(parsing: fields[2])
             } catch {
-                rowProblems.append("effective_from: \(error.description)")
+                rowProblems.append("effective_from (field 3) is not a date (YYYY-MM-DD)")
             }
             if let mpid, let date, rowProblems.isEmpty {
                 records.append(RegistrationRecord(mpxn: mpxn, mpid: mpid, effectiveFrom: date, line: lineNumber))
@@ -246,8 +246,8 @@ public struct RegistrationData: Sendable {
             let sorted = rows.sorted { ($0.effectiveFrom, $0.line) < ($1.effectiveFrom, $1.line) }
             for (previous, row) in zip(sorted, sorted.dropFirst()) where previous.effectiveFrom == row.effectiveFrom {
                 let reason = previous.mpid == row.mpid
-                    ? "duplicate row: MPxN \(row.mpxn) from \(row.effectiveFrom) is already registered to \(row.mpid) at line \(previous.line)"
-                    : "conflicting rows: MPxN \(row.mpxn) from \(row.effectiveFrom) is registered to \(row.mpid) here and to \(previous.mpid) at line \(previous.line)"
+                    ? "duplicate row: line \(previous.line) registers the same MPxN to the same MPID from the same date"
+                    : "conflicting rows: line \(previous.line) registers the same MPxN from the same date to another MPID"
                 problems.append(.init(line: row.line, reason: reason))
             }
             byMPxN[key] = sorted
@@ -276,7 +276,8 @@ public struct RegistrationData: Sendable {
     }
 }
 
-/// Registration data that was refused. Lists every bad line.
+/// Registration data that was refused. Lists every bad line, by its number and what is wrong with it; never the
+/// content of a line (a path given by mistake, a key or a passphrase file, must not be printed).
 ///
 /// Its class is ``FailureClass/selectionRefused`` (exit 4) for content that cannot be used to select a
 /// party (malformed, duplicate or conflicting rows), ``FailureClass/input`` (exit 2) for a file that
@@ -305,8 +306,20 @@ public struct RegistrationDataError: ClassifiedError, Equatable {
         self.failureClass = failureClass
     }
 
+    /// At most this many problems are listed; the others are counted in one line.
+    public static let maximumListed = 20
+
+    /// The problems as lines for people: the first ``maximumListed``, then `… and N more problems`.
+    public var renderedProblems: [String] {
+        var lines = problems.prefix(Self.maximumListed).map(\.description)
+        if problems.count > Self.maximumListed {
+            let more = problems.count - Self.maximumListed
+            lines.append("… and \(more) more problem\(more == 1 ? "" : "s")")
+        }
+        return lines
+    }
+
     public var description: String {
-        let lines = problems.map { "registration data \(source): \($0)" }
-        return lines.joined(separator: "\n")
+        renderedProblems.map { "registration data \(source): \($0)" }.joined(separator: "\n")
     }
 }

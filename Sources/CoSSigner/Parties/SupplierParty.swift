@@ -174,7 +174,7 @@ public struct PartyCredentialLoader: Sendable {
         PartyCredentialLoader(
             loadKey: { declaration in
                 try keyFilePolicy.check(declaration.signingKeyPath)
-                let passphrase = try declaration.passphrase?.load()
+                let passphrase = try declaration.passphrase?.load(keyFilePolicy: keyFilePolicy)
                 return try SigningKey(contentsOfFile: declaration.signingKeyPath, passphrase: passphrase)
             },
             loadCertificate: { declaration in

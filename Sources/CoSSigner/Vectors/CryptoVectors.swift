@@ -56,9 +56,9 @@ public enum CryptoVectors {
     public static func run(file path: String) throws -> VectorRunReport {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = Data(try Files.read(path, maxBytes: 256 << 20))
         } catch {
-            throw VectorFileError(path: path, reason: "cannot read: \(error.localizedDescription)")
+            throw VectorFileError(path: path, reason: error.reason)
         }
         let json: Any
         do {

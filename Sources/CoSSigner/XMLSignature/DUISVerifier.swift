@@ -380,7 +380,7 @@ public struct DUISVerifier: Sendable {
             throw SignatureInvalid(.missing, "the document has no ds:Signature element")
         }
         guard signatures.count == 1 else {
-            throw SignatureInvalid(.profile, "the document has \(signatures.count) ds:Signature elements (lines \(signatures.map { String($0.line) }.joined(separator: ", "))); exactly one is allowed")
+            throw SignatureInvalid(.profile, "the document has \(signatures.count) ds:Signature elements (lines \(cappedList(signatures.map { String($0.line) }))); exactly one is allowed")
         }
         let root = document.root
         guard let parent = signature.parent, parent.isSameNode(as: root),

@@ -156,6 +156,7 @@ import Testing
         // A passphrase file: same.
         let passphraseFile = workspace.path("pass.txt")
         try Data((passphrase + "\n").utf8).write(to: URL(fileURLWithPath: passphraseFile))
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: passphraseFile)  // the key-file rule
         let viaFile = try HostileCLI.run(["sign", "--verbose", "--key", encrypted, "--passphrase-file", passphraseFile, "--cert", HostileKeys.cert,
                                           "-o", workspace.path("via-file.xml"), HostileKeys.template])
         #expect(viaFile.status == 0, "\(viaFile)")

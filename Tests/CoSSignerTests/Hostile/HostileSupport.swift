@@ -31,13 +31,16 @@ enum HostileLimits {
     static var cpuSeconds: Double { 1.0 * factor }
     /// A run still going after this is killed and reported as a hang.
     static var hangSeconds: Double { 30 * factor }
+    /// Memory bounds are doubled in sanitizer runs (shadow memory, redzones and the allocator's quarantine).
+    static var memoryFactor: Int { factor > 1 ? 2 : 1 }
 }
 
 /// Runs the built `cos-signer` with posix_spawn and wait4, so each run's CPU time and peak memory are its own.
 enum HostileCLI {
     /// Runs `cos-signer arguments`. Standard input comes from `stdinFile`, or from `stdinShell` (a shell
     /// pipeline whose output is piped into cos-signer, e.g. `yes '<a>' | head -c 1073741824`), else /dev/null.
-    static func run(_ arguments: [String], stdinFile: String? = nil, stdinShell: String? = nil,
+    /// Standard output goes to `stdoutFile` if given (e.g. `/dev/full`; `stdout` is then empty).
+    static func run(_ arguments: [String], stdinFile: String? = nil, stdinShell: String? = nil, stdoutFile: String? = nil,
                     environment: [String: String] = [:]) throws -> HostileRun {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -55,7 +58,7 @@ enum HostileCLI {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, stdinFile ?? "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutFile ?? outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
 
         var env = ProcessInfo.processInfo.environment

@@ -169,8 +169,11 @@ import Testing
         let made = try runProcess("openssl", ["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", workspace.path("keys/xml-sign-90B3D51F30010000-ds.key.pem"),
                                               "-out", encrypted, "-passout", "pass:\(secret)"])
         try #require(made.status == 0, "\(made.stderr)")
-        try workspace.write("secrets/gts.pass", secret + "\n")
-        try workspace.write("secrets/wrong.pass", "not the passphrase\n")
+        // Passphrase files follow the key-file permission rule: owner only.
+        for name in ["secrets/gts.pass", "secrets/wrong.pass"] {
+            try workspace.write(name, name.hasSuffix("gts.pass") ? secret + "\n" : "not the passphrase\n")
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: workspace.path(name))
+        }
         func entry(_ passphraseFile: String?) -> String {
             var gts = PartiesEntry.gts
             gts.keyIdentity = "gts-encrypted"
@@ -188,6 +191,14 @@ import Testing
             #expect(!error.description.contains(secret))
             #expect(!error.description.contains("not the passphrase"))
         }
+        // A passphrase file others may read: refused by the strict rule, accepted when the caller allows insecure
+        // permissions (the registry passes its key-file policy on to passphrase files too).
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: workspace.path("secrets/gts.pass"))
+        let loose = try workspace.write("loose.toml", entry("secrets/gts.pass"))
+        let strict = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: loose) })
+        #expect(strict.failureClass.exitCode == 3 && strict.description.contains("gts.pass"), "\(strict)")
+        let allowed = try PartyRegistry(contentsOfFile: loose, loader: .files(keyFilePolicy: .allowInsecure))
+        #expect(allowed.keyLoadCount == 1)
         // Both passphrase sources: refused as a structural problem.
         var both = PartiesEntry.gts
         both.extra = "passphrase_env = \"X\"\npassphrase_file = \"secrets/gts.pass\""

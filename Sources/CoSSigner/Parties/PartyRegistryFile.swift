@@ -88,11 +88,13 @@ enum PartyRegistryFile {
         }
         // The PKCS#11 module of the registry's token keys.
         var pkcs11Module: String?
+        var moduleRefused = false
         if let value = table["pkcs11_module"] {
             let line = lines.topLevelKeyLine("pkcs11_module")
             if let text = value.string, !text.isEmpty {
                 pkcs11Module = resolve(text, relativeTo: baseDirectory)
             } else {
+                moduleRefused = true
                 problems.append(PartyRegistryProblem(
                     .invalidValue, field: "pkcs11_module", line: line,
                     reason: value.string == nil ? "must be a string (the PKCS#11 module's path), got \(article(value.type))"
@@ -118,14 +120,14 @@ enum PartyRegistryFile {
                 continue
             }
             let parsed = parseParty(party, index: index, header: header, lines: lines, baseDirectory: baseDirectory,
-                                    pkcs11Module: pkcs11Module, problems: &problems)
+                                    pkcs11Module: moduleRefused ? nil : .some(pkcs11Module), problems: &problems)
             parties.append(parsed)
         }
         return (parties, problems)
     }
 
     private static func parseParty(_ table: TOMLTable, index: Int, header: LineIndex.PartyHeader?, lines: LineIndex,
-                                   baseDirectory: String, pkcs11Module: String?, problems: inout [PartyRegistryProblem]) -> Parsed {
+                                   baseDirectory: String, pkcs11Module: String??, problems: inout [PartyRegistryProblem]) -> Parsed {
         let headerLine = header?.line
         let fieldLine = { (key: String) -> Int? in header.flatMap { lines.keyLine(key, in: $0.ownRange) } ?? headerLine }
         var reported = Set<String>()
@@ -237,11 +239,12 @@ enum PartyRegistryFile {
     }
 
     /// Reads one credential: a `[[party.credential]]` table (`field` is `credential[n]`), or the shorthand keys of
-    /// a party's own table (`field` nil, no `user_id`). `skip` marks a field as reported without a problem of its
-    /// own (a token key whose PIN or passphrase was misdeclared is not loaded).
+    /// a party's own table (`field` nil, no `user_id`). `pkcs11Module` is the registry's module: `.some(nil)` when
+    /// it names none, nil when its `pkcs11_module` was refused. `skip` marks a field as reported without a problem
+    /// of its own (a token key whose PIN, passphrase or module was misdeclared is not loaded).
     private static func parseCredential(
         _ table: TOMLTable, field: String?, headerLine: Int?, fieldLine: (String) -> Int?, baseDirectory: String,
-        pkcs11Module: String?, problem: (PartyRegistryProblem.Kind, String, String, Int?) -> Void, skip: (String) -> Void
+        pkcs11Module: String??, problem: (PartyRegistryProblem.Kind, String, String, Int?) -> Void, skip: (String) -> Void
     ) -> CredentialDeclaration {
         func key(_ name: String) -> String { field.map { "\($0).\(name)" } ?? name }
         func report(_ kind: PartyRegistryProblem.Kind, _ name: String, _ reason: String) {
@@ -326,8 +329,8 @@ enum PartyRegistryFile {
                         "a key in a PKCS#11 token (signing_key = \"pkcs11:…\") needs the token's user PIN: pin_env = \"NAME\" or pin_file = \"FILE\"",
                         fieldLine("signing_key"))
             }
-            // The token is not opened for a credential whose secrets are misdeclared.
-            if !declared("passphrase").isEmpty || declared("pin").isEmpty || (!declared("pin").isEmpty && pin == nil) {
+            // The token is not opened for a credential whose secrets or module are misdeclared.
+            if !declared("passphrase").isEmpty || declared("pin").isEmpty || pin == nil || pkcs11Module == nil {
                 skip(key("signing_key"))
             }
         } else if keyText != nil {
@@ -341,7 +344,7 @@ enum PartyRegistryFile {
                                                 passphrase: isToken ? nil : passphrase, line: headerLine)
         if isToken {
             declaration.pin = pin
-            declaration.pkcs11Module = pkcs11Module
+            declaration.pkcs11Module = pkcs11Module ?? nil
         }
         return declaration
     }

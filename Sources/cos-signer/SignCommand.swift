@@ -91,11 +91,11 @@ struct SignCommand: ParsableCommand {
         if parties.registry != nil && (key.keyPath != nil || key.certificatePath != nil) {
             throw ValidationError("give --key/--cert or --parties, not both")
         }
-        if parties.registry == nil && (key.keyPath == nil || key.certificatePath == nil) {
-            throw ValidationError("give --key KEY --cert CERT, or --parties FILE")
-        }
         if parties.registry == nil && key.keyPath == nil && key.pkcs11Module != nil {
             throw ValidationError("--pkcs11-module goes with --key pkcs11:… or --parties")
+        }
+        if parties.registry == nil && (key.keyPath == nil || key.certificatePath == nil) {
+            throw ValidationError("give --key KEY --cert CERT, or --parties FILE")
         }
         if parties.registry == nil && (parties.mpid != nil || parties.registration != nil) {
             throw ValidationError("--mpid and --registration need --parties")

@@ -24,10 +24,11 @@ struct TestPKICommand: ParsableCommand {
             With --pkcs11 MODULE (SoftHSM2's module), the parties' XML signing keys also go into a SoftHSM2 \
             token of their own, made with softhsm2-util (Debian package softhsm2; exit 3 if it or the module is \
             missing), and a registry that signs with them is written:
-              softhsm/softhsm2.conf, softhsm/tokens/         the token store (token 'cossigner-test')
+              softhsm/softhsm2.conf, softhsm/tokens/     the token store (token 'cossigner-test')
               softhsm/user.pin, softhsm/so.pin           its random user and SO PINs (mode 0600)
-              parties-pkcs11.toml                        pkcs11_module = MODULE; each party's signing_key is \
-            pkcs11:token=cossigner-test;object=tsN-xml-sign;type=private, pin_file = softhsm/user.pin
+              parties-pkcs11.toml                        the registry: pkcs11_module = MODULE, and per party
+                signing_key = "pkcs11:token=cossigner-test;object=tsN-xml-sign;type=private"
+                pin_file = "softhsm/user.pin"
             The registry is loaded once as a check, and the export SOFTHSM2_CONF=… line the module needs is \
             printed. (softhsm2-util takes the PINs on its command line: a test token only.) The token is not \
             reproducible, even with --seed.

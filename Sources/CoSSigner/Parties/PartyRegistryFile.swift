@@ -315,14 +315,13 @@ enum PartyRegistryFile {
         }
         let passphraseSource = source("passphrase")
         let pinSource = source("pin")
-        var passphrase = passphraseSource.map { $0.environment.map(PassphraseSource.environment) ?? .file($0.file ?? "") }
-        var pin = pinSource.map { $0.environment.map(PINSource.environment) ?? .file($0.file ?? "") }
+        let passphrase = passphraseSource.map { $0.environment.map(PassphraseSource.environment) ?? .file($0.file ?? "") }
+        let pin = pinSource.map { $0.environment.map(PINSource.environment) ?? .file($0.file ?? "") }
         let declared = { (prefix: String) -> [String] in ["\(prefix)_env", "\(prefix)_file"].filter { table[$0] != nil } }
         if isToken {
             for name in declared("passphrase") {
                 report(.invalidValue, name,
                        "a key in a PKCS#11 token (signing_key = \"pkcs11:…\") has no passphrase: give the token's user PIN with pin_env or pin_file")
-                passphrase = nil
             }
             if declared("pin").isEmpty {
                 problem(.missingField, key("pin_env"),
@@ -337,7 +336,6 @@ enum PartyRegistryFile {
             for name in declared("pin") {
                 report(.invalidValue, name,
                        "\(name) gives the user PIN of a key in a PKCS#11 token, but signing_key is a key file: give a key file's passphrase with passphrase_env or passphrase_file, or name a token key with signing_key = \"pkcs11:…\"")
-                pin = nil
             }
         }
         var declaration = CredentialDeclaration(userID: userID, signingKeyPath: keyPath, signingCertificatePath: certificatePath,

@@ -75,6 +75,9 @@ struct BuildCommand: ParsableCommand {
         if (key.keyPath == nil) != (key.certificatePath == nil) {
             throw ValidationError("to sign, give both --key and --cert; to only build, give neither")
         }
+        if key.keyPath == nil, key.pkcs11Module != nil {
+            throw ValidationError("--pkcs11-module goes with --key pkcs11:…")
+        }
     }
 
     func run() throws {

@@ -15,7 +15,7 @@ struct KeyOptions: ParsableArguments {
     @Option(name: .customLong("passphrase-file"), help: ArgumentHelp("File whose first line is the key's passphrase.", valueName: "FILE"))
     var passphraseFile: String?
 
-    @Option(name: .customLong("pkcs11-module"), help: ArgumentHelp("PKCS#11 module (shared library) for --key pkcs11:… (e.g. /usr/lib/softhsm/libsofthsm2.so).", valueName: "PATH"))
+    @Option(name: .customLong("pkcs11-module"), help: ArgumentHelp("PKCS#11 module (shared library) for --key pkcs11:…, or for the token keys of --parties (wins over the registry's pkcs11_module), e.g. /usr/lib/softhsm/libsofthsm2.so.", valueName: "PATH"))
     var pkcs11Module: String?
 
     @Option(name: .customLong("pin-env"), help: ArgumentHelp("Environment variable holding the token's user PIN (--key pkcs11:…).", valueName: "NAME"))
@@ -50,8 +50,10 @@ struct KeyOptions: ParsableArguments {
             if pkcs11Module == nil, let key = keyPath, let uri = try? PKCS11URI(parsing: key), uri.modulePath == nil {
                 throw ValidationError("--key pkcs11:… needs the module: --pkcs11-module PATH (or module-path= in the URI)")
             }
-        } else if pkcs11Module != nil || pinEnvironment != nil || pinFile != nil {
-            throw ValidationError("--pkcs11-module, --pin-env and --pin-file go with --key pkcs11:…")
+        } else if keyPath != nil, pkcs11Module != nil || pinEnvironment != nil || pinFile != nil {
+            throw ValidationError("--pkcs11-module, --pin-env and --pin-file go with --key pkcs11:… (or, --pkcs11-module only, with --parties)")
+        } else if keyPath == nil, pinEnvironment != nil || pinFile != nil {
+            throw ValidationError("--pin-env and --pin-file go with --key pkcs11:…; with --parties each credential names its PIN (pin_env or pin_file in the registry)")
         }
     }
 

@@ -11,7 +11,10 @@ struct PartiesCommand: ParsableCommand {
             and entity identifiers), and one [[party.credential]] table per User ID that signs: user_id, \
             signing_key, signing_certificate and, for an encrypted key, passphrase_env or passphrase_file (paths \
             relative to the registry file). The shorthand signing_key/signing_certificate in the party's own table \
-            is one credential for its certificate's entity. A request is signed with the credential of its Business \
+            is one credential for its certificate's entity. A key in a PKCS#11 token is signing_key = \
+            "pkcs11:token=…;object=…;type=private" (never relative to the registry) with the token's user PIN from \
+            the credential's pin_env or pin_file and the module from the top-level pkcs11_module (or \
+            --pkcs11-module, which wins). A request is signed with the credential of its Business \
             Originator. A registry loads whole or not at all: every problem is listed, and the exit code is 4 if any \
             problem is structural (duplicate MPID, User ID, party id or certificate issuer and serial, malformed \
             value, a credential for a User ID the party does not declare, key not matching its certificate, \
@@ -29,9 +32,11 @@ struct PartiesCommand: ParsableCommand {
 }
 
 /// Loads a registry, reporting every problem on standard error.
-private func loadRegistry(_ path: String, allowInsecureKeyFile: Bool) throws -> PartyRegistry {
+private func loadRegistry(_ path: String, allowInsecureKeyFile: Bool, pkcs11Module: String?) throws -> PartyRegistry {
     do throws(PartyRegistryError) {
-        return try PartyRegistry(contentsOfFile: path, loader: .files(keyFilePolicy: KeyFilePolicy(allowInsecurePermissions: allowInsecureKeyFile)))
+        return try PartyRegistry(
+            contentsOfFile: path,
+            loader: .files(keyFilePolicy: KeyFilePolicy(allowInsecurePermissions: allowInsecureKeyFile), pkcs11Module: pkcs11Module))
     } catch {
         // At most PartyRegistryError.maximumListedPerKind problems of each kind, then a count of the rest.
         let lines = error.renderedProblems
@@ -57,17 +62,21 @@ struct PartiesCheckCommand: ParsableCommand {
             Examples:
               cos-signer parties check parties.toml
               GTS_KEY_PASSPHRASE=... cos-signer parties check /etc/cos-signer/parties.toml
+              SOFTHSM2_CONF=pki/softhsm/softhsm2.conf cos-signer parties check pki/parties-pkcs11.toml
             """
     )
 
     @Argument(help: ArgumentHelp("The party registry (TOML).", valueName: "REGISTRY"))
     var registry: String
 
-    @Flag(name: .customLong("allow-insecure-key-file"), help: "Accept private key files that their group or others may read or write (refused by default, as ssh does).")
+    @Flag(name: .customLong("allow-insecure-key-file"), help: "Accept private key files (and PIN files) that their group or others may read or write (refused by default, as ssh does).")
     var allowInsecureKeyFile = false
 
+    @Option(name: .customLong("pkcs11-module"), help: ArgumentHelp("PKCS#11 module for the registry's token keys (signing_key = \"pkcs11:…\"); wins over its pkcs11_module.", valueName: "PATH"))
+    var pkcs11Module: String?
+
     func run() throws {
-        let loaded = try loadRegistry(registry, allowInsecureKeyFile: allowInsecureKeyFile)
+        let loaded = try loadRegistry(registry, allowInsecureKeyFile: allowInsecureKeyFile, pkcs11Module: pkcs11Module)
         let mpids = loaded.parties.reduce(0) { $0 + $1.mpids.count }
         let userIDs = loaded.parties.reduce(0) { $0 + $1.userIDs.count }
         Terminal.out("\(registry): OK, \(loaded.parties.count) \(loaded.parties.count == 1 ? "party" : "parties"), "
@@ -84,8 +93,14 @@ struct PartiesCheckCommand: ParsableCommand {
                 Terminal.out("    certificate: serial \(certificate.serialNumber) (hex \(certificate.serialNumber.hex)), issuer \(certificate.issuer.rfc2253), "
                     + "role \(certificate.subjectOrganizationalUnit ?? "?"), "
                     + "valid \(CalendarDate(certificate.notBefore)) to \(CalendarDate(certificate.notAfter))\(expired)")
-                let passphrase = credential.declaration.passphrase.map { ", passphrase from \($0)" } ?? ""
-                Terminal.out("    key: \(credential.declaration.signingKeyPath)\(passphrase)")
+                let declaration = credential.declaration
+                if declaration.isPKCS11Key {
+                    let pin = declaration.pin.map { ", PIN from \($0)" } ?? ""
+                    Terminal.out("    key: \(declaration.shownSigningKey) (in a PKCS#11 token)\(pin)")
+                } else {
+                    let passphrase = declaration.passphrase.map { ", passphrase from \($0)" } ?? ""
+                    Terminal.out("    key: \(declaration.signingKeyPath)\(passphrase)")
+                }
                 if !expired.isEmpty {
                     Terminal.warning("party \(party.id), User ID \(credential.userID): the signing certificate (serial \(certificate.serialNumber)) is\(expired.lowercased()) (valid \(CalendarDate(certificate.notBefore)) to \(CalendarDate(certificate.notAfter)))")
                 }
@@ -110,7 +125,7 @@ struct PartiesSelectCommand: ParsableCommand {
             request (its Business Originator, replacement certificate and ImportMPxN are used). Everything \
             given must point to the same Supplier Party; otherwise the selection is refused (exit 4) naming \
             the MPIDs, EUI-64s and parties involved. Passphrases come only from the registry's \
-            passphrase_env or passphrase_file.
+            passphrase_env or passphrase_file, a token's PIN only from its pin_env or pin_file.
 
             Examples:
               cos-signer parties select parties.toml --mpid GTSE
@@ -124,8 +139,11 @@ struct PartiesSelectCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The party registry (TOML).", valueName: "REGISTRY"))
     var registry: String
 
-    @Flag(name: .customLong("allow-insecure-key-file"), help: "Accept private key files that their group or others may read or write (refused by default, as ssh does).")
+    @Flag(name: .customLong("allow-insecure-key-file"), help: "Accept private key files (and PIN files) that their group or others may read or write (refused by default, as ssh does).")
     var allowInsecureKeyFile = false
+
+    @Option(name: .customLong("pkcs11-module"), help: ArgumentHelp("PKCS#11 module for the registry's token keys (signing_key = \"pkcs11:…\"); wins over its pkcs11_module.", valueName: "PATH"))
+    var pkcs11Module: String?
 
     @Option(help: ArgumentHelp("An MPID (4 upper-case letters or digits).", valueName: "MPID"))
     var mpid: String?
@@ -187,7 +205,7 @@ struct PartiesSelectCommand: ParsableCommand {
 
     func run() throws {
         let values = try parsed()
-        let loaded = try loadRegistry(registry, allowInsecureKeyFile: allowInsecureKeyFile)
+        let loaded = try loadRegistry(registry, allowInsecureKeyFile: allowInsecureKeyFile, pkcs11Module: pkcs11Module)
         let registrationData = try registration.map { path throws -> RegistrationData in
             do throws(RegistrationDataError) {
                 return try RegistrationData(contentsOfFile: path)
@@ -219,7 +237,7 @@ struct PartiesSelectCommand: ParsableCommand {
         Terminal.out("party \(selection.party)")
         if let credential = selection.credential {
             let certificate = credential.certificate
-            Terminal.out("  credential: User ID \(credential.userID), certificate serial \(certificate.serialNumber), issuer \(certificate.issuer.rfc2253), key \(credential.declaration.signingKeyPath)")
+            Terminal.out("  credential: User ID \(credential.userID), certificate serial \(certificate.serialNumber), issuer \(certificate.issuer.rfc2253), key \(credential.declaration.shownSigningKey)")
         } else {
             // No Business Originator was given: each request uses its originator's credential.
             for credential in selection.party.credentials {

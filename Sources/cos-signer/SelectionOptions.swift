@@ -26,9 +26,15 @@ struct PartySelectionOptions: ParsableArguments {
         if at != nil && registration == nil { throw ValidationError("--at needs --registration") }
     }
 
-    /// Loads the registry (each key decrypted once) and makes the selecting key source.
-    func makeKeySource(_ registryPath: String, keyFilePolicy: KeyFilePolicy) throws -> SigningKeySource {
-        let registry = try PartyRegistry(contentsOfFile: registryPath, loader: .files(keyFilePolicy: keyFilePolicy))
+    /// Loads the registry (each key decrypted, or found in its token, once) and makes the selecting key source.
+    /// - Parameters:
+    ///   - pkcs11Module: `--pkcs11-module`: the module of the registry's token keys, instead of its `pkcs11_module`.
+    ///   - deterministic: `--deterministic`: a registry with a token key is refused when it is loaded (exit 3, each
+    ///     token credential named), before any module is loaded, PIN read or document signed.
+    func makeKeySource(_ registryPath: String, keyFilePolicy: KeyFilePolicy, pkcs11Module: String?, deterministic: Bool) throws -> SigningKeySource {
+        let registry = try PartyRegistry(
+            contentsOfFile: registryPath,
+            loader: .files(keyFilePolicy: keyFilePolicy, pkcs11Module: pkcs11Module, deterministic: deterministic))
         let registrationData = try registration.map { try RegistrationData(contentsOfFile: $0) }
         let selectedMPID = try mpid.map { try MPID(parsing: $0) }
         // Without --at, each request is looked up on the settlement day it executes (read per request).

@@ -31,6 +31,12 @@ struct SignCommand: ParsableCommand {
                 a pool of sessions so that --jobs N signs in parallel. The token's public key must be the \
                 certificate's. --deterministic is refused for such a key (exit 3): RFC 6979 needs the private scalar.
 
+                A parties registry may hold token keys too: a credential's signing_key = "pkcs11:…" with the \
+                registry's top-level pkcs11_module and the credential's pin_env or pin_file. --pkcs11-module, when \
+                given with --parties, wins over the registry's pkcs11_module. With --deterministic, a registry that \
+                has any token key is refused when it is loaded (exit 3, each token credential named), before \
+                anything is signed.
+
                 Examples:
                   cos-signer sign --key xml-sign.key.pem --cert xml-sign.pem -o signed.xml request.xml
                   PASS=secret cos-signer sign --key enc.key.pem --passphrase-env PASS --cert xml-sign.pem - < request.xml
@@ -39,6 +45,8 @@ struct SignCommand: ParsableCommand {
                     -o signed.xml request.xml
                   cos-signer sign --parties parties.toml --mpid TS1E --counter store --counter-store counters.txt \\
                     --output-dir signed/ --report report.jsonl requests/
+                  SOFTHSM2_CONF=pki/softhsm/softhsm2.conf cos-signer sign --parties pki/parties-pkcs11.toml \\
+                    --jobs 2 --output-dir signed/ requests/
                 """
         )
         // `sign` is also parsed on its own (CosSigner.parseSignDirectly, the one-document fast path). Naming its
@@ -85,6 +93,9 @@ struct SignCommand: ParsableCommand {
         if parties.registry != nil && (key.keyPath != nil || key.certificatePath != nil) {
             throw ValidationError("give --key/--cert or --parties, not both")
         }
+        if parties.registry == nil && key.keyPath == nil && key.pkcs11Module != nil {
+            throw ValidationError("--pkcs11-module goes with --key pkcs11:… or --parties")
+        }
         if parties.registry == nil && (key.keyPath == nil || key.certificatePath == nil) {
             throw ValidationError("give --key KEY --cert CERT, or --parties FILE")
         }
@@ -113,7 +124,8 @@ struct SignCommand: ParsableCommand {
         let logger = batch.makeLogger("cos-signer.sign")
         let keys: SigningKeySource
         if let registryPath = parties.registry {
-            keys = try parties.makeKeySource(registryPath, keyFilePolicy: key.keyFilePolicy)
+            keys = try parties.makeKeySource(registryPath, keyFilePolicy: key.keyFilePolicy, pkcs11Module: key.pkcs11Module,
+                                             deterministic: deterministic)
         } else {
             keys = .fixed(try key.makeSigner(deterministic: deterministic))
         }

@@ -88,7 +88,7 @@ public struct AnySigningKey: Sendable, CustomStringConvertible {
     /// files and PIN files (`--allow-insecure-key-file`). Keys are loaded once, when the registry is read; the
     /// key's errors name the URI or file and never the PIN or passphrase.
     /// - Throws: ``PKCS11Error`` for a token key; ``KeyFilePermissionError``, ``FileError`` or ``CryptoError`` for
-    ///   a file key, and ``CryptoError`` (``CryptoError/Code/invalidKey``) when the file key is not the
+    ///   a file key, and ``CryptoError`` (``CryptoError/Code/keyMismatch``) when the file key is not the
     ///   certificate's. All are of the key-or-certificate class (exit code 3).
     public static func load(
         _ reference: String, certificate: Certificate, pkcs11Module: String? = nil, pin: PINSource? = nil,
@@ -101,10 +101,10 @@ public struct AnySigningKey: Sendable, CustomStringConvertible {
                     pinFilePolicy: keyFilePolicy))
         }
         try keyFilePolicy.check(reference)
-        let key = try SigningKey(contentsOfFile: reference, passphrase: try passphrase?.load())
+        let key = try SigningKey(contentsOfFile: reference, passphrase: try passphrase?.load(keyFilePolicy: keyFilePolicy))
         guard certificate.matches(key) else {
             throw CryptoError(
-                code: .invalidKey,
+                code: .keyMismatch,
                 reason: "the private key does not belong to the certificate (serial \(certificate.serialNumber), issuer \(certificate.issuer.rfc2253))",
                 context: reference)
         }

@@ -12,6 +12,7 @@ public struct CryptoError: ClassifiedError, Equatable {
         fileprivate enum Backing: String, Hashable, Sendable {
             case unreadableFile = "unreadable file"
             case invalidKey = "invalid key"
+            case keyMismatch = "key does not match the certificate"
             case unsupportedKey = "unsupported key"
             case passphraseRequired = "passphrase required"
             case wrongPassphrase = "wrong passphrase"
@@ -32,6 +33,8 @@ public struct CryptoError: ClassifiedError, Equatable {
         public static let unreadableFile = Code(.unreadableFile)
         /// Bytes that should be a private or public key are not one.
         public static let invalidKey = Code(.invalidKey)
+        /// A private key that is not the key of the certificate it was given with.
+        public static let keyMismatch = Code(.keyMismatch)
         /// A well-formed key that is not a P-256 key (another curve or algorithm).
         public static let unsupportedKey = Code(.unsupportedKey)
         /// The private key is encrypted and no passphrase was given.
@@ -80,7 +83,7 @@ public struct CryptoError: ClassifiedError, Equatable {
         switch code.backing {
         case .invalidSignatureEncoding, .invalidDigest, .invalidSerialNumber, .invalidDistinguishedName:
             .input
-        case .unreadableFile, .invalidKey, .unsupportedKey, .passphraseRequired, .wrongPassphrase,
+        case .unreadableFile, .invalidKey, .keyMismatch, .unsupportedKey, .passphraseRequired, .wrongPassphrase,
             .invalidCertificate, .unsupportedCertificate, .signingFailed, .internalError:
             .keyOrCertificate
         }

@@ -9,6 +9,11 @@
 /// (``SigningCertificateRules``), two certificates with the same issuer and serial, a key that does not match its
 /// certificate, a key or certificate that cannot be read or decrypted.
 ///
+/// A credential's key is a file or a key in a PKCS#11 token (`signing_key = "pkcs11:…"`, with the registry's
+/// `pkcs11_module` and the credential's `pin_env`/`pin_file`); a token key is found and its token logged in to at
+/// load, and must hold the certificate's key. Several credentials on one token share its module, login and
+/// session pool.
+///
 /// Each credential's key is loaded and decrypted exactly once, at load (see ``keyLoadCount``); selections
 /// (``KeySelector``) hand out the credential's one ``DUISSigner``, which may be shared by many threads.
 public final class PartyRegistry: Sendable {
@@ -64,11 +69,42 @@ public final class PartyRegistry: Sendable {
     /// - Throws: ``PartyRegistryError`` listing every problem.
     public convenience init(declarations: [PartyDeclaration], source: String = "(in memory)",
                             loader: PartyCredentialLoader = .files) throws(PartyRegistryError) {
-        let parsed = declarations.enumerated().map { index, declaration in
+        var parsed = declarations.enumerated().map { index, declaration in
             PartyRegistryFile.Parsed(declaration: declaration, label: declaration.id.isEmpty ? "#\(index + 1)" : declaration.id,
                                      reportedFields: [])
         }
-        try self.init(parsed: parsed, problems: [], source: source, loader: loader)
+        let problems = Self.secretSourceProblems(&parsed)
+        try self.init(parsed: parsed, problems: problems, source: source, loader: loader)
+    }
+
+    /// For declarations made in memory, what the file parser refuses: a PIN source with a key file, a passphrase
+    /// source or no PIN source with a token key. Such a credential's key is not loaded.
+    static func secretSourceProblems(_ parsed: inout [PartyRegistryFile.Parsed]) -> [PartyRegistryProblem] {
+        var problems = [PartyRegistryProblem]()
+        for index in parsed.indices {
+            let party = parsed[index]
+            for (position, credential) in party.declaration.credentials.enumerated() {
+                let field = credentialField(party, position)
+                func problem(_ kind: PartyRegistryProblem.Kind, _ key: String, _ reason: String) {
+                    problems.append(PartyRegistryProblem(kind, party: party.label, field: reportKey(field, key),
+                                                         line: credential.line ?? party.declaration.line, reason: reason))
+                    parsed[index].reportedFields.insert(reportKey(field, "signing_key"))
+                }
+                if credential.isPKCS11Key {
+                    if credential.passphrase != nil {
+                        problem(.invalidValue, "passphrase",
+                                "a key in a PKCS#11 token has no passphrase: give the token's user PIN (pin)")
+                    }
+                    if credential.pin == nil {
+                        problem(.missingField, "pin", "a key in a PKCS#11 token needs the token's user PIN")
+                    }
+                } else if credential.pin != nil || credential.pkcs11Module != nil {
+                    problem(.invalidValue, credential.pin != nil ? "pin" : "pkcs11_module",
+                            "a PIN source and a PKCS#11 module go with a key in a token (a pkcs11: URI), not with a key file")
+                }
+            }
+        }
+        return problems
     }
 
     private init(parsed: [PartyRegistryFile.Parsed], problems initial: [PartyRegistryProblem], source: String,
@@ -86,34 +122,38 @@ public final class PartyRegistry: Sendable {
             for (position, credential) in party.declaration.credentials.enumerated() {
                 let field = Self.credentialField(party, position)
                 func problem(_ kind: PartyRegistryProblem.Kind, _ key: String, _ reason: String) {
-                    problems.append(PartyRegistryProblem(kind, party: party.label, field: field.map { "\($0).\(key)" } ?? key,
+                    // The module is the registry's (top-level pkcs11_module), not the credential's.
+                    let name = key == "pkcs11_module" ? key : Self.reportKey(field, key)
+                    problems.append(PartyRegistryProblem(kind, party: party.label, field: name,
                                                          line: credential.line ?? party.declaration.line, reason: reason))
                 }
-                var key: SigningKey?
+                // The certificate first: a key is loaded against it (a token key is found by its URI and must hold
+                // the certificate's key).
+                let checked = Self.checkedCertificate(party, position, loader.loadCertificate, problem: problem)
+                var key: AnySigningKey?
                 if !party.reportedFields.contains(Self.reportKey(field, "signing_key")) {
                     if credential.signingKeyPath.isEmpty {
                         problem(.missingField, "signing_key", "no signing key file")
-                    } else {
+                    } else if let certificate = checked?.certificate, certificate.isP256 {
                         keyLoads += 1
                         do {
-                            key = try loader.loadKey(credential)
+                            key = try loader.loadKey(credential, certificate)
                         } catch {
-                            problem(.credentialsUnusable, "signing_key", Self.describe(error, path: credential.signingKeyPath))
+                            let (kind, key, reason) = Self.keyProblem(error, credential: credential, certificate: certificate)
+                            problem(kind, key, reason)
                         }
                     }
                 }
-                let checked = Self.checkedCertificate(party, position, loader.loadCertificate, problem: problem)
                 var signer: DUISSigner?
-                if let checked, let key, checked.certificate.isP256 {
+                if let checked, let key {
                     if checked.certificate.matches(key) {
                         do {
                             signer = try DUISSigner(key: key, certificate: checked.certificate)
                         } catch {
-                            problem(.credentialsUnusable, "signing_key", Self.describe(error, path: credential.signingKeyPath))
+                            problem(.credentialsUnusable, "signing_key", Self.describe(error, path: credential.shownSigningKey))
                         }
                     } else {
-                        problem(.keyCertificateMismatch, "signing_key",
-                                "the key \(credential.signingKeyPath) is not the key of the certificate \(credential.signingCertificatePath) (serial \(checked.certificate.serialNumber))")
+                        problem(.keyCertificateMismatch, "signing_key", Self.mismatch(credential, checked.certificate))
                     }
                 }
                 if let checked { certificates.append(checked) }
@@ -382,6 +422,40 @@ public final class PartyRegistry: Sendable {
             }
         }
         return problems
+    }
+
+    /// "the key K is not the key of the certificate C (serial N)".
+    static func mismatch(_ credential: CredentialDeclaration, _ certificate: Certificate) -> String {
+        "the \(credential.isPKCS11Key ? "token key" : "key") \(credential.shownSigningKey) is not the key of the certificate \(credential.signingCertificatePath) (serial \(certificate.serialNumber))"
+    }
+
+    /// A key that did not load, as a problem: its kind, the field it is reported under (the PIN source for a PIN
+    /// that is missing, wrong or locked; `pkcs11_module` for a module that cannot be loaded; else `signing_key`)
+    /// and the reason (naming the key's file or URI, never the PIN or passphrase).
+    static func keyProblem(_ error: any Error, credential: CredentialDeclaration, certificate: Certificate)
+        -> (PartyRegistryProblem.Kind, String, String)
+    {
+        if let error = error as? PKCS11Error {
+            if error.code == .keyMismatch {
+                return (.keyCertificateMismatch, "signing_key", mismatch(credential, certificate) + ": \(error.reason)")
+            }
+            if [.pinUnavailable, .pinIncorrect, .pinLocked].contains(error.code) {
+                let field: String
+                switch credential.pin {
+                case .file?: field = "pin_file"
+                case .environment?: field = "pin_env"
+                case nil: field = "pin_env"
+                }
+                return (.credentialsUnusable, field, describe(error, path: credential.shownSigningKey))
+            }
+            if [.moduleNotFound, .notAModule, .moduleFailed].contains(error.code) {
+                return (.credentialsUnusable, "pkcs11_module", describe(error, path: credential.shownSigningKey))
+            }
+        }
+        if let error = error as? CryptoError, error.code == .keyMismatch {
+            return (.keyCertificateMismatch, "signing_key", mismatch(credential, certificate))
+        }
+        return (.credentialsUnusable, "signing_key", describe(error, path: credential.shownSigningKey))
     }
 
     /// An error's message, with the path prefixed unless the message already names it. Never a secret:

@@ -16,20 +16,41 @@ import TOMLKit
 /// passphrase_env = "GTS_KEY_PASSPHRASE"          # optional; or passphrase_file = "..." (not both)
 /// ```
 ///
-/// The shorthand form puts `signing_key`, `signing_certificate` (and a passphrase source) in the `[[party]]`
-/// table itself: one credential whose User ID is its certificate's entity identifier. Comments are allowed;
-/// unknown keys are refused.
+/// A key in a PKCS#11 token is named by its RFC 7512 URI, with the module at the top of the file and the token's
+/// user PIN per credential:
+///
+/// ```toml
+/// pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"   # relative paths are relative to the registry file
+///
+/// [[party]]
+/// ...
+/// [[party.credential]]
+/// user_id = "90-B3-D5-1F-30-01-00-00"
+/// signing_key = "pkcs11:token=cos;object=gts-30-01;type=private"   # never joined to the registry's folder
+/// signing_certificate = "keys/xml-sign-90B3D51F30010000-ds.pem"
+/// pin_file = "secrets/cos.pin"                    # or pin_env = "COS_TOKEN_PIN" (not both); mode 0600
+/// ```
+///
+/// A token key has a PIN source and no passphrase source; a key file has no PIN source.
+///
+/// The shorthand form puts `signing_key`, `signing_certificate` (and a passphrase or PIN source) in the
+/// `[[party]]` table itself: one credential whose User ID is its certificate's entity identifier. Comments are
+/// allowed; unknown keys are refused.
 enum PartyRegistryFile {
+    /// The top-level keys besides the `[[party]]` tables.
+    static let topLevelKeys: Set<String> = ["party", "pkcs11_module"]
     /// The keys a `[[party]]` table may hold.
     static let partyKeys: Set<String> = [
         "id", "name", "mpids", "user_ids", "signing_key", "signing_certificate", "passphrase_env", "passphrase_file",
-        "credential",
+        "pin_env", "pin_file", "credential",
     ]
     static let requiredKeys = ["id", "name", "mpids", "user_ids"]
     /// The keys of the shorthand form (a credential in the party's own table).
-    static let shorthandKeys = ["signing_key", "signing_certificate", "passphrase_env", "passphrase_file"]
+    static let shorthandKeys = ["signing_key", "signing_certificate", "passphrase_env", "passphrase_file", "pin_env", "pin_file"]
     /// The keys a `[[party.credential]]` table may hold.
-    static let credentialKeys: Set<String> = ["user_id", "signing_key", "signing_certificate", "passphrase_env", "passphrase_file"]
+    static let credentialKeys: Set<String> = [
+        "user_id", "signing_key", "signing_certificate", "passphrase_env", "passphrase_file", "pin_env", "pin_file",
+    ]
     static let requiredCredentialKeys = ["user_id", "signing_key", "signing_certificate"]
 
     /// A declaration as parsed, with the fields whose problems were already reported.
@@ -61,9 +82,24 @@ enum PartyRegistryFile {
         }
         let lines = LineIndex(text)
         var problems = [PartyRegistryProblem]()
-        for key in table.keys.sorted() where key != "party" {
+        for key in table.keys.sorted() where !topLevelKeys.contains(key) {
             problems.append(PartyRegistryProblem(.unknownKey, field: key, line: lines.topLevelKeyLine(key),
-                                                 reason: "unknown top-level key; the registry holds only [[party]] tables"))
+                                                 reason: "unknown top-level key; the registry holds pkcs11_module and [[party]] tables"))
+        }
+        // The PKCS#11 module of the registry's token keys.
+        var pkcs11Module: String?
+        var moduleRefused = false
+        if let value = table["pkcs11_module"] {
+            let line = lines.topLevelKeyLine("pkcs11_module")
+            if let text = value.string, !text.isEmpty {
+                pkcs11Module = resolve(text, relativeTo: baseDirectory)
+            } else {
+                moduleRefused = true
+                problems.append(PartyRegistryProblem(
+                    .invalidValue, field: "pkcs11_module", line: line,
+                    reason: value.string == nil ? "must be a string (the PKCS#11 module's path), got \(article(value.type))"
+                        : "must name the PKCS#11 module (a shared library)"))
+            }
         }
         guard let partyValue = table["party"] else {
             problems.append(PartyRegistryProblem(.noParties, reason: "the registry declares no [[party]]"))
@@ -84,14 +120,14 @@ enum PartyRegistryFile {
                 continue
             }
             let parsed = parseParty(party, index: index, header: header, lines: lines, baseDirectory: baseDirectory,
-                                    problems: &problems)
+                                    pkcs11Module: moduleRefused ? nil : .some(pkcs11Module), problems: &problems)
             parties.append(parsed)
         }
         return (parties, problems)
     }
 
     private static func parseParty(_ table: TOMLTable, index: Int, header: LineIndex.PartyHeader?, lines: LineIndex,
-                                   baseDirectory: String, problems: inout [PartyRegistryProblem]) -> Parsed {
+                                   baseDirectory: String, pkcs11Module: String??, problems: inout [PartyRegistryProblem]) -> Parsed {
         let headerLine = header?.line
         let fieldLine = { (key: String) -> Int? in header.flatMap { lines.keyLine(key, in: $0.ownRange) } ?? headerLine }
         var reported = Set<String>()
@@ -179,8 +215,9 @@ enum PartyRegistryFile {
                     }
                     let line = { (key: String) -> Int? in credentialHeader.flatMap { lines.keyLine(key, in: $0) } ?? credentialLine }
                     credentials.append(parseCredential(credentialTable, field: field, headerLine: credentialLine, fieldLine: line,
-                                                       baseDirectory: baseDirectory,
-                                                       problem: { problem($0, $1, $2, line: $3) }))
+                                                       baseDirectory: baseDirectory, pkcs11Module: pkcs11Module,
+                                                       problem: { problem($0, $1, $2, line: $3) },
+                                                       skip: { reported.insert($0) }))
                 }
             } else {
                 problem(.invalidValue, "credential", "must be an array of tables ([[party.credential]]), got \(article(value.type))")
@@ -193,7 +230,8 @@ enum PartyRegistryFile {
                 problem(.missingField, key, "required")
             }
             credentials.append(parseCredential(table, field: nil, headerLine: headerLine, fieldLine: fieldLine,
-                                               baseDirectory: baseDirectory, problem: { problem($0, $1, $2, line: $3) }))
+                                               baseDirectory: baseDirectory, pkcs11Module: pkcs11Module,
+                                               problem: { problem($0, $1, $2, line: $3) }, skip: { reported.insert($0) }))
         }
         let declaration = PartyDeclaration(id: id, name: name, mpids: mpids, userIDs: userIDs, credentials: credentials,
                                            line: headerLine)
@@ -201,10 +239,12 @@ enum PartyRegistryFile {
     }
 
     /// Reads one credential: a `[[party.credential]]` table (`field` is `credential[n]`), or the shorthand keys of
-    /// a party's own table (`field` nil, no `user_id`).
+    /// a party's own table (`field` nil, no `user_id`). `pkcs11Module` is the registry's module: `.some(nil)` when
+    /// it names none, nil when its `pkcs11_module` was refused. `skip` marks a field as reported without a problem
+    /// of its own (a token key whose PIN, passphrase or module was misdeclared is not loaded).
     private static func parseCredential(
         _ table: TOMLTable, field: String?, headerLine: Int?, fieldLine: (String) -> Int?, baseDirectory: String,
-        problem: (PartyRegistryProblem.Kind, String, String, Int?) -> Void
+        pkcs11Module: String??, problem: (PartyRegistryProblem.Kind, String, String, Int?) -> Void, skip: (String) -> Void
     ) -> CredentialDeclaration {
         func key(_ name: String) -> String { field.map { "\($0).\(name)" } ?? name }
         func report(_ kind: PartyRegistryProblem.Kind, _ name: String, _ reason: String) {
@@ -235,31 +275,76 @@ enum PartyRegistryFile {
                 report(.invalidValue, "user_id", error.description)
             }
         }
-        let keyPath = string("signing_key").map { resolve($0, relativeTo: baseDirectory) } ?? ""
+        let keyText = string("signing_key")
+        // A PKCS#11 URI names a key in a token: it is kept as written, never joined to the registry's folder.
+        let isToken = keyText.map(PKCS11URI.isPKCS11URI) ?? false
+        let keyPath = keyText.map { isToken ? $0 : resolve($0, relativeTo: baseDirectory) } ?? ""
         let certificatePath = string("signing_certificate").map { resolve($0, relativeTo: baseDirectory) } ?? ""
-        let environment = string("passphrase_env")
-        let file = string("passphrase_file")
-        var passphrase: PassphraseSource?
-        switch (environment, file) {
-        case (.some, .some):
-            report(.conflictingPassphraseSources, "passphrase_file", "give passphrase_env or passphrase_file, not both")
-        case (.some(let name), nil):
-            if name.isEmpty {
-                report(.invalidValue, "passphrase_env", "must name an environment variable")
-            } else {
-                passphrase = .environment(name)
+        if isToken, let keyText {
+            do throws(PKCS11Error) {
+                _ = try PKCS11URI(parsing: keyText)
+            } catch {
+                report(.invalidValue, "signing_key", "not a usable PKCS#11 URI: \(error.reason)")
             }
-        case (nil, .some(let path)):
-            if path.isEmpty {
-                report(.invalidValue, "passphrase_file", "must name a file")
-            } else {
-                passphrase = .file(resolve(path, relativeTo: baseDirectory))
-            }
-        case (nil, nil):
-            break
         }
-        return CredentialDeclaration(userID: userID, signingKeyPath: keyPath, signingCertificatePath: certificatePath,
-                                     passphrase: passphrase, line: headerLine)
+
+        /// A secret's source: `<prefix>_env` or `<prefix>_file` (a file relative to the registry).
+        func source(_ prefix: String) -> (environment: String?, file: String?)? {
+            let environment = string("\(prefix)_env")
+            let file = string("\(prefix)_file")
+            switch (environment, file) {
+            case (.some, .some):
+                report(prefix == "passphrase" ? .conflictingPassphraseSources : .invalidValue, "\(prefix)_file",
+                       "give \(prefix)_env or \(prefix)_file, not both")
+            case (.some(let name), nil):
+                if name.isEmpty {
+                    report(.invalidValue, "\(prefix)_env", "must name an environment variable")
+                } else {
+                    return (name, nil)
+                }
+            case (nil, .some(let path)):
+                if path.isEmpty {
+                    report(.invalidValue, "\(prefix)_file", "must name a file")
+                } else {
+                    return (nil, resolve(path, relativeTo: baseDirectory))
+                }
+            case (nil, nil):
+                break
+            }
+            return nil
+        }
+        let passphraseSource = source("passphrase")
+        let pinSource = source("pin")
+        let passphrase = passphraseSource.map { $0.environment.map(PassphraseSource.environment) ?? .file($0.file ?? "") }
+        let pin = pinSource.map { $0.environment.map(PINSource.environment) ?? .file($0.file ?? "") }
+        let declared = { (prefix: String) -> [String] in ["\(prefix)_env", "\(prefix)_file"].filter { table[$0] != nil } }
+        if isToken {
+            for name in declared("passphrase") {
+                report(.invalidValue, name,
+                       "a key in a PKCS#11 token (signing_key = \"pkcs11:…\") has no passphrase: give the token's user PIN with pin_env or pin_file")
+            }
+            if declared("pin").isEmpty {
+                problem(.missingField, key("pin_env"),
+                        "a key in a PKCS#11 token (signing_key = \"pkcs11:…\") needs the token's user PIN: pin_env = \"NAME\" or pin_file = \"FILE\"",
+                        fieldLine("signing_key"))
+            }
+            // The token is not opened for a credential whose secrets or module are misdeclared.
+            if !declared("passphrase").isEmpty || declared("pin").isEmpty || pin == nil || pkcs11Module == nil {
+                skip(key("signing_key"))
+            }
+        } else if keyText != nil {
+            for name in declared("pin") {
+                report(.invalidValue, name,
+                       "\(name) gives the user PIN of a key in a PKCS#11 token, but signing_key is a key file: give a key file's passphrase with passphrase_env or passphrase_file, or name a token key with signing_key = \"pkcs11:…\"")
+            }
+        }
+        var declaration = CredentialDeclaration(userID: userID, signingKeyPath: keyPath, signingCertificatePath: certificatePath,
+                                                passphrase: isToken ? nil : passphrase, line: headerLine)
+        if isToken {
+            declaration.pin = pin
+            declaration.pkcs11Module = pkcs11Module ?? nil
+        }
+        return declaration
     }
 
     /// "a table", "an integer", ...

@@ -7,6 +7,10 @@
 /// certificate (readable, an XML signing certificate, its entity identifier its credential's User ID, no two with
 /// the same issuer and serial). It loads whole or not at all, throwing a ``PartyRegistryError`` naming every
 /// problem.
+///
+/// It never opens a key file, never loads a PKCS#11 module (`pkcs11_module`, a URI's `module-path`) and never reads
+/// a passphrase or PIN (`passphrase_*`, `pin_*`): a registry whose keys are in a token verifies on a machine that
+/// has neither the token nor its module.
 public struct PartySigningCertificates: Sendable {
     /// One credential's signing certificate.
     public struct Entry: Sendable {

@@ -2,17 +2,26 @@
 /// before they are loaded.
 ///
 /// Paths are as the loader will open them (a registry file's relative paths are already joined to the registry's
-/// directory).
+/// directory). The key is a private key file, or a key in a PKCS#11 token named by its RFC 7512 URI
+/// (`pkcs11:token=…;object=…;type=private`, kept exactly as written: never joined to a directory), with the
+/// token's module (``pkcs11Module``) and user PIN (``pin``).
 public struct CredentialDeclaration: Sendable, Equatable {
     /// The User ID (Business Originator) this credential signs for. `nil` in the shorthand form (a party's own
     /// `signing_key`/`signing_certificate`): the User ID is then the certificate's entity identifier.
     public var userID: EUI64?
-    /// The XML signing private key file (PEM or DER).
+    /// The XML signing private key: a file (PEM or DER), or a `pkcs11:` URI of a key in a token
+    /// (``isPKCS11Key``).
     public var signingKeyPath: String
     /// The XML signing certificate file (PEM or DER): OU `87`, its `x500UniqueIdentifier` equal to ``userID``.
     public var signingCertificatePath: String
-    /// Where the passphrase of an encrypted key comes from, if it is encrypted.
+    /// Where the passphrase of an encrypted key file comes from, if it is encrypted. Never with a token key.
     public var passphrase: PassphraseSource?
+    /// Where a token key's user PIN comes from (a registry credential's `pin_env` / `pin_file`). Only with a
+    /// token key.
+    public var pin: PINSource?
+    /// The PKCS#11 module of a token key, as the registry names it (its top-level `pkcs11_module`); a loader may
+    /// be given another (`--pkcs11-module`), which wins. Nil for a file key.
+    public var pkcs11Module: String?
     /// The line of the credential's `[[party.credential]]` header (or of the party's header for the shorthand
     /// form) in the registry file, when known.
     public var line: Int?
@@ -25,6 +34,26 @@ public struct CredentialDeclaration: Sendable, Equatable {
         self.passphrase = passphrase
         self.line = line
     }
+
+    /// A credential whose key is in a PKCS#11 token.
+    /// - Parameters:
+    ///   - signingKeyURI: the key's RFC 7512 URI (`pkcs11:token=cos;object=ts1-xml-sign;type=private`).
+    ///   - pkcs11Module: the module (shared library); may be nil when the URI has `module-path` or the loader is
+    ///     given one.
+    ///   - pin: where the token's user PIN comes from.
+    public init(userID: EUI64?, signingKeyURI: String, signingCertificatePath: String, pkcs11Module: String?,
+                pin: PINSource?, line: Int? = nil) {
+        self.init(userID: userID, signingKeyPath: signingKeyURI, signingCertificatePath: signingCertificatePath, line: line)
+        self.pkcs11Module = pkcs11Module
+        self.pin = pin
+    }
+
+    /// True when the key is a PKCS#11 URI (a key in a token), not a file.
+    public var isPKCS11Key: Bool { PKCS11URI.isPKCS11URI(signingKeyPath) }
+
+    /// The key as it may be shown in messages: a file's path, or the URI without any query part (a URI holding
+    /// a PIN is refused when the registry is read, and is never shown whole).
+    public var shownSigningKey: String { isPKCS11Key ? PKCS11URI.redacted(signingKeyPath) : signingKeyPath }
 }
 
 /// One Supplier Party as a registry declares it, before its keys and certificates are loaded.
@@ -150,32 +179,56 @@ public struct SupplierParty: Sendable, CustomStringConvertible {
 }
 
 /// How a registry obtains the keys and certificates of its credentials. The default, ``files``, reads
-/// ``CredentialDeclaration/signingKeyPath`` (decrypting it with the declared passphrase source) and
-/// ``CredentialDeclaration/signingCertificatePath``; tests may supply keys and certificates from memory.
+/// ``CredentialDeclaration/signingCertificatePath`` and loads ``CredentialDeclaration/signingKeyPath`` with
+/// ``AnySigningKey/load(_:certificate:pkcs11Module:pin:passphrase:keyFilePolicy:)``: a key file (decrypted with
+/// the declared passphrase source) or a key in a PKCS#11 token (with the declared module and PIN source); either
+/// must be the certificate's key. Tests may supply keys and certificates from memory.
 public struct PartyCredentialLoader: Sendable {
-    /// Loads (and decrypts) a credential's private key. Called exactly once per credential by a registry load.
-    public var loadKey: @Sendable (CredentialDeclaration) throws -> SigningKey
+    /// Loads (and decrypts, or finds in its token and logs in to) a credential's private key, checked against the
+    /// credential's certificate (already loaded by ``loadCertificate``). Called at most once per credential by a
+    /// registry load, and only when the certificate could be read.
+    public var loadKey: @Sendable (CredentialDeclaration, Certificate) throws -> AnySigningKey
     /// Loads a credential's XML signing certificate.
     public var loadCertificate: @Sendable (CredentialDeclaration) throws -> Certificate
 
-    public init(loadKey: @escaping @Sendable (CredentialDeclaration) throws -> SigningKey,
+    public init(loadKey: @escaping @Sendable (CredentialDeclaration, Certificate) throws -> AnySigningKey,
                 loadCertificate: @escaping @Sendable (CredentialDeclaration) throws -> Certificate) {
         self.loadKey = loadKey
         self.loadCertificate = loadCertificate
     }
 
-    /// Reads keys and certificates from the declared files, refusing a key file that its group or others may
-    /// access (``KeyFilePolicy/strict``). Passphrases come only from the declared environment variable or file.
+    /// A loader of file keys held in memory (or read by the caller): `loadKey` returns a ``SigningKey``, which the
+    /// registry compares with the certificate.
+    public init(loadKey: @escaping @Sendable (CredentialDeclaration) throws -> SigningKey,
+                loadCertificate: @escaping @Sendable (CredentialDeclaration) throws -> Certificate) {
+        self.init(loadKey: { declaration, _ in AnySigningKey(try loadKey(declaration)) }, loadCertificate: loadCertificate)
+    }
+
+    /// Reads keys and certificates from the declared files and tokens, refusing a key file or PIN file that its
+    /// group or others may access (``KeyFilePolicy/strict``). Passphrases and PINs come only from the declared
+    /// environment variables or files; a token key's module is the one its declaration names.
     public static let files = files(keyFilePolicy: .strict)
 
-    /// Reads keys and certificates from the declared files, checking each key file's permissions with
-    /// `keyFilePolicy` before it is read. Passphrases come only from the declared environment variable or file.
-    public static func files(keyFilePolicy: KeyFilePolicy) -> PartyCredentialLoader {
+    /// Reads keys and certificates from the declared files and tokens.
+    /// - Parameters:
+    ///   - keyFilePolicy: how key files' and PIN files' permissions are checked before they are read.
+    ///   - pkcs11Module: the PKCS#11 module for every token key (`--pkcs11-module`): when given it wins over the
+    ///     registry's `pkcs11_module` (so one registry serves machines that install the module in different
+    ///     places); when nil, each credential's ``CredentialDeclaration/pkcs11Module`` is used. A URI's own
+    ///     `module-path` must name the same module.
+    ///   - deterministic: the keys are to make RFC 6979 signatures (`--deterministic`). A token key cannot (RFC 6979
+    ///     needs the private scalar), so each is refused before its module is loaded or its PIN read, with
+    ///     ``PKCS11Error/Code/deterministicUnsupported``.
+    public static func files(keyFilePolicy: KeyFilePolicy, pkcs11Module: String? = nil, deterministic: Bool = false) -> PartyCredentialLoader {
         PartyCredentialLoader(
-            loadKey: { declaration in
-                try keyFilePolicy.check(declaration.signingKeyPath)
-                let passphrase = try declaration.passphrase?.load(keyFilePolicy: keyFilePolicy)
-                return try SigningKey(contentsOfFile: declaration.signingKeyPath, passphrase: passphrase)
+            loadKey: { declaration, certificate in
+                if declaration.isPKCS11Key, deterministic {
+                    throw AnySigningKey.deterministicRefusal(uri: declaration.signingKeyPath)
+                }
+                return try AnySigningKey.load(
+                    declaration.signingKeyPath, certificate: certificate,
+                    pkcs11Module: pkcs11Module ?? declaration.pkcs11Module, pin: declaration.pin,
+                    passphrase: declaration.passphrase, keyFilePolicy: keyFilePolicy)
             },
             loadCertificate: { declaration in
                 try Certificate(contentsOfFile: declaration.signingCertificatePath)

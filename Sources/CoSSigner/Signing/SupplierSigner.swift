@@ -205,7 +205,7 @@ public struct SigningCredential: Sendable {
                 keyFilePolicy: KeyFilePolicy = .strict) throws(CoSSignerError) {
         do {
             try keyFilePolicy.check(keyFile)
-            let secret = try passphrase?.load()
+            let secret = try passphrase?.load(keyFilePolicy: keyFilePolicy)
             let key = try SigningKey(contentsOfFile: keyFile, passphrase: secret)
             let certificate = try Certificate(contentsOfFile: certificateFile)
             try SigningCertificateRules.requireUserSigningCertificate(certificate)

@@ -17,6 +17,9 @@ public struct TestPKIError: ClassifiedError, Equatable {
         case io = "cannot write the test PKI"
         /// Key generation, signing or a self-check failed (a bug, or a broken OpenSSL).
         case internalFailure = "test PKI generation failed"
+        /// The keys could not be put into a PKCS#11 token (`testpki --pkcs11`): SoftHSM2's tool or module is
+        /// missing, or the tool failed.
+        case tokenUnavailable = "cannot put the keys into a PKCS#11 token"
     }
 
     public let kind: Kind
@@ -31,12 +34,13 @@ public struct TestPKIError: ClassifiedError, Equatable {
     }
 
     /// ``Kind/invalidOptions`` and ``Kind/directoryNotEmpty`` are usage errors; ``Kind/io`` is an
-    /// input (file system) failure; ``Kind/internalFailure`` a key or certificate failure.
+    /// input (file system) failure; ``Kind/internalFailure`` and ``Kind/tokenUnavailable`` key or certificate
+    /// failures.
     public var failureClass: FailureClass {
         switch kind {
         case .invalidOptions, .directoryNotEmpty: .usage
         case .io: .input
-        case .internalFailure: .keyOrCertificate
+        case .internalFailure, .tokenUnavailable: .keyOrCertificate
         }
     }
 

@@ -22,9 +22,9 @@ import Testing
             signingCertificatePath: Fixtures.path("\(keys)/xml-sign-90B3D51F30020000-ds.pem"))
         let files = PartyCredentialLoader.files
         let loader = PartyCredentialLoader(
-            loadKey: { declaration in
+            loadKey: { declaration, certificate in
                 counter.increment()
-                return try files.loadKey(declaration)
+                return try files.loadKey(declaration, certificate)
             },
             loadCertificate: files.loadCertificate)
         return try PartyRegistry(declarations: [supplier, operatorParty], source: "test registry", loader: loader)

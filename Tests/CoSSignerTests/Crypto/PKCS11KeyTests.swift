@@ -228,7 +228,7 @@ import Testing
         #expect(fileKey.fileKey != nil && fileKey.pkcs11Key == nil)
         #expect(tokenKey.publicKey == fileKey.publicKey)
         #expect(certificate.matches(tokenKey) && certificate.matches(fileKey))
-        #expect(throws: CryptoError(code: .invalidKey)) {
+        #expect(throws: CryptoError(code: .keyMismatch)) {
             try AnySigningKey.load(Fixtures.privateKeyCopy(Self.keyName), certificate: try Self.certificate(Self.otherCertificatePath))
         }
     }

@@ -346,7 +346,7 @@ enum TestPKITestSupport {
         #expect(lint.status == 0, "\(lint.stderr)")
 
         let help = try CLI.run(["testpki", "--help"])
-        #expect(help.stdout.contains("Example:"))
+        #expect(help.stdout.contains("Examples:"))
         #expect(help.stdout.contains("reproducible"))
     }
 }

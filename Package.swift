@@ -61,6 +61,52 @@ let package = Package(
 let coreOnly = Context.environment["COSSIGNER_CORE_ONLY"] == "1"
 if !coreOnly {
     // Networked targets are appended here (server: issue 18; PostgreSQL counter store: issue 19).
+    // The service, `cos-signer-server`: its HTTP layer is a library target of its own, so that the `cos-signer` CLI
+    // links no networking (its start-up is unchanged) and the server's pieces can be tested and reused.
+    package.dependencies += [
+        // Traits off: the server reads no swift-configuration and needs no full-Foundation form coding.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+    ]
+    package.targets += [
+        .target(
+            name: "CoSSignerServer",
+            dependencies: [
+                "CoSSigner",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            // The OpenAPI description is compiled into the binary (PackageResources.openapi_yaml): served as it is.
+            resources: [.embedInCode("openapi.yaml")]
+        ),
+        .executableTarget(
+            name: "cos-signer-server",
+            dependencies: [
+                "CoSSignerServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "CoSSignerServerTests",
+            // The executables are listed so that `swift test` builds the binaries the tests run.
+            dependencies: ["CoSSigner", "cos-signer", "cos-signer-server"]
+        ),
+    ]
+    package.products += [
+        .executable(name: "cos-signer-server", targets: ["cos-signer-server"]),
+    ]
 }
 
 // Settings every Swift target shares.

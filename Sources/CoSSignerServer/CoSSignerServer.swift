@@ -76,7 +76,10 @@ public enum CoSSignerServer {
         let service = SigningService(state: state, metrics: metrics, logger: logger)
         let server: HTTPServerBuilder
         // Idle keep-alive connections are closed after a while (and slow bodies are cut by the request timeout).
-        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(max(60, configuration.requestTimeout.components.seconds * 2)))))
+        let maxBodyBytes = configuration.maxBodyBytes
+        let http1 = HTTPServerBuilder.http1(configuration: .init(
+            additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBodyBytes)],
+            idleTimeout: .seconds(Int64(max(60, configuration.requestTimeout.components.seconds * 2)))))
         if let tls = configuration.tls {
             server = try .tls(http1, tlsConfiguration: try Self.tlsConfiguration(tls))
         } else {

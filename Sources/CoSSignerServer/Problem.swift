@@ -165,6 +165,10 @@ struct Problem: Error, Sendable {
         return JSONValue.object(object).bytes
     }
 
+    /// The status on the DCC-tool-compatible routes: the DCC tool answers every failure of the request itself 400
+    /// (refusals included); the service's own statuses (403, 405, 408, 413, 503) stay.
+    var dccStatus: Int { status == 422 || status == 415 ? 400 : status }
+
     /// The DCC tool's error body: `{"error": "…", "errorCode": "…"}` (errorCode: the kind, where the DCC tool gives
     /// its Java exception's class name; duis-sign-wrap reports it as the error's message).
     var dccJSON: [UInt8] {

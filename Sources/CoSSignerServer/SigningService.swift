@@ -390,7 +390,7 @@ final class SigningService: Sendable {
             if let name = HTTPField.Name(name) { headers[name] = value }
         }
         if problem.closeConnection { headers[.connection] = "close" }
-        return Response(status: HTTPResponse.Status(code: problem.status), headers: headers,
+        return Response(status: HTTPResponse.Status(code: dcc ? problem.dccStatus : problem.status), headers: headers,
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: dcc ? problem.dccJSON : problem.problemJSON)))
     }
 

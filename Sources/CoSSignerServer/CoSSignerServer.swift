@@ -61,6 +61,7 @@ public enum CoSSignerServer {
             "parties": .stringConvertible(generation.registry.parties.count),
             "clients": .stringConvertible(generation.clients?.clients.count ?? 0),
             "counters": .string(configuration.counterStorePath == nil ? "time" : "store"),
+            "executor": .string(configuration.concurrencyOnEventLoops ? "SwiftNIO event loops" : "default concurrency pool"),
         ])
         if configuration.tls != nil && configuration.clientsPath == nil {
             logger.warning("no --clients file: every client certificate issued by the --client-ca may sign for every party")
@@ -110,6 +111,12 @@ public enum CoSSignerServer {
             logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout
         let group = ServiceGroup(configuration: groupConfiguration)
+        // Times out request bodies that do not arrive; runs until every request has been answered.
+        let watchdog = Task { await service.bodies.watch() }
+        defer {
+            watchdog.cancel()
+            JSONLogHandler.flush()
+        }
         do {
             try await group.run()
         } catch {

@@ -22,46 +22,58 @@ final class ConcurrencyLimiter: Sendable {
 }
 
 /// The request body, bounded in size (413) and in time (408).
-enum BodyReader {
+///
+/// The body is collected by a task of its own; one watchdog, ticking every 50 ms, cancels those whose deadline has
+/// passed (a timer per request would cost more than the signature on a busy server).
+final class BodyReader: Sendable {
+    let limit: Int
+    let timeout: Duration
+    private let watched = NIOLockedValueBox<(next: Int, bodies: [Int: (deadline: ContinuousClock.Instant, task: Task<ByteBuffer, any Error>)])>((0, [:]))
+
+    init(limit: Int, timeout: Duration) {
+        self.limit = limit
+        self.timeout = timeout
+    }
+
     /// Collects the body: at most `limit` bytes, all arrived within `timeout`.
-    /// - Throws: ``Problem`` 413 or 408.
-    static func collect(_ request: Request, limit: Int, timeout: Duration) async throws(Problem) -> [UInt8] {
+    /// - Throws: ``Problem`` 413, 408, or 400 when the connection fails while it arrives.
+    func collect(_ request: Request) async throws(Problem) -> [UInt8] {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
             throw Problem.tooLarge(limit: limit)
         }
         let body = request.body
-        let outcome: Outcome
-        do {
-            outcome = try await withThrowingTaskGroup(of: Outcome.self) { group in
-                group.addTask {
-                    do {
-                        return .body(try await body.collect(upTo: limit))
-                    } catch is NIOTooManyBytesError {
-                        return .tooLarge
-                    }
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return .timedOut
-                }
-                let first = try await group.next() ?? .timedOut
-                group.cancelAll()
-                return first
-            }
-        } catch {
-            // The connection failed while the body was arriving (or the task was cancelled: shutdown).
-            throw Problem.malformed("the request body could not be read: \(error)")
+        let limit = self.limit
+        let task = Task { try await body.collect(upTo: limit) }
+        let deadline = ContinuousClock.now + timeout
+        let key = watched.withLockedValue { state in
+            let key = state.next
+            state.next &+= 1
+            state.bodies[key] = (deadline, task)
+            return key
         }
-        switch outcome {
-        case .body(var buffer): return buffer.readBytes(length: buffer.readableBytes) ?? []
-        case .tooLarge: throw Problem.tooLarge(limit: limit)
-        case .timedOut: throw Problem.timeout(timeout)
+        let result = await task.result
+        let timedOut = watched.withLockedValue { state in state.bodies.removeValue(forKey: key) == nil }
+        // A collection cancelled may end with what had arrived: the deadline decides.
+        if timedOut { throw Problem.timeout(timeout) }
+        switch result {
+        case .success(var buffer):
+            return buffer.readBytes(length: buffer.readableBytes) ?? []
+        case .failure(let error):
+            if error is NIOTooManyBytesError { throw Problem.tooLarge(limit: limit) }
+            throw Problem.malformed("the request body could not be read: \(error)")
         }
     }
 
-    private enum Outcome: Sendable {
-        case body(ByteBuffer)
-        case tooLarge
-        case timedOut
+    /// Cancels the collections past their deadline, every 50 ms, until cancelled itself.
+    func watch() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(50))
+            let now = ContinuousClock.now
+            let late = watched.withLockedValue { state -> [Task<ByteBuffer, any Error>] in
+                let keys = state.bodies.filter { $0.value.deadline <= now }.map(\.key)
+                return keys.compactMap { state.bodies.removeValue(forKey: $0)?.task }
+            }
+            for task in late { task.cancel() }
+        }
     }
 }

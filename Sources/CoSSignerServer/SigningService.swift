@@ -42,6 +42,7 @@ final class SigningService: Sendable {
     let logger: Logger
     let limiter: ConcurrencyLimiter
     let certificates = ClientCertificates()
+    let bodies: BodyReader
     let usesTLS: Bool
 
     init(state: SigningState, metrics: ServerMetrics, logger: Logger) {
@@ -49,6 +50,7 @@ final class SigningService: Sendable {
         self.metrics = metrics
         self.logger = logger
         limiter = ConcurrencyLimiter(limit: state.configuration.maxConcurrentRequests)
+        bodies = BodyReader(limit: state.configuration.maxBodyBytes, timeout: state.configuration.requestTimeout)
         usesTLS = state.configuration.tls != nil
     }
 
@@ -78,8 +80,7 @@ final class SigningService: Sendable {
         metadata["route"] = .string(routeLabel)
         metadata["method"] = .string(request.method.rawValue)
         metadata["status"] = .stringConvertible(outcome.status)
-        let elapsed = (ContinuousClock.now - started).components
-        metadata["ms"] = .string(String(format: "%.3f", Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds) / 1e15))
+        metadata["ms"] = .string(Self.milliseconds(ContinuousClock.now - started))
         if outcome.status >= 500 {
             logger.warning("request", metadata: metadata)
         } else {
@@ -107,7 +108,7 @@ final class SigningService: Sendable {
         do {
             let identity = try await identify(channel)
             if let subject = identity.subject { metadata["client"] = .string(subject.rfc2253) }
-            let body = try await BodyReader.collect(request, limit: configuration.maxBodyBytes, timeout: configuration.requestTimeout)
+            let body = try await bodies.collect(request)
             let response: Response
             switch route {
             case .dccSign: response = try dccSign(body, identity: identity, metadata: &metadata)
@@ -413,6 +414,14 @@ final class SigningService: Sendable {
         } catch {
             throw Problem.malformed("\(field): \(error.description)", field: field)
         }
+    }
+
+    /// `12.345` (milliseconds, three decimals).
+    static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let microseconds = max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
+        let fraction = String(microseconds % 1000)
+        return String(microseconds / 1000) + "." + String(repeating: "0", count: 3 - fraction.count) + fraction
     }
 
     static func timestamp(_ date: Date) -> String {

@@ -76,16 +76,14 @@ final class SigningService: Sendable {
             outcome = Outcome(response: Self.problemResponse(.notFound(path), dcc: false))
         }
         metrics.request(route: routeLabel, status: outcome.status)
+        let level: Logger.Level = outcome.status >= 500 ? .warning : .info
+        guard logger.logLevel <= level else { return outcome.response }
         var metadata = outcome.metadata
         metadata["route"] = .string(routeLabel)
         metadata["method"] = .string(request.method.rawValue)
         metadata["status"] = .stringConvertible(outcome.status)
         metadata["ms"] = .string(Self.milliseconds(ContinuousClock.now - started))
-        if outcome.status >= 500 {
-            logger.warning("request", metadata: metadata)
-        } else {
-            logger.info("request", metadata: metadata)
-        }
+        logger.log(level: level, "request", metadata: metadata)
         return outcome.response
     }
 
@@ -238,7 +236,7 @@ final class SigningService: Sendable {
                 ("requestID", verified.requestID.map { .string($0.description) } ?? .null),
                 ("party", verified.party.map { .string($0.id) } ?? .null),
                 ("userID", verified.userID.map { .string($0.description) } ?? .null),
-                ("certificateSerial", .string(verified.certificate.serialNumber.description)),
+                ("certificateSerial", .string(verified.certificate.serialNumberDecimal)),
                 ("certificateIssuer", .string(verified.certificate.issuer.rfc2253)),
                 ("isRequest", .bool(verified.isRequest)),
                 ("reason", .null),
@@ -351,14 +349,14 @@ final class SigningService: Sendable {
         metadata["requestID"] = .string(signed.requestID.description)
         metadata["party"] = .string(signed.party.id)
         metadata["userID"] = .string(signed.userID.description)
-        metadata["serial"] = .string(signed.certificate.serialNumber.description)
+        metadata["serial"] = .string(signed.certificate.serialNumberDecimal)
     }
 
     private static func describe(_ verified: VerifiedRequest, into metadata: inout Logger.Metadata) {
         metadata["valid"] = "true"
         if let requestID = verified.requestID { metadata["requestID"] = .string(requestID.description) }
         if let party = verified.party { metadata["party"] = .string(party.id) }
-        metadata["serial"] = .string(verified.certificate.serialNumber.description)
+        metadata["serial"] = .string(verified.certificate.serialNumberDecimal)
     }
 
     // MARK: Answers
@@ -374,7 +372,7 @@ final class SigningService: Sendable {
         headers[requestIDHeader] = signed.requestID.description
         headers[partyHeader] = signed.party.id
         headers[userIDHeader] = signed.userID.description
-        headers[serialHeader] = signed.certificate.serialNumber.description
+        headers[serialHeader] = signed.certificate.serialNumberDecimal
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: signed.xml)))
     }
 
@@ -399,7 +397,8 @@ final class SigningService: Sendable {
     /// (JSON routes); no Content-Type is accepted as the route's own.
     static func requireMediaType(_ request: Request, xml: Bool) throws(Problem) {
         guard let header = request.headers[.contentType] else { return }
-        let type = header.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let mediaType = header.prefix { $0 != ";" }.drop { $0 == " " || $0 == "\t" }
+        let type = mediaType.lastIndex { $0 != " " && $0 != "\t" }.map { mediaType[...$0].lowercased() } ?? ""
         let accepted = xml
             ? type == "application/xml" || type == "text/xml" || (type.hasPrefix("application/") && type.hasSuffix("+xml"))
             : type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
@@ -439,8 +438,7 @@ struct QueryParameters {
         guard let query, !query.isEmpty else { return }
         for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = String(parts[0]).removingPercentEncoding,
-                  let value = (parts.count > 1 ? String(parts[1]) : "").replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+            guard let name = Self.decode(parts[0]), let value = Self.decode(parts.count > 1 ? parts[1] : "")
             else { throw Problem.malformed("the query is not valid percent-encoding", field: String(parts[0])) }
             guard allowed.contains(name) else {
                 let takes = allowed.isEmpty ? "no query parameters" : allowed.sorted().joined(separator: ", ")
@@ -449,6 +447,12 @@ struct QueryParameters {
             guard values[name] == nil else { throw Problem.malformed("query parameter '\(name)' is given twice", field: name) }
             values[name] = value
         }
+    }
+
+    /// `application/x-www-form-urlencoded` decoding (`+` is a space); nil for invalid percent-encoding.
+    static func decode(_ text: Substring) -> String? {
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(text) }
+        return String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
     }
 
     func bool(_ name: String) throws(Problem) -> Bool? {

@@ -55,15 +55,15 @@ final class ProcessJob: @unchecked Sendable {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("cossigner-job-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let outPath = directory.appendingPathComponent("out").path, errPath = directory.appendingPathComponent("err").path
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: try tool(executable))
         process.arguments = arguments
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         if let stdin {
             let inPath = directory.appendingPathComponent("in").path
-            FileManager.default.createFile(atPath: inPath, contents: Data(stdin))
+            _ = FileManager.default.createFile(atPath: inPath, contents: Data(stdin))
             process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
         } else {
             process.standardInput = FileHandle.nullDevice
@@ -123,8 +123,8 @@ final class ServerProcess: @unchecked Sendable {
     init(_ arguments: [String], in workspace: Workspace, name: String = "server") throws {
         stdoutPath = workspace.path("\(name)-\(UUID().uuidString.prefix(8)).out")
         stderrPath = workspace.path("\(name)-\(UUID().uuidString.prefix(8)).err")
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: Binaries.server)
         process.arguments = arguments
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
@@ -204,7 +204,7 @@ final class CurlJob: @unchecked Sendable {
                          "-D", directory.appendingPathComponent("headers").path, "-w", "%{http_code}", "--max-time", "60"]
         if let body {
             let bodyPath = directory.appendingPathComponent("request").path
-            FileManager.default.createFile(atPath: bodyPath, contents: Data(body))
+            _ = FileManager.default.createFile(atPath: bodyPath, contents: Data(body))
             arguments += ["--data-binary", "@" + bodyPath]
         }
         if let contentType { arguments += ["-H", "Content-Type: \(contentType)"] }

@@ -61,7 +61,6 @@ public enum CoSSignerServer {
             "parties": .stringConvertible(generation.registry.parties.count),
             "clients": .stringConvertible(generation.clients?.clients.count ?? 0),
             "counters": .string(configuration.counterStorePath == nil ? "time" : "store"),
-            "executor": .string(configuration.concurrencyOnEventLoops ? "SwiftNIO event loops" : "default concurrency pool"),
         ])
         if configuration.tls != nil && configuration.clientsPath == nil {
             logger.warning("no --clients file: every client certificate issued by the --client-ca may sign for every party")

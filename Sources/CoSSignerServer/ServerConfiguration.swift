@@ -28,8 +28,6 @@ public struct ServerConfiguration: Sendable {
     public var shutdownTimeout: Duration = .seconds(60)
     /// The log level (logs are JSON lines on standard error).
     public var logLevel: Logger.Level = .info
-    /// Whether Swift Concurrency runs on SwiftNIO's event loops (installed by the executable at start): logged.
-    public var concurrencyOnEventLoops = false
 
     /// The three TLS files, given together.
     public struct TLSFiles: Sendable {

@@ -1,33 +1,10 @@
 import ArgumentParser
 import CoSSignerServer
-import Dispatch
 import Foundation
 import Logging
-import NIOCore
-import NIOPosix
-
-/// The entry point: SwiftNIO's event loops become Swift Concurrency's global executor before anything else runs, so
-/// that a request is read, signed and answered on one thread, without hops between NIO's threads and the
-/// concurrency pool (on two cores the hops cost a fifth of the throughput and most of the tail latency).
-@main
-enum CosSignerServerMain {
-    nonisolated(unsafe) static var nioExecutor = false  // written once, before any other thread starts
-
-    static func main() {
-        // A build with the Swift runtime linked statically (--static-swift-stdlib) does not export the runtime's hook:
-        // the server then runs on the default pool, and says so at start.
-        nioExecutor = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        Task {
-            // Exits by itself with the command's status on an error; 0 after a graceful shutdown.
-            await CosSignerServerCommand.main()
-            exit(0)
-        }
-        // The main thread serves the main actor (swift-argument-parser runs commands there).
-        dispatchMain()
-    }
-}
 
 /// `cos-signer-server`: the signing service that adapters in any language call.
+@main
 @available(macOS 13, *)
 struct CosSignerServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -130,7 +107,6 @@ struct CosSignerServerCommand: AsyncParsableCommand {
             configuration.shutdownTimeout = .milliseconds(Int64(shutdownTimeout * 1000))
             configuration.maxConcurrentRequests = maxConcurrent
             configuration.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-            configuration.concurrencyOnEventLoops = CosSignerServerMain.nioExecutor
             try await CoSSignerServer.run(configuration) { address, tls in
                 // The one line on standard output: scripts and tests wait for it (and read the port from it).
                 FileHandle.standardOutput.write(Data("listening on \(tls ? "https" : "http")://\(address)\n".utf8))

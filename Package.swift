@@ -94,6 +94,56 @@ if !coreOnly {
     for target in package.targets where target.name == "cos-signer" {
         target.dependencies.append("CoSSignerPostgres")
     }
+
+    // The service, `cos-signer-server`: its HTTP layer is a library target of its own, so that the `cos-signer` CLI
+    // links no networking (its start-up is unchanged) and the server's pieces can be tested and reused.
+    package.dependencies += [
+        // Traits off: the server reads no swift-configuration and needs no full-Foundation form coding.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+    ]
+    package.targets += [
+        .target(
+            name: "CoSSignerServer",
+            dependencies: [
+                "CoSSigner",
+                "CoSSignerPostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            // The OpenAPI description is compiled into the binary (PackageResources.openapi_yaml): served as it is.
+            resources: [.embedInCode("openapi.yaml")]
+        ),
+        .executableTarget(
+            name: "cos-signer-server",
+            dependencies: [
+                "CoSSignerServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "CoSSignerServerTests",
+            // The executables are listed so that `swift test` builds the binaries the tests run.
+            dependencies: ["CoSSigner", "CoSSignerTestSupport", "cos-signer", "cos-signer-server"]
+        ),
+    ]
+    package.products += [
+        .executable(name: "cos-signer-server", targets: ["cos-signer-server"]),
+    ]
 }
 
 // Settings every Swift target shares.

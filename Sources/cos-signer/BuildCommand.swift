@@ -97,40 +97,16 @@ struct BuildCommand: ParsableCommand {
         try Files.writeAtomically(signed.document.bytes, to: output)
     }
 
+    /// The request from the options, by the library's one "6.23 from fields" function (the server's
+    /// `POST /v1/requests/6.23` calls the same); certificate files are read here, so a file error names the file.
     func makeRequest() throws -> ServiceRequest623 {
-        func eui(_ text: String, _ field: String) throws -> EUI64 {
-            do { return try EUI64(parsing: text) } catch {
-                throw DUISRequestError(field: field, rule: .lexicalForm, reason: error.description)
-            }
-        }
-        func number(_ text: String, _ field: String) throws -> UInt64 {
-            guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let value = UInt64(text) else {
-                throw DUISRequestError(field: field, rule: .range, reason: "'\(text)' is not a whole number from 0 to 18446744073709551615")
-            }
-            return value
-        }
         func der(_ path: String) throws -> [UInt8] { try Certificate(contentsOfFile: path).derBytes }
-
-        let requestID = try RequestID(
-            businessOriginator: try eui(originator, "--originator"),
-            businessTarget: try eui(target, "--target"),
-            counter: try number(counter, "sr:Header/sr:RequestID (counter)"))
-        guard let variant = CommandVariant(rawValue: commandVariant) else {
-            throw DUISRequestError(field: "sr:Header/sr:CommandVariant", rule: .range, reason: "\(commandVariant) is not a CommandVariant (1 to 9)")
-        }
-        let certificates = try SupplierReplacementCertificates(
-            digitalSigningCertificate: try der(signingCert),
-            keyAgreementCertificate: try keyAgreementCert.map(der),
-            keyAgreementTopUpCertificate: try topupCert.map(der))
-        let body = try UpdateSecurityCredentialsCoS(
-            executionDateTime: try executeAt.map { try ExecutionDateTime(parsing: $0) },
-            supplierFloorSeqNumber: try number(floor, "SupplierFloorSeqNumber"),
-            supplierPrepaymentTopUpFloorSeqNumber: try topupFloor.map { try number($0, "SupplierPrepaymentTopUpFloorSeqNumber") },
-            supplierReplacementCertificates: certificates,
-            certificationPathCertificates: try pathCert.map(der),
-            applyTimeBasedCPVChecks: applyCpvChecks,
-            importMPxN: mpxn)
-        return try ServiceRequest623(requestID: requestID, commandVariant: variant, body: body)
+        let fields = ServiceRequest623Fields(
+            originator: originator, target: target, counter: counter, commandVariant: Int(commandVariant), floor: floor,
+            topupFloor: topupFloor, signingCert: try der(signingCert), keyAgreementCert: try keyAgreementCert.map(der),
+            topupCert: try topupCert.map(der), pathCert: try pathCert.map(der), applyCpvChecks: applyCpvChecks,
+            mpxn: mpxn, executeAt: executeAt)
+        return try ServiceRequest623(fields: fields, naming: .commandLine)
     }
 }
 

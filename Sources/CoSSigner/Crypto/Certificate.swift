@@ -67,7 +67,7 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
     public let issuer: DistinguishedName
     public let serialNumber: SerialNumber
     /// ``serialNumber`` in decimal, as XMLDSig's `X509SerialNumber` and the reports print it (made once).
-    let serialNumberDecimal: String
+    package let serialNumberDecimal: String
     public let notBefore: Date
     public let notAfter: Date
     /// The key usage bits; nil when the extension is absent.

@@ -12,9 +12,9 @@
 /// comments), inline tables, or scalars made of letters, digits and `_ + - . :` (numbers, booleans, dates;
 /// toml++ checks their form). Control characters other than tab, and CR not before LF, are refused.
 /// Anything else is refused here with the line and the reason.
-enum PartyRegistryTOMLGuard {
+package enum PartyRegistryTOMLGuard {
     /// The first syntax problem, or nil when the text is in the subset.
-    static func problem(in text: String) -> PartyRegistryProblem? {
+    package static func problem(in text: String) -> PartyRegistryProblem? {
         var scanner = Scanner(bytes: Array(text.utf8))
         do {
             try scanner.document()

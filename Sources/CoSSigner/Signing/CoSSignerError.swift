@@ -93,7 +93,7 @@ public struct CoSSignerError: Error, Sendable, CustomStringConvertible {
             case .selectionRefused: kind = .selectionRefused
             case .signatureInvalid: kind = .signatureInvalid
             }
-            self.init(kind: kind, source: source, reason: classified.description, underlying: classified as? any Error & Sendable)
+            self.init(kind: kind, source: source, reason: classified.description, underlying: classified)
         default:
             self.init(kind: .input, source: source, reason: "\(error)")
         }

@@ -110,8 +110,8 @@ public struct RequestSigner: Sendable {
         self.init(keys: .fixed(signer), options: options, clock: clock)
     }
 
-    private var rewritesCounters: Bool {
-        if let counters, counters.policy != .preserve { return true }
+    private func rewritesCounters(_ call: Call) -> Bool {
+        if !call.options.preserveCounter, let counters, counters.policy != .preserve { return true }
         return false
     }
 
@@ -122,8 +122,9 @@ public struct RequestSigner: Sendable {
     /// - Throws: ``XMLError``, ``DUISRequestError`` or ``DUISSchemaError`` (input), ``KeySelectionRefused``,
     ///   ``CounterStoreError``, ``SigningRefused``, ``CryptoError``.
     ///   - mpid: the MPID to select the party by for this document; when nil, the key source's (if any).
-    public func sign(_ bytes: [UInt8], source: String? = nil, mpid: MPID? = nil) throws -> SignedRequest {
-        let call = Call(now: clock.now(), mpid: mpid)
+    ///   - callOptions: this call's choices (keep the counter, deterministic, which parties it may sign for).
+    public func sign(_ bytes: [UInt8], source: String? = nil, mpid: MPID? = nil, call callOptions: SigningCall = SigningCall()) throws -> SignedRequest {
+        let call = Call(now: clock.now(), mpid: mpid, options: callOptions)
         if let signed = try fastSign(bytes, source: source, call: call) { return signed }
         return try fullSign(bytes, source: source, call: call)
     }
@@ -131,8 +132,9 @@ public struct RequestSigner: Sendable {
     /// Signs a typed 6.23 without writing and parsing it again: the same checks, key choice and counter as
     /// ``sign(_:source:mpid:)``, then the compact form the model writes (which is its canonical form) is signed as it
     /// is. The output is byte for byte what signing `request.xmlBytes()` gives (tested).
-    public func sign(request: ServiceRequest623, source: String? = nil, mpid: MPID? = nil) throws -> SignedRequest {
-        let call = Call(now: clock.now(), mpid: mpid)
+    public func sign(request: ServiceRequest623, source: String? = nil, mpid: MPID? = nil,
+                     call callOptions: SigningCall = SigningCall()) throws -> SignedRequest {
+        let call = Call(now: clock.now(), mpid: mpid, options: callOptions)
         do {
             try validate(request, now: call.now)
         } catch var error as DUISRequestError {
@@ -141,21 +143,23 @@ public struct RequestSigner: Sendable {
         }
         let (signer, party, reasons) = try chooseKey(request: request, requestID: request.requestID, source: source, call: call)
         var signing = request
-        if rewritesCounters, let counters {
+        if rewritesCounters(call), let counters {
             let newID = try counters.assign(to: request.requestID, now: call.now)
             if newID != request.requestID { signing = try request.withRequestID(newID) }
         }
-        var options = options.signing
-        options.keepWhitespace = false  // the model writes the compact form only
-        let signed = try signer.finish(canonical: signing.canonicalBytes(), rootQualifiedName: Array(DUISPath.root.utf8), options: options)
+        var signingOptions = call.options.signing(options.signing)
+        signingOptions.keepWhitespace = false  // the model writes the compact form only
+        let signed = try signer.finish(canonical: signing.canonicalBytes(), rootQualifiedName: Array(DUISPath.root.utf8),
+                                       options: signingOptions)
         return SignedRequest(document: signed, request: signing, requestID: signing.requestID, certificate: signer.certificate,
                              party: party, selectionReasons: reasons)
     }
 
-    /// What one call knows: its time and the MPID it selects by.
+    /// What one call knows: its time, the MPID it selects by and its own choices.
     struct Call {
         let now: Date
         let mpid: MPID?
+        var options = SigningCall()
     }
 
     /// The fast path for the common case, a valid 6.23 without a schema to check: the single-pass canonicalizer
@@ -165,10 +169,11 @@ public struct RequestSigner: Sendable {
     /// the same outcome with its exact error; the outputs of both paths are compared by the tests.
     private func fastSign(_ bytes: [UInt8], source: String?, call: Call) throws -> SignedRequest? {
         let now = call.now
+        let signing = call.options.signing(options.signing)
         guard options.validation.schema == nil else { return nil }
         let outcome: FastOutcome?? = try bytes.withUnsafeBytes { raw throws -> FastOutcome?? in
-            try FastCanonicalizer.withScanner(raw, mode: .signing(compact: !options.signing.keepWhitespace),
-                                              limits: options.signing.limits) { scanner throws -> FastOutcome? in
+            try FastCanonicalizer.withScanner(raw, mode: .signing(compact: !signing.keepWhitespace),
+                                              limits: signing.limits) { scanner throws -> FastOutcome? in
                 guard !scanner.sawCommentOrCDATA, scanner.placeholderCount <= 1, scanner.placeholderIsLastRootChild,
                     let request = ServiceRequest623FastReader.read(canonical: scanner.canonical, certificates: certificateTexts)
                 else { return nil }
@@ -176,11 +181,11 @@ public struct RequestSigner: Sendable {
                 guard (try? validate(request, now: now)) != nil,
                     let (signer, party, reasons) = try? chooseKey(request: request, requestID: request.requestID, source: source, call: call)
                 else { return nil }
-                if rewritesCounters {
+                if rewritesCounters(call) {
                     return .rewriteCounter(request, signer, party, reasons)
                 }
                 let signed = try signer.finish(canonical: scanner.canonical, rootQualifiedName: scanner.rootQualifiedName,
-                                               options: options.signing)
+                                               options: signing)
                 return .signed(SignedRequest(document: signed, request: request, requestID: request.requestID,
                                              certificate: signer.certificate, party: party, selectionReasons: reasons))
             }
@@ -192,12 +197,12 @@ public struct RequestSigner: Sendable {
             guard let counters else { return nil }
             let newID = try counters.assign(to: request.requestID, now: now)
             guard newID != request.requestID else {
-                let signed = try signer.sign(bytes, options: options.signing, source: source)
+                let signed = try signer.sign(bytes, options: signing, source: source)
                 return SignedRequest(document: signed, request: request, requestID: newID, certificate: signer.certificate,
                                      party: party, selectionReasons: reasons)
             }
             let updated = try request.withRequestID(newID)
-            let signed = try signer.sign(updated.xmlBytes(), options: options.signing, source: source)
+            let signed = try signer.sign(updated.xmlBytes(), options: signing, source: source)
             return SignedRequest(document: signed, request: updated, requestID: newID, certificate: signer.certificate,
                                  party: party, selectionReasons: reasons)
         default:
@@ -215,7 +220,8 @@ public struct RequestSigner: Sendable {
     /// The full path: hardened libxml2 parse, the typed model from the tree, checks, key, counter, signature.
     func fullSign(_ bytes: [UInt8], source: String? = nil, call: Call) throws -> SignedRequest {
         let now = call.now
-        var document = try XMLDocument(parsing: bytes, limits: options.signing.limits, source: source)
+        let signing = call.options.signing(options.signing)
+        var document = try XMLDocument(parsing: bytes, limits: signing.limits, source: source)
         var documentBytes = bytes
         var request: ServiceRequest623?
         var requestID: RequestID
@@ -245,7 +251,7 @@ public struct RequestSigner: Sendable {
 
         let (signer, party, reasons) = try chooseKey(request: request, requestID: requestID, source: source, call: call)
 
-        if rewritesCounters, let counters {
+        if rewritesCounters(call), let counters {
             guard let parsed = request else {
                 throw SigningRefused("RequestID counters are only rewritten in 6.23 requests; sign other requests with the counter they carry", source: source)
             }
@@ -253,12 +259,12 @@ public struct RequestSigner: Sendable {
             if newID != parsed.requestID {
                 let updated = try parsed.withRequestID(newID)
                 documentBytes = updated.xmlBytes()
-                document = try XMLDocument(parsing: documentBytes, limits: options.signing.limits, source: source)
+                document = try XMLDocument(parsing: documentBytes, limits: signing.limits, source: source)
                 request = updated
                 requestID = newID
             }
         }
-        let signed = try signer.sign(document, parsedFrom: documentBytes, options: options.signing, source: source)
+        let signed = try signer.sign(document, parsedFrom: documentBytes, options: signing, source: source)
         return SignedRequest(document: signed, request: request, requestID: requestID, certificate: signer.certificate,
                              party: party, selectionReasons: reasons)
     }
@@ -322,6 +328,10 @@ public struct RequestSigner: Sendable {
                 throw KeySelectionRefused(reasons: [.nothingToSelectBy], userIDs: [originator])
             }
             chosen = (credential.signer, selection.party, selection.reasons)
+        }
+        // The caller's own limit, before any counter is used.
+        if let allowed = call.options.partyAllowed, !allowed(chosen.1) {
+            throw PartyNotAllowed(party: chosen.1.id, businessOriginator: originator, source: source)
         }
         if let problem = SigningCertificateRules.validityProblem(chosen.0.certificate, at: now) {
             throw SigningRefused("the XML signing \(problem)", source: source, failureClass: .keyOrCertificate)

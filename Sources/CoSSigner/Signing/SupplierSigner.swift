@@ -119,11 +119,13 @@ public final class SupplierSigner: Sendable {
     ///   - xml: the request (UTF-8 XML).
     ///   - mpid: the MPID to select the Supplier Party by; nil selects by the request's Business Originator.
     ///   - source: a name for messages (a file name, a message id).
+    ///   - call: this call's own choices (keep the counter, deterministic, the parties the caller may sign for).
     /// - Returns: the signed request, its RequestID, party, User ID and certificate.
     /// - Throws: ``CoSSignerError``; nothing is signed and no counter is used up when a check fails.
-    public func sign(xml: [UInt8], mpid: MPID? = nil, source: String? = nil) throws(CoSSignerError) -> SignedRequest {
+    public func sign(xml: [UInt8], mpid: MPID? = nil, source: String? = nil,
+                     call: SigningCall = SigningCall()) throws(CoSSignerError) -> SignedRequest {
         do {
-            return try requestSigner.sign(xml, source: source, mpid: mpid)
+            return try requestSigner.sign(xml, source: source, mpid: mpid, call: call)
         } catch {
             throw CoSSignerError(error, source: source)
         }
@@ -132,9 +134,10 @@ public final class SupplierSigner: Sendable {
     /// Signs a typed 6.23 without writing it out and parsing it again: checked, its party and credential chosen,
     /// its counter set by the counter policy, and its compact form signed.
     /// - Throws: ``CoSSignerError``.
-    public func sign(request: ServiceRequest623, mpid: MPID? = nil, source: String? = nil) throws(CoSSignerError) -> SignedRequest {
+    public func sign(request: ServiceRequest623, mpid: MPID? = nil, source: String? = nil,
+                     call: SigningCall = SigningCall()) throws(CoSSignerError) -> SignedRequest {
         do {
-            return try requestSigner.sign(request: request, source: source, mpid: mpid)
+            return try requestSigner.sign(request: request, source: source, mpid: mpid, call: call)
         } catch {
             throw CoSSignerError(error, source: source)
         }

@@ -6,6 +6,9 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "CoSSigner", targets: ["CoSSigner"]),
+        // Test tooling for adapters' own tests and for ours: the test PKI, the conformance kit, the public-vector
+        // runners and the differential corpus (not part of the signing product).
+        .library(name: "CoSSignerTesting", targets: ["CoSSignerTesting"]),
         .executable(name: "cos-signer", targets: ["cos-signer"]),
     ],
     dependencies: [
@@ -38,10 +41,15 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
+        .target(
+            name: "CoSSignerTesting",
+            dependencies: ["CoSSigner", "COpenSSL"]
+        ),
         .executableTarget(
             name: "cos-signer",
             dependencies: [
                 "CoSSigner",
+                "CoSSignerTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -53,6 +61,7 @@ let package = Package(
             // cos-signer is listed so `swift test` builds the executable the CLI tests run.
             dependencies: [
                 "CoSSigner",
+                "CoSSignerTesting",
                 "cos-signer",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
@@ -87,7 +96,7 @@ if !coreOnly {
         ),
         .testTarget(
             name: "CoSSignerPostgresTests",
-            dependencies: ["CoSSigner", "CoSSignerPostgres", "CoSSignerTestSupport", "cos-signer"]
+            dependencies: ["CoSSigner", "CoSSignerPostgres", "CoSSignerTesting", "CoSSignerTestSupport", "cos-signer"]
         ),
     ]
     package.products.append(.library(name: "CoSSignerPostgres", targets: ["CoSSignerPostgres"]))
@@ -138,7 +147,7 @@ if !coreOnly {
         .testTarget(
             name: "CoSSignerServerTests",
             // The executables are listed so that `swift test` builds the binaries the tests run.
-            dependencies: ["CoSSigner", "CoSSignerTestSupport", "cos-signer", "cos-signer-server"]
+            dependencies: ["CoSSigner", "CoSSignerTesting", "CoSSignerTestSupport", "cos-signer", "cos-signer-server"]
         ),
     ]
     package.products += [

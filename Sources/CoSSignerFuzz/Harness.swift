@@ -238,7 +238,7 @@ func fuzzParties(_ bytes: [UInt8], _ context: FuzzContext) {
             }
         }
     } else {
-        if let data = try? RegistrationData(contentsOfFile: path) {
+        if let data = try? RegistrationData(reading: path) {
             _ = data.registration(of: "1312345678333", at: (try? CalendarDate(year: 2026, month: 3, day: 1)) ?? CalendarDate(context.fixedNow))
         }
     }

@@ -48,14 +48,14 @@ public final class SigningState: Sendable {
     static func load(_ configuration: ServerConfiguration, counters: ServerCounters, number: Int) throws(ServerStartError) -> SigningGeneration {
         let registry: PartyRegistry
         do {
-            registry = try PartyRegistry(contentsOfFile: configuration.partiesPath)
+            registry = try PartyRegistry(contentsOfFile: configuration.partiesPath, loader: .files)
         } catch {
             throw ServerStartError(error.description, exitCode: error.failureClass.exitCode)
         }
         var registrationData: RegistrationData?
         if let path = configuration.registrationPath {
             do {
-                registrationData = try RegistrationData(contentsOfFile: path)
+                registrationData = try RegistrationData(reading: path)
             } catch {
                 throw ServerStartError(error.description, exitCode: error.failureClass.exitCode)
             }

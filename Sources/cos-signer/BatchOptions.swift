@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 import Logging
 

@@ -1,5 +1,6 @@
 import ArgumentParser
-@_spi(Testing) import CoSSigner
+import CoSSigner
+import CoSSignerTesting
 import Foundation
 #if canImport(CoSSignerPostgres)
 import CoSSignerPostgres
@@ -49,7 +50,7 @@ struct BenchCommand: ParsableCommand {
             let key = try SigningKey(contentsOfFile: pki + "/keys/ts1-xml-sign.key.pem")
             let certificate = try Certificate(contentsOfFile: pki + "/keys/ts1-xml-sign.pem")
             let signer = try DUISSigner(key: key, certificate: certificate)
-            let registry = try PartyRegistry(contentsOfFile: pki + "/parties.toml")
+            let registry = try PartyRegistry(contentsOfFile: pki + "/parties.toml", loader: .files)
             let selector = KeySelector(registry: registry)
             let validation = DUISValidationOptions(now: Date())
             let full = RequestSigner(keys: .fixed(signer), options: RequestSigningOptions(validation: validation))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoSSigner
+import CoSSignerTesting
 
 #if canImport(Glibc)
 import Glibc

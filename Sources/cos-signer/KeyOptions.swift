@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoSSigner
+import CoSSignerTesting
 
 /// Options naming one signing key and its certificate.
 struct KeyOptions: ParsableArguments {

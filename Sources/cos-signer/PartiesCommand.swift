@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 
 struct PartiesCommand: ParsableCommand {
@@ -208,7 +209,7 @@ struct PartiesSelectCommand: ParsableCommand {
         let loaded = try loadRegistry(registry, allowInsecureKeyFile: allowInsecureKeyFile, pkcs11Module: pkcs11Module)
         let registrationData = try registration.map { path throws -> RegistrationData in
             do throws(RegistrationDataError) {
-                return try RegistrationData(contentsOfFile: path)
+                return try RegistrationData(reading: path)
             } catch {
                 for line in error.renderedProblems { Terminal.error("registration data \(path): \(line)") }
                 throw CommandFailure(exitCode: error.failureClass.exitCode)

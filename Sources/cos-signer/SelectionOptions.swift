@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -35,7 +36,7 @@ struct PartySelectionOptions: ParsableArguments {
         let registry = try PartyRegistry(
             contentsOfFile: registryPath,
             loader: .files(keyFilePolicy: keyFilePolicy, pkcs11Module: pkcs11Module, deterministic: deterministic))
-        let registrationData = try registration.map { try RegistrationData(contentsOfFile: $0) }
+        let registrationData = try registration.map { try RegistrationData(reading: $0) }
         let selectedMPID = try mpid.map { try MPID(parsing: $0) }
         // Without --at, each request is looked up on the settlement day it executes (read per request).
         let date = try at.map { try CalendarDate(parsing: $0) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoSSigner
+import CoSSignerTesting
 
 struct SignCommand: ParsableCommand {
     static let configuration: CommandConfiguration = {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 
 /// `cos-signer testpki DIR`: a test PKI, party registry and sample requests. NOT FOR PRODUCTION.
@@ -76,7 +77,7 @@ struct TestPKICommand: ParsableCommand {
         // The check: the registry loads, each token key found through the module and matching its certificate.
         setenv("SOFTHSM2_CONF", token.configurationPath, 1)
         do {
-            _ = try PartyRegistry(contentsOfFile: token.registryPath)
+            _ = try PartyRegistry(contentsOfFile: token.registryPath, loader: .files)
         } catch {
             throw TestPKIError(
                 kind: .tokenUnavailable, path: token.registryPath,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 
 /// Options controlling the 6.23 checks made before signing.

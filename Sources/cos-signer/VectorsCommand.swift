@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoSSigner
+import CoSSignerTesting
 
 /// `cos-signer vectors ...`: known-answer tests of the crypto core, and the DUIS 6.23 conformance kit.
 struct VectorsCommand: ParsableCommand {

@@ -1,4 +1,5 @@
 import CoSSigner
+import CoSSignerTesting
 import CoSSignerPostgres
 import CoSSignerTestSupport
 import Foundation
@@ -134,7 +135,7 @@ import Testing
         #expect(r.stderr.contains("counter store unavailable") && r.stderr.contains("postgresql://postgres@127.0.0.1:1/none"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: work.path("out.xml")))
         // The library: the one error type says unavailable.
-        let registry = try PartyRegistry(contentsOfFile: work.path("pki/parties.toml"))
+        let registry = try PartyRegistry(contentsOfFile: work.path("pki/parties.toml"), loader: .files)
         let signer = try SupplierSigner(registry: registry, counters: .backend(try Self.store(down)))
         let error = try #require(#expect(throws: CoSSignerError.self) { try signer.sign(xml: try Data(contentsOf: URL(fileURLWithPath: work.inputs[0])).map { $0 }) })
         #expect(error.kind == .unavailable, "\(error)")

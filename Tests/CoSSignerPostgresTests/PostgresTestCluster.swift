@@ -1,4 +1,5 @@
 import CoSSigner
+import CoSSignerTesting
 import CoSSignerTestSupport
 import Foundation
 import Testing

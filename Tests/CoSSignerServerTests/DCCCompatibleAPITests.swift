@@ -1,4 +1,5 @@
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 import Testing
 
@@ -55,7 +56,7 @@ import Testing
         #expect(v.headers["content-type"] == "application/json")
         let content = try v.message()
         #expect(!content.utf8String.contains("Signature"))
-        let registry = try PartyRegistry(contentsOfFile: workspace.path("pki/parties.toml"))
+        let registry = try PartyRegistry(contentsOfFile: workspace.path("pki/parties.toml"), loader: .files)
         #expect(content == (try SupplierSigner(registry: registry).verify(xml: signed2)).signedContent)
         #expect(v.headers["cos-signature"] == nil)
     }

@@ -1,4 +1,5 @@
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 import Testing
 
@@ -186,7 +187,7 @@ import Testing
         #expect(verdict["reason"] is NSNull)
         #expect((verdict["diagnoses"] as? [Any])?.isEmpty == true)
         let content = try #require(Data(base64Encoded: verdict["signedContent"] as? String ?? "")).map { $0 }
-        let registry = try PartyRegistry(contentsOfFile: workspace.path("pki/parties.toml"))
+        let registry = try PartyRegistry(contentsOfFile: workspace.path("pki/parties.toml"), loader: .files)
         #expect(content == (try SupplierSigner(registry: registry).verify(xml: signed.body)).signedContent)
 
         // A tampered document: a verdict, not valid, with the reason and the part at fault.

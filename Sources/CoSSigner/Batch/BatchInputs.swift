@@ -1,15 +1,15 @@
 import Foundation
 
 /// One input of a batch.
-public struct BatchInput: Sendable, Equatable {
+package struct BatchInput: Sendable, Equatable {
     /// The path to read, or `-` for standard input.
-    public let path: String
+    package let path: String
     /// The file name an output of this input gets in an output directory.
-    public let fileName: String
+    package let fileName: String
     /// When the batch's outputs must have unique names (``BatchInputs/init(paths:uniqueFileNames:excluding:)``):
     /// the earlier input of this run that already has ``fileName``. Such an input is refused before anything is
     /// read or written for it, so that its output never replaces the other's.
-    public internal(set) var sameNameAs: String?
+    package internal(set) var sameNameAs: String?
 
     init(path: String, fileName: String, sameNameAs: String? = nil) {
         self.path = path
@@ -18,7 +18,7 @@ public struct BatchInput: Sendable, Equatable {
     }
 
     /// Its name in messages and reports.
-    public var displayName: String { path == "-" ? "standard input" : path }
+    package var displayName: String { path == "-" ? "standard input" : path }
 }
 
 /// The inputs of a batch, handed out one at a time to any number of workers.
@@ -27,7 +27,7 @@ public struct BatchInput: Sendable, Equatable {
 /// entries that are not regular files, and the files given to `excluding`, e.g. the run's own report), so memory
 /// stays flat however many files there are. A path given on the command line must be a regular file or a
 /// directory; anything else (a FIFO, a device, a socket) is refused before the batch starts.
-public final class BatchInputs: @unchecked Sendable {
+package final class BatchInputs: @unchecked Sendable {
     private let lock = NSLock()
     private var pending: [String]  // remaining command-line paths, reversed; guarded by `lock`
     private var directory: (path: String, handle: OpaquePointer, device: UInt64)?  // guarded by `lock`
@@ -36,7 +36,7 @@ public final class BatchInputs: @unchecked Sendable {
     private var excluded: Set<FileIdentity>  // guarded by `lock`
 
     /// The paths as given: files, directories, or `-` for standard input (at most once).
-    public let paths: [String]
+    package let paths: [String]
 
     /// Makes the inputs of a batch.
     /// - Parameters:
@@ -51,7 +51,7 @@ public final class BatchInputs: @unchecked Sendable {
     ///     that is one of them (the same device and inode) is refused before anything is written to it.
     /// - Throws: ``FileError`` for a path that does not exist, is neither a regular file nor a directory, or `-`
     ///   given twice (exit 2); for an input that is an output (usage class, exit 1).
-    public init(paths: [String], uniqueFileNames: Bool = false, excluding: Set<FileIdentity> = [],
+    package init(paths: [String], uniqueFileNames: Bool = false, excluding: Set<FileIdentity> = [],
                 outputDirectory: String? = nil, outputFiles: [(option: String, path: String)] = []) throws(FileError) {
         if paths.filter({ $0 == "-" }).count > 1 {
             throw FileError(path: "-", reason: "standard input can be given only once")
@@ -103,7 +103,7 @@ public final class BatchInputs: @unchecked Sendable {
 
     /// Leaves `identity` out of the inputs listed from directories from now on (the run's report, created after
     /// the inputs were checked).
-    public func exclude(_ identity: FileIdentity) {
+    package func exclude(_ identity: FileIdentity) {
         lock.lock()
         defer { lock.unlock() }
         excluded.insert(identity)
@@ -111,7 +111,7 @@ public final class BatchInputs: @unchecked Sendable {
 
     /// The next input, or `nil` when there are no more. Thread-safe; inputs are handed out in order, so "earlier"
     /// (``BatchInput/sameNameAs``) is the order of the command line and of each directory's listing.
-    public func next() -> BatchInput? {
+    package func next() -> BatchInput? {
         lock.lock()
         defer { lock.unlock() }
         guard var input = nextUnclaimed() else { return nil }
@@ -148,7 +148,7 @@ public final class BatchInputs: @unchecked Sendable {
     }
 
     /// How many inputs there are (directories are listed once to count them), for progress reporting.
-    public static func count(paths: [String]) -> Int {
+    package static func count(paths: [String]) -> Int {
         var total = 0
         for path in paths {
             guard path != "-", Files.isDirectory(path), let handle = opendir(path) else {

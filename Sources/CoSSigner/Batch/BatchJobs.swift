@@ -1,7 +1,7 @@
 import Foundation
 
 /// Where signed documents go.
-public enum BatchDestination: Sendable, Equatable {
+package enum BatchDestination: Sendable, Equatable {
     /// Standard output (one input only).
     case standardOutput
     /// One named file (one input only).
@@ -19,33 +19,33 @@ public enum BatchDestination: Sendable, Equatable {
 }
 
 /// Signs one input of a batch: read (bounded) → ``RequestSigner`` → atomic write.
-public struct BatchSigningJob: Sendable {
+package struct BatchSigningJob: Sendable {
     /// The per-document pipeline.
-    public let signer: RequestSigner
+    package let signer: RequestSigner
     /// Where outputs go.
-    public let destination: BatchDestination
+    package let destination: BatchDestination
     /// The largest input read.
-    public let maxInputBytes: Int
+    package let maxInputBytes: Int
 
     /// How many inputs a worker of the CLI takes at a time (``process(_:)-([BatchInput])``): enough for the
     /// signing of a group to run with warm caches, few enough that a kill loses little work (a group's
     /// counters are assigned before its outputs are written) and results keep flowing.
-    public static let groupSize = 16
+    package static let groupSize = 16
 
     /// The hidden folder inside an output directory that holds partial outputs (see ``BatchOutputDirectory``),
     /// so the output directory itself only ever holds complete files, even after a kill.
-    public static let partialFolderName = ".cos-signer-partial"
+    package static let partialFolderName = ".cos-signer-partial"
 
     /// The output directory, for a directory destination.
     private let outputDirectory: BatchOutputDirectory?
     /// The input bytes all workers may hold at once.
-    public let memoryBudget: BatchMemoryBudget
+    package let memoryBudget: BatchMemoryBudget
 
     /// Makes the job. For a directory destination, creates its hidden folder for partial outputs.
     /// - Parameter memoryBudget: the input bytes in flight across all the workers of this job (shared by every
     ///   call of ``process(_:)-([BatchInput])``).
     /// - Throws: ``FileError`` if that folder cannot be created or the directory cannot be opened.
-    public init(signer: RequestSigner, destination: BatchDestination, maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes,
+    package init(signer: RequestSigner, destination: BatchDestination, maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes,
                 memoryBudget: BatchMemoryBudget = BatchMemoryBudget()) throws(FileError) {
         self.signer = signer
         self.destination = destination
@@ -63,7 +63,7 @@ public struct BatchSigningJob: Sendable {
     /// while the batch runs and once more here.
     /// - Returns: the failure if the system reports that an output could not be written to disk, else `nil`.
     @discardableResult
-    public func finish() -> FileError? {
+    package func finish() -> FileError? {
         do {
             try outputDirectory?.finish()
             return nil
@@ -73,7 +73,7 @@ public struct BatchSigningJob: Sendable {
     }
 
     /// Signs `input` and writes its output; never throws: failures become the result.
-    public func process(_ input: BatchInput) -> BatchItemResult {
+    package func process(_ input: BatchInput) -> BatchItemResult {
         process([input])[0]
     }
 
@@ -85,7 +85,7 @@ public struct BatchSigningJob: Sendable {
     /// is read (a read phase that already holds inputs stops rather than wait), so memory stays bounded whatever
     /// the inputs' sizes and the number of workers. Never throws: failures become the results, in the order of
     /// `inputs`.
-    public func process(_ inputs: [BatchInput]) -> [BatchItemResult] {
+    package func process(_ inputs: [BatchInput]) -> [BatchItemResult] {
         var results: [BatchItemResult] = []
         results.reserveCapacity(inputs.count)
         var start = 0
@@ -140,7 +140,7 @@ public struct BatchSigningJob: Sendable {
     }
 
     /// The most input bytes a read phase of ``process(_:)-([BatchInput])`` holds (it reads at least one input).
-    public static let groupBytes = 1 << 20
+    package static let groupBytes = 1 << 20
 
     /// Writes a signed document's output and makes its result.
     private func output(_ signed: Result<SignedRequest, any Error>, for input: BatchInput) -> BatchItemResult {
@@ -165,21 +165,21 @@ public struct BatchSigningJob: Sendable {
 }
 
 /// Verifies one input of a batch.
-public struct BatchVerificationJob: Sendable {
+package struct BatchVerificationJob: Sendable {
     /// The verifier (signature, then signer).
-    public let verifier: RequestVerifier
+    package let verifier: RequestVerifier
     /// When the certificates must be valid (the verifier's clock when nil).
-    public let time: Date?
+    package let time: Date?
     /// The parties' signing certificates, to name the party whose certificate verified, if given.
-    public let parties: PartySigningCertificates?
+    package let parties: PartySigningCertificates?
     /// The largest input read.
-    public let maxInputBytes: Int
+    package let maxInputBytes: Int
     /// Where to write the verified signed content (one input only), if anywhere.
-    public let signedContentPath: String?
+    package let signedContentPath: String?
     /// The input bytes all workers may hold at once.
-    public let memoryBudget: BatchMemoryBudget
+    package let memoryBudget: BatchMemoryBudget
 
-    public init(verifier: RequestVerifier, at time: Date? = nil, parties: PartySigningCertificates? = nil,
+    package init(verifier: RequestVerifier, at time: Date? = nil, parties: PartySigningCertificates? = nil,
                 maxInputBytes: Int = XMLParseLimits.default.maxDocumentBytes, signedContentPath: String? = nil,
                 memoryBudget: BatchMemoryBudget = BatchMemoryBudget()) {
         self.verifier = verifier
@@ -192,7 +192,7 @@ public struct BatchVerificationJob: Sendable {
 
     /// Verifies `input`; never throws: failures become the result. The input's size is reserved in the job's
     /// ``memoryBudget`` before it is read, and given back once it is verified.
-    public func process(_ input: BatchInput) -> BatchItemResult {
+    package func process(_ input: BatchInput) -> BatchItemResult {
         var reserved = 0
         defer { memoryBudget.release(reserved) }
         do {

@@ -9,22 +9,22 @@ import Foundation
 /// inputs never waits (``tryAcquire(_:)``): it processes what it holds first, so workers cannot wait for each other.
 /// An input larger than the whole budget is admitted alone. Batches of ordinary documents (a few kilobytes each)
 /// never come near the budget, so they never wait.
-public final class BatchMemoryBudget: @unchecked Sendable {
+package final class BatchMemoryBudget: @unchecked Sendable {
     /// The default budget: 32 MiB of input in flight (two documents of the largest default size, 16 MiB).
-    public static let defaultBytes = 32 << 20
+    package static let defaultBytes = 32 << 20
 
     /// The bytes that may be held at once.
-    public let capacity: Int
+    package let capacity: Int
     private let condition = NSCondition()
     private var held = 0  // guarded by `condition`
     private var peak = 0  // guarded by `condition`
 
-    public init(bytes: Int = BatchMemoryBudget.defaultBytes) {
+    package init(bytes: Int = BatchMemoryBudget.defaultBytes) {
         capacity = max(1, bytes)
     }
 
     /// The most bytes held at once so far (for tests and measurements).
-    public var peakBytes: Int {
+    package var peakBytes: Int {
         condition.lock()
         defer { condition.unlock() }
         return peak
@@ -32,7 +32,7 @@ public final class BatchMemoryBudget: @unchecked Sendable {
 
     /// Reserves `bytes` (at most the whole capacity), waiting until they fit. Call only while holding nothing.
     /// - Returns: the amount reserved, to give back with ``release(_:)``.
-    public func acquire(_ bytes: Int) -> Int {
+    package func acquire(_ bytes: Int) -> Int {
         let amount = min(max(0, bytes), capacity)
         condition.lock()
         defer { condition.unlock() }
@@ -44,7 +44,7 @@ public final class BatchMemoryBudget: @unchecked Sendable {
 
     /// Reserves `bytes` if they fit now; never waits.
     /// - Returns: the amount reserved, or `nil` if it does not fit.
-    public func tryAcquire(_ bytes: Int) -> Int? {
+    package func tryAcquire(_ bytes: Int) -> Int? {
         let amount = min(max(0, bytes), capacity)
         condition.lock()
         defer { condition.unlock() }
@@ -55,7 +55,7 @@ public final class BatchMemoryBudget: @unchecked Sendable {
     }
 
     /// Gives back what ``acquire(_:)`` or ``tryAcquire(_:)`` reserved.
-    public func release(_ amount: Int) {
+    package func release(_ amount: Int) {
         guard amount > 0 else { return }
         condition.lock()
         held -= amount

@@ -24,11 +24,11 @@ import Glibc
 /// system, then `fsync` of the directory; `sync` where `syncfs` does not exist), and throws if the system
 /// reports a write-back error. Most of that work is started earlier by a background thread (one `syncfs` at a
 /// time once 4 MiB more are written), so it overlaps with signing.
-public final class BatchOutputDirectory: @unchecked Sendable {
+package final class BatchOutputDirectory: @unchecked Sendable {
     /// The output directory.
-    public let path: String
+    package let path: String
     /// The hidden folder for partial outputs inside it.
-    public let partialPath: String
+    package let partialPath: String
 
     private enum LinkMode {
         /// `linkat(fd, "", …, AT_EMPTY_PATH)`.
@@ -52,12 +52,12 @@ public final class BatchOutputDirectory: @unchecked Sendable {
     private var removedPartialFolder = false  // guarded by `cleanup`
 
     /// The mode of every output file.
-    public static let outputMode: mode_t = 0o644
+    package static let outputMode: mode_t = 0o644
 
     /// Opens `path` (an existing directory) for outputs: creates the hidden folder for partial outputs.
     /// - Throws: ``FileError`` (exit 2) if the directory cannot be opened, or the folder cannot be created or is
     ///   not a directory of its own (a symbolic link there is refused).
-    public init(path: String) throws(FileError) {
+    package init(path: String) throws(FileError) {
         self.path = path
         partialPath = Self.join(path, BatchSigningJob.partialFolderName)
         let directoryFD = try Files.openDirectory(path)
@@ -88,7 +88,7 @@ public final class BatchOutputDirectory: @unchecked Sendable {
     }
 
     /// The path an output named `name` gets.
-    public func outputPath(_ name: String) -> String { Self.join(path, name) }
+    package func outputPath(_ name: String) -> String { Self.join(path, name) }
 
     private static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
@@ -96,7 +96,7 @@ public final class BatchOutputDirectory: @unchecked Sendable {
 
     /// Writes `bytes` as the output `name` (a file name, no `/`): complete or not at all. An existing `name` is
     /// replaced only if it is a regular file. Thread-safe.
-    public func write(_ bytes: [UInt8], name: String) throws(FileError) {
+    package func write(_ bytes: [UInt8], name: String) throws(FileError) {
         let target = outputPath(name)
         #if os(Linux)
         if linkMode != .rename {
@@ -141,7 +141,7 @@ public final class BatchOutputDirectory: @unchecked Sendable {
 
     /// Flushes every output to disk and removes the hidden folder if it is empty.
     /// - Throws: ``FileError`` if the system reports that some output could not be written to disk.
-    public func finish() throws(FileError) {
+    package func finish() throws(FileError) {
         let failure = flusher.finish()
         removePartialFolderIfEmpty()
         if let failure {

@@ -1,32 +1,32 @@
 import Foundation
 
 /// What happened to one input of a batch: one line of a report.
-public struct BatchItemResult: Codable, Sendable, Equatable {
+package struct BatchItemResult: Codable, Sendable, Equatable {
     /// The outcome.
-    public enum Outcome: String, Codable, Sendable {
+    package enum Outcome: String, Codable, Sendable {
         case signed, failed, valid, invalid
     }
 
     /// The input's name.
-    public var input: String
+    package var input: String
     /// The output written, if any.
-    public var output: String?
+    package var output: String?
     /// The Supplier Party whose key signed or verified, when known.
-    public var party: String?
+    package var party: String?
     /// The RequestID as signed or verified, when known.
-    public var requestID: String?
+    package var requestID: String?
     /// The serial number of the certificate in KeyInfo, when known.
-    public var certificateSerial: String?
+    package var certificateSerial: String?
     /// The outcome.
-    public var result: Outcome
+    package var result: Outcome
     /// Why it failed, or why the party was chosen.
-    public var reason: String?
+    package var reason: String?
     /// For an invalid signature, the part that failed (``SignatureInvalid/Part``).
-    public var part: String?
+    package var part: String?
     /// The exit code this item alone would give (0 on success).
-    public var exitCode: Int32
+    package var exitCode: Int32
 
-    public init(input: String, output: String? = nil, party: String? = nil, requestID: String? = nil,
+    package init(input: String, output: String? = nil, party: String? = nil, requestID: String? = nil,
                 certificateSerial: String? = nil, result: Outcome, reason: String? = nil, exitCode: Int32 = 0) {
         self.input = input
         self.output = output
@@ -39,17 +39,17 @@ public struct BatchItemResult: Codable, Sendable, Equatable {
     }
 
     /// A failed item for an error.
-    public static func failure(_ input: String, _ error: any Error, outcome: Outcome = .failed) -> BatchItemResult {
+    package static func failure(_ input: String, _ error: any Error, outcome: Outcome = .failed) -> BatchItemResult {
         let classified = error as? ClassifiedError
         return BatchItemResult(input: input, result: outcome, reason: classified?.description ?? "\(error)",
                                exitCode: classified?.failureClass.exitCode ?? FailureClass.input.exitCode)
     }
 
     /// Whether the item succeeded.
-    public var succeeded: Bool { exitCode == 0 }
+    package var succeeded: Bool { exitCode == 0 }
 
     /// The item as one line of JSON (no trailing newline).
-    public var jsonLine: String {
+    package var jsonLine: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
@@ -58,15 +58,15 @@ public struct BatchItemResult: Codable, Sendable, Equatable {
 
 /// Runs a batch: `jobs` workers take inputs one at a time and process them; results are delivered one at a time
 /// (never concurrently) as they complete. A failing input never stops the others.
-public enum BatchRunner {
+package enum BatchRunner {
     /// Totals of a finished batch.
-    public struct Summary: Sendable, Equatable {
+    package struct Summary: Sendable, Equatable {
         /// Items that succeeded.
-        public var succeeded = 0
+        package var succeeded = 0
         /// Items that failed.
-        public var failed = 0
+        package var failed = 0
         /// The largest exit code among the failures (0 if none).
-        public var exitCode: Int32 = 0
+        package var exitCode: Int32 = 0
     }
 
     /// Processes every input.
@@ -76,7 +76,7 @@ public enum BatchRunner {
     ///   - work: processes one input; called concurrently from up to `jobs` threads.
     ///   - deliver: receives each result, serially.
     /// - Returns: the totals.
-    public static func run(jobs: Int, inputs: BatchInputs, work: @escaping @Sendable (BatchInput) -> BatchItemResult,
+    package static func run(jobs: Int, inputs: BatchInputs, work: @escaping @Sendable (BatchInput) -> BatchItemResult,
                            deliver: @escaping @Sendable (BatchItemResult) -> Void) -> Summary {
         run(jobs: jobs, inputs: inputs, groupSize: 1, work: { $0.map(work) }, deliver: deliver)
     }
@@ -86,7 +86,7 @@ public enum BatchRunner {
     ///   - work: processes a group of inputs, returning one result per input in the same order; called
     ///     concurrently from up to `jobs` threads.
     ///   - deliver: receives each result, serially.
-    public static func run(jobs: Int, inputs: BatchInputs, groupSize: Int,
+    package static func run(jobs: Int, inputs: BatchInputs, groupSize: Int,
                            work: @escaping @Sendable ([BatchInput]) -> [BatchItemResult],
                            deliver: @escaping @Sendable (BatchItemResult) -> Void) -> Summary {
         let state = SummaryBox()

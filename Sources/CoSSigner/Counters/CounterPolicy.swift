@@ -55,40 +55,40 @@ public enum CounterPolicy: Sendable, Hashable, CustomStringConvertible {
 /// ``next()`` returns `max(now in ms, last + 1)`: when called faster than once per millisecond the
 /// values run ahead of the clock and the clock catches up later. Thread-safe; use ``shared`` so
 /// that every caller in a process draws from one sequence.
-public final class TimeCounter {
+package final class TimeCounter {
     /// The process-wide sequence.
-    public static let shared = TimeCounter()
+    package static let shared = TimeCounter()
 
     private let lock = NSLock()
     private var last: UInt64 = 0  // guarded by `lock`
     private let clock: @Sendable () -> UInt64
 
     /// A sequence reading the system clock.
-    public convenience init() {
+    package convenience init() {
         self.init(clock: { currentTimeMilliseconds() })
     }
 
     /// A sequence reading `clock` (milliseconds); for tests that freeze or rewind time.
-    public init(clock: @escaping @Sendable () -> UInt64) {
+    package init(clock: @escaping @Sendable () -> UInt64) {
         self.clock = clock
     }
 
     /// The next counter: at least the current time in milliseconds and greater than every value
     /// returned before by this instance.
     /// - Throws: ``CounterStoreError`` (``CounterStoreError/Kind/exhausted``) once 2^64-1 was issued.
-    public func next() throws(CounterStoreError) -> UInt64 {
+    package func next() throws(CounterStoreError) -> UInt64 {
         try reserve(count: 1).lowerBound
     }
 
     /// The next counter for a caller whose clock reads `now` milliseconds: at least `now` and greater than every
     /// value returned before by this instance.
-    public func next(now: UInt64) throws(CounterStoreError) -> UInt64 {
+    package func next(now: UInt64) throws(CounterStoreError) -> UInt64 {
         try reserve(count: 1, now: now).lowerBound
     }
 
     /// A block of `count` consecutive counters, all greater than any value issued before.
     /// - Throws: ``CounterStoreError`` if `count` is 0 or the block would pass 2^64-1.
-    public func reserve(count: UInt64) throws(CounterStoreError) -> ClosedRange<UInt64> {
+    package func reserve(count: UInt64) throws(CounterStoreError) -> ClosedRange<UInt64> {
         try reserve(count: count, now: clock())
     }
 
@@ -116,7 +116,7 @@ public final class TimeCounter {
 extension TimeCounter: @unchecked Sendable {}
 
 /// The current time in milliseconds since 1970-01-01 UTC (0 if the clock is before 1970).
-public func currentTimeMilliseconds() -> UInt64 {
+package func currentTimeMilliseconds() -> UInt64 {
     milliseconds(since1970: Date())
 }
 
@@ -134,14 +134,14 @@ func milliseconds(since1970 date: Date) -> UInt64 {
 /// fast) and handed out from memory; counters of a block that are never used are simply skipped
 /// (gaps are allowed, repeats never). Store counters stay above the time of the request in milliseconds:
 /// a block whose next counter has fallen below it is dropped and a new one reserved. Thread-safe.
-public final class CounterAssigner {
+package final class CounterAssigner {
     /// The policy applied.
-    public let policy: CounterPolicy
+    package let policy: CounterPolicy
     /// How many counters are reserved from the store at a time.
-    public let blockSize: UInt64
+    package let blockSize: UInt64
     /// The lowest counter the store hands out (e.g. ``currentTimeMilliseconds()`` to stay above
     /// counters issued earlier by the DCC Boxed convention).
-    public let floor: UInt64
+    package let floor: UInt64
 
     private let timeCounter: TimeCounter
     private let store: (any CounterStoreBackend)?
@@ -153,7 +153,7 @@ public final class CounterAssigner {
     ///   - blockSize: counters reserved per store update (1 = one fsynced update per document).
     ///   - floor: lowest counter taken from the store (store policy only).
     ///   - timeCounter: the sequence for ``CounterPolicy/time`` (the process-wide one by default).
-    public init(policy: CounterPolicy, blockSize: UInt64 = 100, floor: UInt64 = 1,
+    package init(policy: CounterPolicy, blockSize: UInt64 = 100, floor: UInt64 = 1,
                 timeCounter: TimeCounter = .shared) {
         self.policy = policy
         self.blockSize = Swift.max(blockSize, 1)
@@ -170,7 +170,7 @@ public final class CounterAssigner {
     /// the system clock when nil): ``CounterPolicy/time`` gives at least `now` in milliseconds, and the store's
     /// counters stay above it.
     /// - Throws: ``CounterStoreError`` (store unreadable, corrupt or exhausted).
-    public func counter(for requestID: RequestID, now: Date? = nil) throws(CounterStoreError) -> UInt64 {
+    package func counter(for requestID: RequestID, now: Date? = nil) throws(CounterStoreError) -> UInt64 {
         switch policy {
         case .preserve:
             return requestID.counter
@@ -198,13 +198,13 @@ public final class CounterAssigner {
 
     /// Whether the policy's store (if any) can hand out counters now.
     /// - Throws: ``CounterStoreError``.
-    public func checkAvailable() throws(CounterStoreError) {
+    package func checkAvailable() throws(CounterStoreError) {
         try store?.checkAvailable()
     }
 
     /// `requestID` with its counter replaced according to the policy, for a request handled at `now`.
     /// - Throws: ``CounterStoreError``.
-    public func assign(to requestID: RequestID, now: Date? = nil) throws(CounterStoreError) -> RequestID {
+    package func assign(to requestID: RequestID, now: Date? = nil) throws(CounterStoreError) -> RequestID {
         let value = try counter(for: requestID, now: now)
         guard value != requestID.counter else { return requestID }
         do {

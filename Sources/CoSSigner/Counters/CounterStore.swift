@@ -41,7 +41,7 @@ public struct CounterStoreError: ClassifiedError, Equatable {
 
     /// ``FailureClass/input`` (exit 2), but a store that cannot be reached is ``FailureClass/keyOrCertificate``
     /// (exit 3, "counter store unavailable"): the request itself is fine.
-    public var failureClass: FailureClass { kind == .unavailable ? .keyOrCertificate : .input }
+    package var failureClass: FailureClass { kind == .unavailable ? .keyOrCertificate : .input }
 
     /// Equality compares only ``kind`` (as ``CryptoError`` compares only its code), so a test can
     /// write `#expect(throws: CounterStoreError(kind: .corrupt, path: "", reason: ""))`.
@@ -92,11 +92,11 @@ public struct CounterStoreError: ClassifiedError, Equatable {
 ///
 /// Use a local file system (`flock` over NFS is not reliable). Deleting the store resets it: seed
 /// a new store above every counter used before (``raiseFloor(originator:to:)``).
-public struct CounterStore: CounterStoreBackend, Hashable {
+package struct CounterStore: CounterStoreBackend, Hashable {
     /// The store file, as given (errors name it).
-    public let path: String
+    package let path: String
     /// The real file the store is kept in: `path` resolved once, when the store was made.
-    public let resolvedPath: String
+    package let resolvedPath: String
 
     /// The value written for an originator whose last counter was 2^64-1.
     static let exhaustedText = "18446744073709551616"
@@ -105,13 +105,13 @@ public struct CounterStore: CounterStoreBackend, Hashable {
     /// A store kept at `path`, resolved now to the real file (``resolvedPath``). A path that does not exist yet
     /// is resolved through its directory; a symbolic link that leads nowhere is kept as it is and refused when the
     /// store is used.
-    public init(path: String) {
+    package init(path: String) {
         self.path = path
         resolvedPath = Self.resolve(path)
     }
 
     /// The lock file beside the real store file.
-    public var lockPath: String { resolvedPath + ".lock" }
+    package var lockPath: String { resolvedPath + ".lock" }
 
     /// `path` with its symbolic links and `..` resolved: the real file, or for a file not created yet, the real
     /// directory joined to the name.
@@ -132,7 +132,7 @@ public struct CounterStore: CounterStoreBackend, Hashable {
     /// - Returns: the block; every counter in it is ≥ 1, ≥ `floor`, and greater than any counter
     ///   reserved before for `originator` from this store.
     /// - Throws: ``CounterStoreError``.
-    public func reserve(originator: EUI64, count: UInt64, floor: UInt64 = 1) throws(CounterStoreError) -> ClosedRange<UInt64> {
+    package func reserve(originator: EUI64, count: UInt64, floor: UInt64 = 1) throws(CounterStoreError) -> ClosedRange<UInt64> {
         guard count >= 1 else {
             throw CounterStoreError(kind: .invalidRequest, path: path, reason: "the count must be at least 1")
         }
@@ -158,7 +158,7 @@ public struct CounterStore: CounterStoreBackend, Hashable {
     /// store above counters used before, e.g. with ``currentTimeMilliseconds()``).
     /// - Returns: the originator's next counter afterwards (nil when exhausted).
     @discardableResult
-    public func raiseFloor(originator: EUI64, to floor: UInt64) throws(CounterStoreError) -> UInt64? {
+    package func raiseFloor(originator: EUI64, to floor: UInt64) throws(CounterStoreError) -> UInt64? {
         try locked { (entries: inout [EUI64: UInt64?]) throws(CounterStoreError) -> UInt64? in
             let next: UInt64? = entries[originator] ?? 1
             guard let next else { return nil }
@@ -169,14 +169,14 @@ public struct CounterStore: CounterStoreBackend, Hashable {
     }
 
     /// Reads the store under its lock: it can be opened, locked and parsed.
-    public func checkAvailable() throws(CounterStoreError) {
+    package func checkAvailable() throws(CounterStoreError) {
         _ = try snapshot()
     }
 
-    public var description: String { path }
+    package var description: String { path }
 
     /// The next counter of every originator in the store (nil = exhausted), read under the lock.
-    public func snapshot() throws(CounterStoreError) -> [EUI64: UInt64?] {
+    package func snapshot() throws(CounterStoreError) -> [EUI64: UInt64?] {
         try locked { (entries: inout [EUI64: UInt64?]) throws(CounterStoreError) in entries }
     }
 

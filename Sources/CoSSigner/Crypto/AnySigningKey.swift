@@ -2,7 +2,7 @@
 /// key (``PKCS11SigningKey``: the key stays in the HSM). ``DUISSigner`` signs through it.
 ///
 /// A struct over a two-case enum, so the file key's signing call costs one switch and no dynamic dispatch.
-public struct AnySigningKey: Sendable, CustomStringConvertible {
+package struct AnySigningKey: Sendable, CustomStringConvertible {
     private enum Backing: Sendable {
         case file(SigningKey)
         case pkcs11(PKCS11SigningKey)
@@ -11,13 +11,13 @@ public struct AnySigningKey: Sendable, CustomStringConvertible {
     private let backing: Backing
 
     /// A file key.
-    public init(_ key: SigningKey) { backing = .file(key) }
+    package init(_ key: SigningKey) { backing = .file(key) }
 
     /// A PKCS#11 token key.
-    public init(_ key: PKCS11SigningKey) { backing = .pkcs11(key) }
+    package init(_ key: PKCS11SigningKey) { backing = .pkcs11(key) }
 
     /// The public key.
-    public var publicKey: PublicKey {
+    package var publicKey: PublicKey {
         switch backing {
         case .file(let key): key.publicKey
         case .pkcs11(let key): key.publicKey
@@ -25,24 +25,24 @@ public struct AnySigningKey: Sendable, CustomStringConvertible {
     }
 
     /// The file key, if this is one.
-    public var fileKey: SigningKey? {
+    package var fileKey: SigningKey? {
         if case .file(let key) = backing { return key }
         return nil
     }
 
     /// The token key, if this is one.
-    public var pkcs11Key: PKCS11SigningKey? {
+    package var pkcs11Key: PKCS11SigningKey? {
         if case .pkcs11(let key) = backing { return key }
         return nil
     }
 
     /// False for a token key: RFC 6979 needs the private scalar, which a token never reveals.
-    public var supportsDeterministicSignatures: Bool { fileKey != nil }
+    package var supportsDeterministicSignatures: Bool { fileKey != nil }
 
     /// Signs a SHA-256 digest (32 bytes) with a random nonce (a token key: the token's own).
     /// - Throws: ``CryptoError``; for a token key also ``PKCS11Error``.
     @inline(__always)
-    public func signature(forDigest digest: [UInt8]) throws -> ECDSASignature {
+    package func signature(forDigest digest: [UInt8]) throws -> ECDSASignature {
         switch backing {
         case .file(let key): try key.signature(forDigest: digest)
         case .pkcs11(let key): try key.signature(forDigest: digest)
@@ -52,7 +52,7 @@ public struct AnySigningKey: Sendable, CustomStringConvertible {
     /// Signs a SHA-256 digest with the RFC 6979 deterministic nonce.
     /// - Throws: ``CryptoError``; for a token key always ``PKCS11Error`` with code
     ///   ``PKCS11Error/Code/deterministicUnsupported`` (exit code 3).
-    public func deterministicSignature(forDigest digest: [UInt8]) throws -> ECDSASignature {
+    package func deterministicSignature(forDigest digest: [UInt8]) throws -> ECDSASignature {
         switch backing {
         case .file(let key): return try key.deterministicSignature(forDigest: digest)
         case .pkcs11(let key): throw Self.deterministicRefusal(uri: key.uri.text)
@@ -60,14 +60,14 @@ public struct AnySigningKey: Sendable, CustomStringConvertible {
     }
 
     /// The refusal of RFC 6979 for a token key (also what the CLI says to `--deterministic` with `--key pkcs11:…`).
-    public static func deterministicRefusal(uri: String) -> PKCS11Error {
+    package static func deterministicRefusal(uri: String) -> PKCS11Error {
         PKCS11Error(
             code: .deterministicUnsupported,
             reason: "--deterministic (RFC 6979) needs the private scalar, which a PKCS#11 key never reveals; sign without it (the token draws the nonce)",
             uri: PKCS11URI.redacted(uri))
     }
 
-    public var description: String {
+    package var description: String {
         switch backing {
         case .file(let key): key.description
         case .pkcs11(let key): key.description
@@ -90,7 +90,7 @@ public struct AnySigningKey: Sendable, CustomStringConvertible {
     /// - Throws: ``PKCS11Error`` for a token key; ``KeyFilePermissionError``, ``FileError`` or ``CryptoError`` for
     ///   a file key, and ``CryptoError`` (``CryptoError/Code/keyMismatch``) when the file key is not the
     ///   certificate's. All are of the key-or-certificate class (exit code 3).
-    public static func load(
+    package static func load(
         _ reference: String, certificate: Certificate, pkcs11Module: String? = nil, pin: PINSource? = nil,
         passphrase: PassphraseSource? = nil, keyFilePolicy: KeyFilePolicy = .strict
     ) throws -> AnySigningKey {
@@ -114,7 +114,7 @@ public struct AnySigningKey: Sendable, CustomStringConvertible {
 
 extension Certificate {
     /// True when `key` is the private key of this certificate's subject public key.
-    public func matches(_ key: AnySigningKey) -> Bool {
+    package func matches(_ key: AnySigningKey) -> Bool {
         guard let publicKey = try? publicKey() else { return false }
         return publicKey == key.publicKey
     }

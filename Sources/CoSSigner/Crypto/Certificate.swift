@@ -2,19 +2,19 @@ internal import COpenSSL
 import Foundation
 
 /// The X.509 key usage bits (RFC 5280 §4.2.1.3).
-public struct KeyUsage: OptionSet, Sendable, Hashable, CustomStringConvertible {
-    public let rawValue: UInt16
-    public init(rawValue: UInt16) { self.rawValue = rawValue }
+package struct KeyUsage: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    package let rawValue: UInt16
+    package init(rawValue: UInt16) { self.rawValue = rawValue }
 
-    public static let digitalSignature = KeyUsage(rawValue: 1 << 0)
-    public static let nonRepudiation = KeyUsage(rawValue: 1 << 1)
-    public static let keyEncipherment = KeyUsage(rawValue: 1 << 2)
-    public static let dataEncipherment = KeyUsage(rawValue: 1 << 3)
-    public static let keyAgreement = KeyUsage(rawValue: 1 << 4)
-    public static let keyCertSign = KeyUsage(rawValue: 1 << 5)
-    public static let cRLSign = KeyUsage(rawValue: 1 << 6)
-    public static let encipherOnly = KeyUsage(rawValue: 1 << 7)
-    public static let decipherOnly = KeyUsage(rawValue: 1 << 8)
+    package static let digitalSignature = KeyUsage(rawValue: 1 << 0)
+    package static let nonRepudiation = KeyUsage(rawValue: 1 << 1)
+    package static let keyEncipherment = KeyUsage(rawValue: 1 << 2)
+    package static let dataEncipherment = KeyUsage(rawValue: 1 << 3)
+    package static let keyAgreement = KeyUsage(rawValue: 1 << 4)
+    package static let keyCertSign = KeyUsage(rawValue: 1 << 5)
+    package static let cRLSign = KeyUsage(rawValue: 1 << 6)
+    package static let encipherOnly = KeyUsage(rawValue: 1 << 7)
+    package static let decipherOnly = KeyUsage(rawValue: 1 << 8)
 
     private static let names: [(KeyUsage, String)] = [
         (.digitalSignature, "digitalSignature"), (.nonRepudiation, "nonRepudiation"),
@@ -23,7 +23,7 @@ public struct KeyUsage: OptionSet, Sendable, Hashable, CustomStringConvertible {
         (.encipherOnly, "encipherOnly"), (.decipherOnly, "decipherOnly"),
     ]
 
-    public var description: String {
+    package var description: String {
         "[" + Self.names.filter { contains($0.0) }.map(\.1).joined(separator: ", ") + "]"
     }
 
@@ -71,13 +71,13 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
     public let notBefore: Date
     public let notAfter: Date
     /// The key usage bits; nil when the extension is absent.
-    public let keyUsage: KeyUsage?
+    package let keyUsage: KeyUsage?
     /// certificatePolicies OIDs, dotted; empty when the extension is absent.
     public let policies: [String]
     /// The signature algorithm OID ("1.2.840.10045.4.3.2" is ecdsa-with-SHA256).
     public let signatureAlgorithmOID: String
     /// The extensions GBCS §12 and the SMKI profile look at: presence, criticality and key identifiers.
-    public let profile: CertificateProfileFields
+    package let profile: CertificateProfileFields
     private let subjectKey: Result<PublicKey, CryptoError>
     /// Where the certificate came from (file or field), for messages.
     public let source: String?
@@ -86,7 +86,7 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
     /// (as DUIS carries certificates; white space is ignored). Of a PEM bundle the first
     /// certificate is taken.
     /// - Throws: ``CryptoError`` with code ``CryptoError/Code/invalidCertificate``.
-    public init(encoded: [UInt8], source: String? = nil) throws(CryptoError) {
+    package init(encoded: [UInt8], source: String? = nil) throws(CryptoError) {
         OpenSSLErrorQueue.clear()
         let handle = try Self.parse(encoded, source: source)
         let x = handle.pointer
@@ -164,9 +164,33 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
     /// The largest certificate file read, in bytes (a certificate is a few kilobytes).
     public static let maximumFileBytes = 1 << 20
 
+    /// Reads a certificate from its encoding: PEM (`-----BEGIN CERTIFICATE-----`; of a bundle, the first), DER, or
+    /// bare base64 of the DER as DUIS carries certificates.
+    /// - Parameters:
+    ///   - bytes: the encoded certificate.
+    ///   - source: a name for messages (a file name).
+    /// - Throws: ``CoSSignerError`` (``CoSSignerError/Kind/credentials``) saying why it cannot be read.
+    public convenience init(bytes: [UInt8], source: String? = nil) throws(CoSSignerError) {
+        do {
+            try self.init(encoded: bytes, source: source)
+        } catch {
+            throw CoSSignerError(error, source: source)
+        }
+    }
+
+    /// Reads a certificate file (PEM, DER or bare base64): a regular file of at most ``maximumFileBytes``.
+    /// - Throws: ``CoSSignerError`` (``CoSSignerError/Kind/credentials``) naming the file and why.
+    public convenience init(file path: String) throws(CoSSignerError) {
+        do {
+            try self.init(contentsOfFile: path)
+        } catch {
+            throw CoSSignerError(error, source: path)
+        }
+    }
+
     /// Reads a certificate file (PEM, DER or bare base64): a regular file of at most ``maximumFileBytes``,
     /// opened without blocking (``Files/openRegularFile(_:failureClass:)``).
-    public convenience init(contentsOfFile path: String) throws(CryptoError) {
+    package convenience init(contentsOfFile path: String) throws(CryptoError) {
         let bytes: [UInt8]
         do {
             bytes = try Files.readRegularFile(path, maxBytes: Self.maximumFileBytes, failureClass: .keyOrCertificate)
@@ -303,7 +327,7 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
     }
 
     /// The subject public key. Throws if it is not a P-256 key.
-    public func publicKey() throws(CryptoError) -> PublicKey {
+    package func publicKey() throws(CryptoError) -> PublicKey {
         try subjectKey.get()
     }
 
@@ -326,7 +350,7 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
     }
 
     /// True when `key` is the private key of this certificate's subject public key.
-    public func matches(_ key: SigningKey) -> Bool {
+    package func matches(_ key: SigningKey) -> Bool {
         guard case .success(let publicKey) = subjectKey else { return false }
         return publicKey == key.publicKey
     }
@@ -355,28 +379,28 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
 
 /// The extension fields of a certificate that the SMKI and GBCS profiles check (GBCS §12): which extensions are
 /// present and critical, and the key identifiers.
-public struct CertificateProfileFields: Sendable, Hashable {
+package struct CertificateProfileFields: Sendable, Hashable {
     /// How an extension appears in a certificate.
-    public enum Presence: Sendable, Hashable {
+    package enum Presence: Sendable, Hashable {
         case absent, nonCritical, critical
     }
 
     /// keyUsage (2.5.29.15).
-    public let keyUsage: Presence
+    package let keyUsage: Presence
     /// certificatePolicies (2.5.29.32).
-    public let certificatePolicies: Presence
+    package let certificatePolicies: Presence
     /// basicConstraints (2.5.29.19).
-    public let basicConstraints: Presence
+    package let basicConstraints: Presence
     /// True when basicConstraints says cA TRUE.
-    public let isCA: Bool
+    package let isCA: Bool
     /// The subjectKeyIdentifier octets, nil when the extension is absent.
-    public let subjectKeyIdentifier: [UInt8]?
+    package let subjectKeyIdentifier: [UInt8]?
     /// The authorityKeyIdentifier's keyIdentifier `[0]` octets, nil when absent.
-    public let authorityKeyIdentifier: [UInt8]?
+    package let authorityKeyIdentifier: [UInt8]?
     /// True when the authorityKeyIdentifier also carries authorityCertIssuer or authorityCertSerialNumber.
-    public let authorityKeyIdentifierHasIssuerAndSerial: Bool
+    package let authorityKeyIdentifierHasIssuerAndSerial: Bool
     /// True when the subject public key is an uncompressed EC point (`04 || X || Y`, 65 octets).
-    public let publicKeyIsUncompressedPoint: Bool
+    package let publicKeyIsUncompressedPoint: Bool
 
     init(_ x: OpaquePointer, flags: UInt32) {
         func presence(_ nid: Int32) -> Presence {

@@ -5,10 +5,10 @@ internal import COpenSSL
 ///
 /// Equality compares only ``code`` (as swift-certificates' `CertificateError` does), so a test
 /// can write `#expect(throws: CryptoError(code: .wrongPassphrase))` whatever the reason text.
-public struct CryptoError: ClassifiedError, Equatable {
+package struct CryptoError: ClassifiedError, Equatable {
     /// What kind of failure this is. A struct wrapping a private enum so codes can be added
     /// without breaking clients that switch over them.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+    package struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Backing: String, Hashable, Sendable {
             case unreadableFile = "unreadable file"
             case invalidKey = "invalid key"
@@ -30,56 +30,56 @@ public struct CryptoError: ClassifiedError, Equatable {
         fileprivate init(_ backing: Backing) { self.backing = backing }
 
         /// A key or certificate file could not be read.
-        public static let unreadableFile = Code(.unreadableFile)
+        package static let unreadableFile = Code(.unreadableFile)
         /// Bytes that should be a private or public key are not one.
-        public static let invalidKey = Code(.invalidKey)
+        package static let invalidKey = Code(.invalidKey)
         /// A private key that is not the key of the certificate it was given with.
-        public static let keyMismatch = Code(.keyMismatch)
+        package static let keyMismatch = Code(.keyMismatch)
         /// A well-formed key that is not a P-256 key (another curve or algorithm).
-        public static let unsupportedKey = Code(.unsupportedKey)
+        package static let unsupportedKey = Code(.unsupportedKey)
         /// The private key is encrypted and no passphrase was given.
-        public static let passphraseRequired = Code(.passphraseRequired)
+        package static let passphraseRequired = Code(.passphraseRequired)
         /// The private key is encrypted and the passphrase did not decrypt it.
-        public static let wrongPassphrase = Code(.wrongPassphrase)
+        package static let wrongPassphrase = Code(.wrongPassphrase)
         /// Bytes that should be an X.509 certificate are not one.
-        public static let invalidCertificate = Code(.invalidCertificate)
+        package static let invalidCertificate = Code(.invalidCertificate)
         /// A well-formed certificate whose key is not P-256.
-        public static let unsupportedCertificate = Code(.unsupportedCertificate)
+        package static let unsupportedCertificate = Code(.unsupportedCertificate)
         /// An ECDSA signature that is not exactly 64 bytes r||s, not strict DER, or has r or s
         /// outside [1, n-1].
-        public static let invalidSignatureEncoding = Code(.invalidSignatureEncoding)
+        package static let invalidSignatureEncoding = Code(.invalidSignatureEncoding)
         /// A digest of the wrong length was given to a SHA-256 signing call.
-        public static let invalidDigest = Code(.invalidDigest)
+        package static let invalidDigest = Code(.invalidDigest)
         /// A certificate serial number text that is not a decimal number.
-        public static let invalidSerialNumber = Code(.invalidSerialNumber)
+        package static let invalidSerialNumber = Code(.invalidSerialNumber)
         /// A distinguished-name text that is not RFC 2253 / RFC 4514 syntax.
-        public static let invalidDistinguishedName = Code(.invalidDistinguishedName)
+        package static let invalidDistinguishedName = Code(.invalidDistinguishedName)
         /// OpenSSL refused to produce a signature.
-        public static let signingFailed = Code(.signingFailed)
+        package static let signingFailed = Code(.signingFailed)
         /// OpenSSL failed where it should not (allocation, missing algorithm).
-        public static let internalError = Code(.internalError)
+        package static let internalError = Code(.internalError)
 
-        public var description: String { backing.rawValue }
+        package var description: String { backing.rawValue }
     }
 
     /// What kind of failure this is.
-    public let code: Code
+    package let code: Code
     /// Why it failed, in words.
-    public let reason: String
+    package let reason: String
     /// The file path or field the failure is about, if any.
-    public let context: String?
+    package let context: String?
     /// The OpenSSL error queue at the time of failure (drained, so it cannot leak into later calls).
-    public let openSSLErrors: [String]
+    package let openSSLErrors: [String]
 
     /// Makes an error. `openSSLErrors` is normally filled by the factory methods, which drain the queue.
-    public init(code: Code, reason: String = "", context: String? = nil, openSSLErrors: [String] = []) {
+    package init(code: Code, reason: String = "", context: String? = nil, openSSLErrors: [String] = []) {
         self.code = code
         self.reason = reason
         self.context = context
         self.openSSLErrors = openSSLErrors
     }
 
-    public var failureClass: FailureClass {
+    package var failureClass: FailureClass {
         switch code.backing {
         case .invalidSignatureEncoding, .invalidDigest, .invalidSerialNumber, .invalidDistinguishedName:
             .input
@@ -89,7 +89,7 @@ public struct CryptoError: ClassifiedError, Equatable {
         }
     }
 
-    public var description: String {
+    package var description: String {
         var text = code.description
         if let context { text += " (\(context))" }
         if !reason.isEmpty { text += ": \(reason)" }
@@ -97,7 +97,7 @@ public struct CryptoError: ClassifiedError, Equatable {
         return text
     }
 
-    public static func == (lhs: CryptoError, rhs: CryptoError) -> Bool { lhs.code == rhs.code }
+    package static func == (lhs: CryptoError, rhs: CryptoError) -> Bool { lhs.code == rhs.code }
 
     /// An error carrying the drained OpenSSL error queue of this thread.
     @inline(never)

@@ -45,7 +45,7 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
     /// inside one, with spaces around them; quoted values; `\` escapes (`\,` and `\2C`); `#hex`
     /// values. ``rfc2253`` of the result is re-serialised without those spaces.
     /// - Throws: ``CryptoError`` with code ``CryptoError/Code/invalidDistinguishedName``.
-    public init(rfc2253 text: String) throws(CryptoError) {
+    package init(rfc2253 text: String) throws(CryptoError) {
         var parser = RFC2253Parser(text)
         let rdns = try parser.parse()
         self.init(rdns: rdns, rfc2253: Self.serialise(rdns))

@@ -3,11 +3,11 @@
 /// XML Signature (`ecdsa-sha256`, RFC 4050 / RFC 6931) carries it as ``rawRepresentation``:
 /// r||s, 32 + 32 bytes, big-endian, left-padded. OpenSSL works with ``derRepresentation``.
 /// No low-S normalisation is applied or required (XMLDSig has no such rule).
-public struct ECDSASignature: Sendable, Hashable {
+package struct ECDSASignature: Sendable, Hashable {
     /// r, 32 bytes big-endian.
-    let r: [UInt8]
+    package let r: [UInt8]
     /// s, 32 bytes big-endian.
-    let s: [UInt8]
+    package let s: [UInt8]
 
     /// r and s already known to be 32 bytes each and in range.
     init(validatedR r: [UInt8], s: [UInt8]) {
@@ -17,7 +17,7 @@ public struct ECDSASignature: Sendable, Hashable {
 
     /// Reads r||s: exactly 64 bytes, r and s each in [1, n-1]. Never pads or truncates.
     /// - Throws: ``CryptoError`` with code ``CryptoError/Code/invalidSignatureEncoding``.
-    public init(rawRepresentation: some Collection<UInt8>) throws(CryptoError) {
+    package init(rawRepresentation: some Collection<UInt8>) throws(CryptoError) {
         let bytes = Array(rawRepresentation)
         guard bytes.count == 64 else {
             throw CryptoError.plain(
@@ -34,7 +34,7 @@ public struct ECDSASignature: Sendable, Hashable {
     /// Reads a strict DER `Ecdsa-Sig-Value` (SEQUENCE of two INTEGERs): definite short-form
     /// lengths, minimal positive integers, no trailing bytes; r and s in [1, n-1].
     /// - Throws: ``CryptoError`` with code ``CryptoError/Code/invalidSignatureEncoding``.
-    public init(derRepresentation: some Collection<UInt8>) throws(CryptoError) {
+    package init(derRepresentation: some Collection<UInt8>) throws(CryptoError) {
         let der = Array(derRepresentation)
         func fail(_ why: String) -> CryptoError {
             CryptoError.plain(.invalidSignatureEncoding, "not a strict DER ECDSA signature: \(why)")
@@ -86,10 +86,10 @@ public struct ECDSASignature: Sendable, Hashable {
     }
 
     /// r||s, 64 bytes.
-    public var rawRepresentation: [UInt8] { r + s }
+    package var rawRepresentation: [UInt8] { r + s }
 
     /// DER `Ecdsa-Sig-Value`.
-    public var derRepresentation: [UInt8] {
+    package var derRepresentation: [UInt8] {
         func integer(_ value: [UInt8]) -> [UInt8] {
             var magnitude = Array(value.drop(while: { $0 == 0 }))
             if magnitude.isEmpty { magnitude = [0] }
@@ -101,11 +101,11 @@ public struct ECDSASignature: Sendable, Hashable {
     }
 
     /// True when s > n/2 (OpenSSL and XMLDSig accept such signatures; Bitcoin-style rules do not).
-    public var isHighS: Bool {
+    package var isHighS: Bool {
         P256Curve.lexicographicallyLess(P256Curve.halfOrderBytes, s)
     }
 }
 
 extension ECDSASignature: CustomStringConvertible {
-    public var description: String { "ECDSASignature(r: \(hexString(r)), s: \(hexString(s)))" }
+    package var description: String { "ECDSASignature(r: \(hexString(r)), s: \(hexString(s)))" }
 }

@@ -121,7 +121,7 @@ func writtenToBIO(_ body: (OpaquePointer) -> Bool) -> String? {
 }
 
 /// The message digests used here, pre-fetched once (an implicit fetch per call costs ~0.2 µs).
-enum HashAlgorithm: String, Sendable, CaseIterable {
+package enum HashAlgorithm: String, Sendable, CaseIterable {
     case sha224 = "SHA2-224"
     case sha256 = "SHA2-256"
     case sha384 = "SHA2-384"
@@ -138,7 +138,7 @@ enum HashAlgorithm: String, Sendable, CaseIterable {
     }
 
     /// Parses names such as "SHA-256", "SHA256", "sha-384", "SHA2-512".
-    init?(name: String) {
+    package init?(name: String) {
         let compact = name.uppercased().filter { $0.isLetter || $0.isNumber }
         switch compact {
         case "SHA224", "SHA2224": self = .sha224
@@ -162,7 +162,7 @@ enum HashAlgorithm: String, Sendable, CaseIterable {
     var macDigestName: String { rawValue }
 
     /// The digest of `bytes`.
-    func hash(_ bytes: [UInt8]) throws(CryptoError) -> [UInt8] {
+    package func hash(_ bytes: [UInt8]) throws(CryptoError) -> [UInt8] {
         guard let md else { throw CryptoError.openSSL(.internalError, "\(rawValue) is not available") }
         var out = [UInt8](repeating: 0, count: 64)
         var length: UInt32 = 0
@@ -200,7 +200,7 @@ final class FetchedAlgorithms {
 extension FetchedAlgorithms: @unchecked Sendable {}
 
 /// The P-256 group and its order, created once.
-final class P256Curve {
+final package class P256Curve {
     static let shared = P256Curve()
 
     /// n, big-endian, 32 bytes.
@@ -232,7 +232,7 @@ final class P256Curve {
     }
 
     /// True when the 32-byte big-endian `value` is in [1, n-1].
-    static func isValidScalar(_ value: some Collection<UInt8>) -> Bool {
+    static package func isValidScalar(_ value: some Collection<UInt8>) -> Bool {
         guard value.count == 32, value.contains(where: { $0 != 0 }) else { return false }
         return lexicographicallyLess(value, orderBytes)
     }
@@ -247,12 +247,12 @@ final class P256Curve {
 extension P256Curve: @unchecked Sendable {}
 
 /// Lower-case hex of bytes.
-func hexString(_ bytes: some Sequence<UInt8>) -> String {
+package func hexString(_ bytes: some Sequence<UInt8>) -> String {
     bytes.map { hexByte($0) }.joined().lowercased()
 }
 
 /// Bytes from hex text (either case, even length), nil otherwise.
-func bytesFromHex(_ text: some StringProtocol) -> [UInt8]? {
+package func bytesFromHex(_ text: some StringProtocol) -> [UInt8]? {
     let utf8 = Array(text.utf8)
     guard utf8.count % 2 == 0 else { return nil }
     var out = [UInt8]()

@@ -5,12 +5,12 @@ internal import COpenSSL
 /// Immutable after construction; verification only reads the key's legacy `EC_KEY` view (as
 /// OpenSSL's provider does from all its contexts at once) and keeps its other state per call, so
 /// one instance may verify from many threads at once (hence `@unchecked Sendable`).
-public final class PublicKey: @unchecked Sendable, Equatable, CustomStringConvertible {
+package final class PublicKey: @unchecked Sendable, Equatable, CustomStringConvertible {
     let key: EVPKey
     /// The legacy `EC_KEY` view that `ECDSA_do_verify` reads.
     private let legacy: LegacyECKey
     /// 04||X||Y.
-    public let uncompressedPoint: [UInt8]
+    package let uncompressedPoint: [UInt8]
 
     /// DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point (65 bytes follow).
     private static let spkiPrefix: [UInt8] = [
@@ -32,7 +32,7 @@ public final class PublicKey: @unchecked Sendable, Equatable, CustomStringConver
     /// - Parameters:
     ///   - encoded: the bytes.
     ///   - source: a file name or field for error messages.
-    public convenience init(encoded: [UInt8], source: String? = nil) throws(CryptoError) {
+    package convenience init(encoded: [UInt8], source: String? = nil) throws(CryptoError) {
         OpenSSLErrorQueue.clear()
         let isPEM = PEMText.looksLikePEM(encoded)
         var pkey: OpaquePointer? = nil
@@ -61,7 +61,7 @@ public final class PublicKey: @unchecked Sendable, Equatable, CustomStringConver
     }
 
     /// A key from the uncompressed point 04||X||Y (65 bytes), which must lie on P-256.
-    public convenience init(uncompressedPoint: [UInt8]) throws(CryptoError) {
+    package convenience init(uncompressedPoint: [UInt8]) throws(CryptoError) {
         guard uncompressedPoint.count == 65, uncompressedPoint[0] == 0x04 else {
             throw CryptoError.plain(
                 .invalidKey,
@@ -78,21 +78,21 @@ public final class PublicKey: @unchecked Sendable, Equatable, CustomStringConver
     }
 
     /// SubjectPublicKeyInfo DER.
-    public var spkiDER: [UInt8] { Self.spkiPrefix + uncompressedPoint }
+    package var spkiDER: [UInt8] { Self.spkiPrefix + uncompressedPoint }
 
     /// Verifies a signature over a SHA-256 digest (32 bytes; any other length gives false).
-    public func isValidSignature(_ signature: ECDSASignature, forDigest digest: [UInt8]) -> Bool {
+    package func isValidSignature(_ signature: ECDSASignature, forDigest digest: [UInt8]) -> Bool {
         guard digest.count == SHA256.byteCount else { return false }
         return verify(signature, digest: digest)
     }
 
     /// Verifies a signature over `message`, hashed with SHA-256.
-    public func isValidSignature(_ signature: ECDSASignature, for message: [UInt8]) -> Bool {
+    package func isValidSignature(_ signature: ECDSASignature, for message: [UInt8]) -> Bool {
         verify(signature, digest: SHA256.hash(message))
     }
 
     /// Verifies over `message` hashed with `hash` (for the RFC 6979 SHA-224/384/512 vectors).
-    func isValidSignature(_ signature: ECDSASignature, for message: [UInt8], hash: HashAlgorithm) -> Bool {
+    package func isValidSignature(_ signature: ECDSASignature, for message: [UInt8], hash: HashAlgorithm) -> Bool {
         guard let digest = try? hash.hash(message) else { return false }
         return verify(signature, digest: digest)
     }
@@ -115,11 +115,11 @@ public final class PublicKey: @unchecked Sendable, Equatable, CustomStringConver
         return rc == 1
     }
 
-    public static func == (lhs: PublicKey, rhs: PublicKey) -> Bool {
+    package static func == (lhs: PublicKey, rhs: PublicKey) -> Bool {
         lhs.uncompressedPoint == rhs.uncompressedPoint
     }
 
-    public var description: String { "PublicKey(P-256, \(hexString(uncompressedPoint)))" }
+    package var description: String { "PublicKey(P-256, \(hexString(uncompressedPoint)))" }
 }
 
 /// Recognising PEM text without copying it (it may be a private key).

@@ -100,23 +100,23 @@ extension SecureBytes: @unchecked Sendable {}
 /// The bytes are kept in storage that is cleansed with `OPENSSL_cleanse` when the passphrase is
 /// released, and are never printed: ``description`` is `<passphrase>`. (A `String` or `[UInt8]`
 /// handed to the initialisers is the caller's copy; Swift cannot clear it.)
-public final class Passphrase: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+package final class Passphrase: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     // @unchecked Sendable: the storage is written once in init and only read afterwards.
     let secret: SecureBytes
 
     /// A passphrase of raw bytes (OpenSSL treats passphrases as bytes).
-    public init(bytes: [UInt8]) {
+    package init(bytes: [UInt8]) {
         secret = SecureBytes(copying: bytes)
     }
 
     /// A passphrase from the UTF-8 bytes of `string`.
-    public convenience init(_ string: String) {
+    package convenience init(_ string: String) {
         self.init(bytes: Array(string.utf8))
     }
 
     /// Number of bytes.
-    public var count: Int { secret.count }
+    package var count: Int { secret.count }
 
-    public var description: String { "<passphrase>" }
-    public var debugDescription: String { "<passphrase>" }
+    package var description: String { "<passphrase>" }
+    package var debugDescription: String { "<passphrase>" }
 }

@@ -23,7 +23,7 @@ public struct SerialNumber: Hashable, Comparable, Sendable, CustomStringConverti
     /// Parses decimal digits (as XMLDSig `X509SerialNumber`, an `xs:integer`, carries them): an optional `-`,
     /// then ASCII 0-9 only, 1 to ``maximumDecimalDigits`` of them; leading zeros allowed.
     /// - Throws: ``CryptoError`` with code ``CryptoError/Code/invalidSerialNumber``.
-    public init(decimal: String) throws(CryptoError) {
+    package init(decimal: String) throws(CryptoError) {
         var digits = Array(decimal.utf8)
         let negative = digits.first == UInt8(ascii: "-")
         if negative { digits.removeFirst() }

@@ -7,14 +7,14 @@ internal import COpenSSL
 /// all other state per call, so one instance may sign from many threads at once (hence
 /// `@unchecked Sendable`). The private scalar copy used by RFC 6979 lives in ``SecureBytes`` and
 /// is cleansed when the key is released.
-public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
+package final class SigningKey: @unchecked Sendable, CustomStringConvertible {
     let key: EVPKey
     /// The private scalar, 32 bytes big-endian (for RFC 6979 nonces).
     private let scalar: SecureBytes
     /// The legacy `EC_KEY` view that `ECDSA_do_sign(_ex)` needs.
     private let legacy: LegacyECKey
     /// The matching public key.
-    public let publicKey: PublicKey
+    package let publicKey: PublicKey
 
     private init(key: EVPKey, context: String?) throws(CryptoError) {
         try key.requireP256(context: context, what: "the private key")
@@ -46,7 +46,7 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
 
     /// Reads a private key file (PEM or DER; see ``init(encoded:passphrase:source:)``).
     /// The file's bytes are held in cleansed storage.
-    public convenience init(contentsOfFile path: String, passphrase: Passphrase? = nil) throws(CryptoError) {
+    package convenience init(contentsOfFile path: String, passphrase: Passphrase? = nil) throws(CryptoError) {
         let bytes = try SecureBytes.contentsOfFile(path)
         try self.init(secureEncoded: bytes, passphrase: passphrase, source: path)
     }
@@ -58,7 +58,7 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
     ///   - encoded: the key bytes (your copy; clear it yourself if it matters).
     ///   - passphrase: for encrypted keys. Never prompted for on a terminal.
     ///   - source: a file name or field for error messages.
-    public convenience init(encoded: [UInt8], passphrase: Passphrase? = nil, source: String? = nil) throws(CryptoError)
+    package convenience init(encoded: [UInt8], passphrase: Passphrase? = nil, source: String? = nil) throws(CryptoError)
     {
         try self.init(secureEncoded: SecureBytes(copying: encoded), passphrase: passphrase, source: source)
     }
@@ -73,7 +73,7 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// A key from its 32-byte big-endian private scalar, which must be in [1, n-1].
-    public convenience init(rawScalar: [UInt8]) throws(CryptoError) {
+    package convenience init(rawScalar: [UInt8]) throws(CryptoError) {
         guard rawScalar.count == 32 else {
             throw CryptoError.plain(.invalidKey, "a P-256 private scalar is 32 bytes, got \(rawScalar.count)")
         }
@@ -93,7 +93,7 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// A fresh random P-256 key.
-    public static func generate() throws(CryptoError) -> SigningKey {
+    package static func generate() throws(CryptoError) -> SigningKey {
         OpenSSLErrorQueue.clear()
         guard let context = EVP_PKEY_CTX_new_from_name(nil, "EC", nil) else {
             throw CryptoError.openSSL(.internalError, "cannot create an EC key generation context")
@@ -111,7 +111,7 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
     /// The key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
     /// It is written through a secure-memory BIO, but the returned `String` is the caller's to
     /// protect: Swift cannot clear it.
-    public func pkcs8PEM() throws(CryptoError) -> String {
+    package func pkcs8PEM() throws(CryptoError) -> String {
         OpenSSLErrorQueue.clear()
         guard let pem = writtenToBIO({ bio in PEM_write_bio_PrivateKey(bio, key.pointer, nil, nil, 0, nil, nil) == 1 })
         else {
@@ -123,25 +123,25 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
     // MARK: Signing
 
     /// Signs a SHA-256 digest (32 bytes) with a random nonce: the fast path.
-    public func signature(forDigest digest: [UInt8]) throws(CryptoError) -> ECDSASignature {
+    package func signature(forDigest digest: [UInt8]) throws(CryptoError) -> ECDSASignature {
         try Self.requireSHA256Digest(digest)
         return try randomNonceSignature(digest: digest)
     }
 
     /// Signs a SHA-256 digest (32 bytes) with the RFC 6979 deterministic nonce (HMAC-SHA256 DRBG):
     /// the same key and digest always give the same signature.
-    public func deterministicSignature(forDigest digest: [UInt8]) throws(CryptoError) -> ECDSASignature {
+    package func deterministicSignature(forDigest digest: [UInt8]) throws(CryptoError) -> ECDSASignature {
         try Self.requireSHA256Digest(digest)
         return try deterministicSignature(digest: digest, hash: .sha256)
     }
 
     /// Hashes `message` with SHA-256 and signs with a random nonce.
-    public func signature(for message: [UInt8]) throws(CryptoError) -> ECDSASignature {
+    package func signature(for message: [UInt8]) throws(CryptoError) -> ECDSASignature {
         try randomNonceSignature(digest: SHA256.hash(message))
     }
 
     /// Hashes `message` with SHA-256 and signs with the RFC 6979 nonce.
-    public func deterministicSignature(for message: [UInt8]) throws(CryptoError) -> ECDSASignature {
+    package func deterministicSignature(for message: [UInt8]) throws(CryptoError) -> ECDSASignature {
         try deterministicSignature(digest: SHA256.hash(message), hash: .sha256)
     }
 
@@ -171,7 +171,7 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// RFC 6979 signature of a digest produced by `hash`; the DRBG uses HMAC with the same hash.
-    func deterministicSignature(digest: [UInt8], hash: HashAlgorithm) throws(CryptoError) -> ECDSASignature {
+    package func deterministicSignature(digest: [UInt8], hash: HashAlgorithm) throws(CryptoError) -> ECDSASignature {
         let curve = P256Curve.shared
         guard let group = curve.group, let order = curve.order, let orderMinusTwo = curve.orderMinusTwo else {
             throw CryptoError.openSSL(.internalError, "P-256 group unavailable")
@@ -251,7 +251,7 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// The RFC 6979 nonce k this key uses for `digest` (32 bytes). For known-answer tests only.
-    func rfc6979Nonce(digest: [UInt8], hash: HashAlgorithm) throws(CryptoError) -> [UInt8] {
+    package func rfc6979Nonce(digest: [UInt8], hash: HashAlgorithm) throws(CryptoError) -> [UInt8] {
         var nonce: [UInt8] = []
         try scalar.withUnsafeBytes { x throws(CryptoError) in
             try RFC6979.generateNonces(privateKey: x, digest: digest, hash: hash) { k in
@@ -262,7 +262,7 @@ public final class SigningKey: @unchecked Sendable, CustomStringConvertible {
         return nonce
     }
 
-    public var description: String { "SigningKey(P-256, public \(hexString(publicKey.uncompressedPoint)))" }
+    package var description: String { "SigningKey(P-256, public \(hexString(publicKey.uncompressedPoint)))" }
 }
 
 /// Owns an `EC_KEY` reference (from `EVP_PKEY_get1_EC_KEY`) and frees it in `deinit`.

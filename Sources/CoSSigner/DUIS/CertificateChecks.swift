@@ -1,23 +1,23 @@
 import Foundation
 
 /// Options for ``ServiceRequest623/validate(_:)``.
-public struct DUISValidationOptions: Sendable {
+package struct DUISValidationOptions: Sendable {
     /// The time of the checks. If set, a future-dated request's `ExecutionDateTime` must be after it, and the
     /// replacement certificates must be valid when the request executes: at its ExecutionDateTime, or at this time
     /// for an immediate request (a meter refuses a certificate outside its validity). A ``RequestSigner`` sets it
     /// from its clock for each request.
-    public var now: Date?
+    package var now: Date?
     /// Whether to run the certificate checks (``ServiceRequest623/validateCertificates(at:replacementsAt:)``).
-    public var checkCertificates: Bool
+    package var checkCertificates: Bool
     /// If set, every certificate (replacement and path) must be valid at this time, instead of the replacement
     /// certificates at the time the request executes.
-    public var certificateValidityTime: Date?
+    package var certificateValidityTime: Date?
     /// If set, the written document must also be valid against this schema.
-    public var schema: DUISSchema?
+    package var schema: DUISSchema?
 
     /// Makes options; by default the certificates are checked without validity dates, there is
     /// no "now" and no schema.
-    public init(now: Date? = nil, checkCertificates: Bool = true, certificateValidityTime: Date? = nil, schema: DUISSchema? = nil) {
+    package init(now: Date? = nil, checkCertificates: Bool = true, certificateValidityTime: Date? = nil, schema: DUISSchema? = nil) {
         self.now = now
         self.checkCertificates = checkCertificates
         self.certificateValidityTime = certificateValidityTime
@@ -27,15 +27,15 @@ public struct DUISValidationOptions: Sendable {
 
 extension ServiceRequest623 {
     /// The OID of ecdsa-with-SHA256.
-    public static let ecdsaWithSHA256OID = "1.2.840.10045.4.3.2"
+    package static let ecdsaWithSHA256OID = "1.2.840.10045.4.3.2"
     /// The SMKI remote party role code of a Supplier, carried in the subject OU.
-    public static let supplierRoleCode = "02"
+    package static let supplierRoleCode = "02"
 
     /// Runs every check beyond the structural ones the model already enforces: future dating and the replacement
     /// certificates' validity when the request executes (if `options.now`), certificates (unless switched off),
     /// and the DUIS schema (if given).
     /// - Throws: the first failure: ``DUISRequestError`` or ``DUISSchemaError`` (both input failures).
-    public func validate(_ options: DUISValidationOptions) throws {
+    package func validate(_ options: DUISValidationOptions) throws {
         if let now = options.now { try checkFutureDated(now: now) }
         if options.checkCertificates {
             let times = certificateTimes(now: options.now, explicit: options.certificateValidityTime)

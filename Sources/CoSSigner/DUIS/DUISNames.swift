@@ -1,11 +1,11 @@
 /// Namespace URIs of DUIS documents.
-public enum DUISNamespace {
+package enum DUISNamespace {
     /// `sr:`, the DUIS request namespace.
-    public static let serviceUserGateway = "http://www.dccinterface.co.uk/ServiceUserGateway"
+    package static let serviceUserGateway = "http://www.dccinterface.co.uk/ServiceUserGateway"
     /// `ds:`, XML Signature.
-    public static let xmldsig = "http://www.w3.org/2000/09/xmldsig#"
+    package static let xmldsig = "http://www.w3.org/2000/09/xmldsig#"
     /// `xsi:`, XML Schema instance.
-    public static let xsi = "http://www.w3.org/2001/XMLSchema-instance"
+    package static let xsi = "http://www.w3.org/2001/XMLSchema-instance"
 }
 
 /// Element paths used in error messages (relative to the root `sr:Request`).

@@ -79,7 +79,7 @@ public struct DUISRequestError: ClassifiedError, Equatable {
         self.source = source
     }
 
-    public var failureClass: FailureClass { .input }
+    package var failureClass: FailureClass { .input }
 
     /// `SOURCE:LINE: FIELD: RULE: REASON` (parts not known are left out).
     public var description: String {

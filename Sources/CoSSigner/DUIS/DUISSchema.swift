@@ -3,9 +3,9 @@ import Foundation
 
 /// Why DUIS schema validation failed: the XSD could not be used, or the document is not valid.
 /// Always an input failure (exit code 2).
-public struct DUISSchemaError: ClassifiedError, Equatable {
+package struct DUISSchemaError: ClassifiedError, Equatable {
     /// What went wrong.
-    public enum Kind: String, Sendable {
+    package enum Kind: String, Sendable {
         /// The XSD could not be read or compiled.
         case schemaUnusable = "the DUIS schema cannot be used"
         /// The document is not valid against the schema (or not well-formed XML).
@@ -13,16 +13,16 @@ public struct DUISSchemaError: ClassifiedError, Equatable {
     }
 
     /// One message from libxml2's schema parser or validator.
-    public struct Problem: Sendable, Equatable, CustomStringConvertible {
+    package struct Problem: Sendable, Equatable, CustomStringConvertible {
         /// The element the message is about, as a path from the root with `sr:` / `ds:` prefixes,
         /// when known.
-        public let field: String?
+        package let field: String?
         /// The 1-based line, when known.
-        public let line: Int?
+        package let line: Int?
         /// libxml2's message, without its trailing newline.
-        public let message: String
+        package let message: String
 
-        public var description: String {
+        package var description: String {
             var text = line.map { "line \($0): " } ?? ""
             if let field, !field.isEmpty { text += field + ": " }
             return text + message
@@ -30,23 +30,23 @@ public struct DUISSchemaError: ClassifiedError, Equatable {
     }
 
     /// What went wrong.
-    public let kind: Kind
+    package let kind: Kind
     /// The messages, in the order libxml2 reported them (at most ``DUISSchema/maximumProblems``).
-    public let problems: [Problem]
+    package let problems: [Problem]
     /// The document's file name (for ``Kind/documentInvalid``) or the XSD path (``Kind/schemaUnusable``).
-    public let source: String?
+    package let source: String?
 
     /// Makes an error.
-    public init(kind: Kind, problems: [Problem], source: String? = nil) {
+    package init(kind: Kind, problems: [Problem], source: String? = nil) {
         self.kind = kind
         self.problems = problems
         self.source = source
     }
 
-    public var failureClass: FailureClass { .input }
+    package var failureClass: FailureClass { .input }
 
     /// `SOURCE:LINE: FIELD: KIND: first message (and N more)`.
-    public var description: String {
+    package var description: String {
         guard let first = problems.first else { return (source.map { $0 + ": " } ?? "") + kind.rawValue }
         var location: [String] = []
         if let source { location.append(source) }
@@ -72,25 +72,25 @@ public struct DUISSchemaError: ClassifiedError, Equatable {
 ///
 /// Compiled once, the schema is only read afterwards; each validation uses its own libxml2
 /// validation context, so one instance may validate from many threads at once.
-public final class DUISSchema: @unchecked Sendable {
+package final class DUISSchema: @unchecked Sendable {
     /// At most this many messages are kept per failure.
-    public static let maximumProblems = 20
+    package static let maximumProblems = 20
 
     /// The XSD file this schema was compiled from.
-    public let xsdPath: String
+    package let xsdPath: String
     /// The compiled schema, freed in `deinit`; never mutated after `init`.
     private let schema: xmlSchemaPtr
     /// The XSD's own document, which the compiled schema may point into; freed after it.
     private let document: xmlDocPtr
 
     /// The largest XSD file read, in bytes (the MMC schema of DUIS 5.4 is about 2 MB).
-    public static let maximumXSDBytes = 64 << 20
+    package static let maximumXSDBytes = 64 << 20
 
     /// Reads and compiles an XSD (and the schemas it imports, from local files only).
     /// - Parameter xsdPath: the path of the XSD, e.g. `shared/schema/duis-5.4/duis-5.4-xmllint-wrapper.xsd`.
     /// - Throws: ``DUISSchemaError`` (``DUISSchemaError/Kind/schemaUnusable``) if the file cannot be
     ///   read or does not compile.
-    public init(xsdPath: String) throws(DUISSchemaError) {
+    package init(xsdPath: String) throws(DUISSchemaError) {
         self.xsdPath = xsdPath
         _ = libxml2Initialised
         _ = schemaLoaderInstalled
@@ -149,7 +149,7 @@ public final class DUISSchema: @unchecked Sendable {
     ///     39-digit `X509SerialNumber` values of real SMKI certificates as `xs:integer`); `true`
     ///     keeps them (use the `-signed` wrapper XSD then).
     /// - Throws: ``DUISSchemaError`` (``DUISSchemaError/Kind/documentInvalid``) with libxml2's messages.
-    public func validate(_ document: XMLDocument, source: String? = nil, includingSignature: Bool = false) throws(DUISSchemaError) {
+    package func validate(_ document: XMLDocument, source: String? = nil, includingSignature: Bool = false) throws(DUISSchemaError) {
         let collector = SchemaMessageCollector()
         let result: Int32 = collector.capturingThreadErrors {
             guard let copy = xmlCopyDoc(document.docPtr, 1) else { return -1 }
@@ -174,7 +174,7 @@ public final class DUISSchema: @unchecked Sendable {
     /// ``validate(_:source:includingSignature:)-(XMLDocument,_,_)``.
     /// - Throws: ``DUISSchemaError`` (``DUISSchemaError/Kind/documentInvalid``), also when the bytes
     ///   are not well-formed XML.
-    public func validate(_ bytes: [UInt8], source: String? = nil, includingSignature: Bool = false) throws(DUISSchemaError) {
+    package func validate(_ bytes: [UInt8], source: String? = nil, includingSignature: Bool = false) throws(DUISSchemaError) {
         let document: XMLDocument
         do throws(XMLError) {
             document = try XMLDocument(parsing: bytes, source: source)
@@ -189,7 +189,7 @@ public final class DUISSchema: @unchecked Sendable {
 extension ServiceRequest623 {
     /// Validates ``xmlBytes()`` against `schema`.
     /// - Throws: ``DUISSchemaError`` if the schema refuses the written document.
-    public func validate(against schema: DUISSchema) throws(DUISSchemaError) {
+    package func validate(against schema: DUISSchema) throws(DUISSchemaError) {
         try schema.validate(xmlBytes(), source: nil)
     }
 }

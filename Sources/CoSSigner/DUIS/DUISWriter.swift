@@ -87,7 +87,7 @@ struct DUISWriter {
     }
 
     /// Escapes character data: `&`, `<`, `>` and CR always; `"` too in attribute values.
-    static func escape(_ text: String, attribute: Bool) -> String {
+    static package func escape(_ text: String, attribute: Bool) -> String {
         guard text.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x0D || (attribute && $0 == 0x22) }) else {
             return text
         }

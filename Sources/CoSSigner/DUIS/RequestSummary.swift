@@ -1,47 +1,47 @@
 import Foundation
 
 /// A human and JSON view of a 6.23 request, with its certificates summarised.
-public struct RequestSummary: Codable, Sendable, Equatable {
+package struct RequestSummary: Codable, Sendable, Equatable {
     /// A certificate carried in the request.
-    public struct CertificateSummary: Codable, Sendable, Equatable {
+    package struct CertificateSummary: Codable, Sendable, Equatable {
         /// The element that carries it, e.g. `DigitalSigningCertificate`.
-        public let element: String
+        package let element: String
         /// The SMKI role code from the subject OU (e.g. `02`), if any.
-        public let role: String?
+        package let role: String?
         /// The subject's entity identifier (x500UniqueIdentifier), if any.
-        public let entityIdentifier: String?
+        package let entityIdentifier: String?
         /// The subject in RFC 2253 form.
-        public let subject: String
+        package let subject: String
         /// The issuer in RFC 2253 form.
-        public let issuer: String
+        package let issuer: String
         /// The serial number in decimal.
-        public let serial: String
+        package let serial: String
         /// Validity start, ISO 8601.
-        public let notBefore: String
+        package let notBefore: String
         /// Validity end, ISO 8601.
-        public let notAfter: String
+        package let notAfter: String
         /// Key usage names.
-        public let keyUsage: [String]
+        package let keyUsage: [String]
         /// Set when the bytes are not a readable certificate.
-        public let error: String?
+        package let error: String?
     }
 
-    public let requestID: String
-    public let businessOriginator: String
-    public let businessTarget: String
-    public let counter: String
-    public let commandVariant: Int
-    public let serviceReference: String
-    public let serviceReferenceVariant: String
-    public let executionDateTime: String?
-    public let supplierFloorSeqNumber: String
-    public let supplierPrepaymentTopUpFloorSeqNumber: String?
-    public let applyTimeBasedCPVChecks: Bool
-    public let importMPxN: String
-    public let certificates: [CertificateSummary]
+    package let requestID: String
+    package let businessOriginator: String
+    package let businessTarget: String
+    package let counter: String
+    package let commandVariant: Int
+    package let serviceReference: String
+    package let serviceReferenceVariant: String
+    package let executionDateTime: String?
+    package let supplierFloorSeqNumber: String
+    package let supplierPrepaymentTopUpFloorSeqNumber: String?
+    package let applyTimeBasedCPVChecks: Bool
+    package let importMPxN: String
+    package let certificates: [CertificateSummary]
 
     /// Summarises a request.
-    public init(_ request: ServiceRequest623) {
+    package init(_ request: ServiceRequest623) {
         requestID = request.requestID.description
         businessOriginator = request.requestID.businessOriginator.description
         businessTarget = request.requestID.businessTarget.description
@@ -87,7 +87,7 @@ public struct RequestSummary: Codable, Sendable, Equatable {
     }
 
     /// The summary as indented lines for people.
-    public var humanReadable: String {
+    package var humanReadable: String {
         var lines = [
             "Service Request 6.23 Update Security Credentials (CoS)",
             "  RequestID                 \(requestID)",

@@ -70,7 +70,7 @@ public struct ServiceRequest623: Hashable, Sendable {
     /// no comments, no attributes other than the root's `schemaVersion`. A `ds:Signature` is
     /// allowed as the root's last child; its content is not examined here.
     /// - Throws: ``DUISRequestError`` naming the element path and its line.
-    public init(document: XMLDocument, source: String? = nil) throws(DUISRequestError) {
+    package init(document: XMLDocument, source: String? = nil) throws(DUISRequestError) {
         let reader = DUISStructure(source: source)
         let root = document.root
         guard root.namespaceURI == DUISNamespace.serviceUserGateway, root.localName == "Request" else {
@@ -156,7 +156,7 @@ public struct ServiceRequest623: Hashable, Sendable {
     /// ServiceReferenceVariant or ServiceReference is `6.23`, or its body holds
     /// `sr:UpdateSecurityCredentialsCoS`. (Any of these suffices, so a request that is only partly
     /// 6.23 is not waved through as "another request".) Surrounding white space is ignored here.
-    public static func claims623(_ document: XMLDocument) -> Bool {
+    package static func claims623(_ document: XMLDocument) -> Bool {
         let root = document.root
         guard root.namespaceURI == DUISNamespace.serviceUserGateway, root.localName == "Request" else { return false }
         for part in root.elementChildren where part.namespaceURI == DUISNamespace.serviceUserGateway {

@@ -8,22 +8,22 @@
 ///     originator: "90-B3-D5-1F-3F-01-00-00", target: "00-DB-12-34-56-78-90-A0", counter: "1", floor: "0",
 ///     signingCert: dsPEM, pathCert: [issuingCAPEM], mpxn: "1312345678333"))
 /// ```
-public struct ServiceRequest623Fields: Sendable, Hashable {
+package struct ServiceRequest623Fields: Sendable, Hashable {
     /// One field, by its name.
-    public enum Field: String, Sendable, CaseIterable {
+    package enum Field: String, Sendable, CaseIterable {
         case originator, target, counter, commandVariant, floor, topupFloor, signingCert, keyAgreementCert, topupCert,
              pathCert, applyCpvChecks, mpxn, executeAt
     }
 
     /// How errors name the fields: the CLI's words (its options and the DUIS elements), or the JSON keys.
-    public enum Naming: Sendable {
+    package enum Naming: Sendable {
         /// `--originator`, `--target`, `sr:Header/sr:RequestID (counter)`, `SupplierFloorSeqNumber`, …
         case commandLine
         /// `originator`, `target`, `counter`, `floor`, …, `pathCert[2]`.
         case json
 
         /// The name of `field` in messages.
-        public func name(_ field: Field) -> String {
+        package func name(_ field: Field) -> String {
             switch self {
             case .json: return field.rawValue
             case .commandLine:
@@ -47,33 +47,33 @@ public struct ServiceRequest623Fields: Sendable, Hashable {
     }
 
     /// Business Originator: the sending User ID (EUI-64 text).
-    public var originator: String
+    package var originator: String
     /// Business Target: the meter's device ID (EUI-64 text).
-    public var target: String
+    package var target: String
     /// The originator counter, 1 to 2^64-1 (decimal digits).
-    public var counter: String
+    package var counter: String
     /// CommandVariant: 1, 2 or 3.
-    public var commandVariant: Int
+    package var commandVariant: Int
     /// SupplierFloorSeqNumber, 0 to 2^63-1 (decimal digits).
-    public var floor: String
+    package var floor: String
     /// SupplierPrepaymentTopUpFloorSeqNumber, 0 to 2^63-1 (decimal digits).
-    public var topupFloor: String?
+    package var topupFloor: String?
     /// The replacement DigitalSigningCertificate: PEM, DER or base64 of the DER.
-    public var signingCert: [UInt8]
+    package var signingCert: [UInt8]
     /// The replacement KeyAgreementCertificate.
-    public var keyAgreementCert: [UInt8]?
+    package var keyAgreementCert: [UInt8]?
     /// The replacement KeyAgreementTopUpCertificate.
-    public var topupCert: [UInt8]?
+    package var topupCert: [UInt8]?
     /// The CertificationPathCertificates (1 to 3).
-    public var pathCert: [[UInt8]]
+    package var pathCert: [[UInt8]]
     /// ApplyTimeBasedCPVChecks.
-    public var applyCpvChecks: Bool
+    package var applyCpvChecks: Bool
     /// ImportMPxN: the import MPAN or MPRN (1 to 13 characters).
-    public var mpxn: String
+    package var mpxn: String
     /// ExecutionDateTime (ISO 8601 with a time zone) for a future-dated request.
-    public var executeAt: String?
+    package var executeAt: String?
 
-    public init(originator: String, target: String, counter: String, commandVariant: Int = 1, floor: String,
+    package init(originator: String, target: String, counter: String, commandVariant: Int = 1, floor: String,
                 topupFloor: String? = nil, signingCert: [UInt8], keyAgreementCert: [UInt8]? = nil, topupCert: [UInt8]? = nil,
                 pathCert: [[UInt8]], applyCpvChecks: Bool = true, mpxn: String, executeAt: String? = nil) {
         self.originator = originator
@@ -97,7 +97,7 @@ extension ServiceRequest623 {
     /// request made as ``init(requestID:commandVariant:firstInSequence:precedingServiceRequestID:body:schemaVersion:)``
     /// makes it. The request is not yet checked against every rule: call ``validate(_:)``, or sign it (signing checks).
     /// - Throws: ``DUISRequestError`` naming the field.
-    public init(fields: ServiceRequest623Fields, naming: ServiceRequest623Fields.Naming = .json) throws(DUISRequestError) {
+    package init(fields: ServiceRequest623Fields, naming: ServiceRequest623Fields.Naming = .json) throws(DUISRequestError) {
         func eui(_ text: String, _ field: ServiceRequest623Fields.Field) throws(DUISRequestError) -> EUI64 {
             do { return try EUI64(parsing: text) } catch {
                 throw DUISRequestError(field: naming.name(field), rule: .lexicalForm, reason: error.description)

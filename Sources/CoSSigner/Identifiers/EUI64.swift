@@ -93,7 +93,7 @@ public struct EUI64ParseError: ClassifiedError, Equatable {
     public let text: String
     /// Why it was refused.
     public let reason: String
-    public var failureClass: FailureClass { .input }
+    package var failureClass: FailureClass { .input }
     public var description: String { "'\(text)' is not an EUI-64: \(reason)" }
 }
 

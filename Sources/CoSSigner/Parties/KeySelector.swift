@@ -3,20 +3,20 @@ import Foundation
 /// What a caller knows when it asks for a signing party. Every field is optional; at least one of
 /// ``mpid``, ``businessOriginator``, ``importMPxN`` (with registration data) or
 /// ``replacementEntityIdentifier`` must be given.
-public struct KeySelectionQuery: Sendable, Equatable {
+package struct KeySelectionQuery: Sendable, Equatable {
     /// The MPID the request is sent under (`--mpid`).
-    public var mpid: MPID?
+    package var mpid: MPID?
     /// The request's Business Originator (the first EUI-64 of its RequestID).
-    public var businessOriginator: EUI64?
+    package var businessOriginator: EUI64?
     /// The entity identifier of the replacement digital signing certificate the request places on the meter.
-    public var replacementEntityIdentifier: EUI64?
+    package var replacementEntityIdentifier: EUI64?
     /// The meter point (the request's ImportMPxN); used only when the selector has registration data.
-    public var importMPxN: String?
+    package var importMPxN: String?
     /// The date at which registration data is read: the GB settlement day (Europe/London) of the request's
     /// ExecutionDateTime, or of now; the selector reads today's Europe/London date when nil.
-    public var date: CalendarDate?
+    package var date: CalendarDate?
 
-    public init(mpid: MPID? = nil, businessOriginator: EUI64? = nil, replacementEntityIdentifier: EUI64? = nil,
+    package init(mpid: MPID? = nil, businessOriginator: EUI64? = nil, replacementEntityIdentifier: EUI64? = nil,
                 importMPxN: String? = nil, date: CalendarDate? = nil) {
         self.mpid = mpid
         self.businessOriginator = businessOriginator
@@ -27,25 +27,25 @@ public struct KeySelectionQuery: Sendable, Equatable {
 }
 
 /// The party chosen for a request, its credential for the request's Business Originator, and why.
-public struct KeySelection: Sendable {
+package struct KeySelection: Sendable {
     /// The chosen Supplier Party.
-    public let party: SupplierParty
+    package let party: SupplierParty
     /// The party's credential for the Business Originator; nil only when no Business Originator was given (a
     /// look-up by MPID or meter alone, `parties select`): signing always has one.
-    public let credential: PartyCredential?
+    package let credential: PartyCredential?
     /// One line per fact that led to (or agreed with) the choice, e.g. `MPID GTSE → party gts (GIT Test Supplier)`.
-    public let reasons: [String]
+    package let reasons: [String]
 
     /// The credential's signer (its key and XML signing certificate), shared by every selection of the credential.
-    public var signer: DUISSigner? { credential?.signer }
+    package var signer: DUISSigner? { credential?.signer }
     /// The credential's XML signing certificate.
-    public var certificate: Certificate? { credential?.certificate }
+    package var certificate: Certificate? { credential?.certificate }
 }
 
 /// Key selection refused: no single Supplier Party can be chosen. Lists every reason.
 public struct KeySelectionRefused: ClassifiedError, Equatable {
     /// One reason for refusing.
-    public enum Reason: Sendable, Equatable, CustomStringConvertible {
+    package enum Reason: Sendable, Equatable, CustomStringConvertible {
         /// Nothing was given to select by.
         case nothingToSelectBy
         /// No party declares this MPID.
@@ -68,7 +68,7 @@ public struct KeySelectionRefused: ClassifiedError, Equatable {
         /// Context for another reason: what the identifiers that are known say.
         case alsoKnown([String])
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .nothingToSelectBy:
                 "nothing to select a party by: give an MPID, a Business Originator, an MPxN with registration data or a replacement entity identifier"
@@ -97,7 +97,7 @@ public struct KeySelectionRefused: ClassifiedError, Equatable {
     }
 
     /// Every reason, in the order checked.
-    public let reasons: [Reason]
+    package let reasons: [Reason]
     /// The MPIDs involved.
     public let mpids: [MPID]
     /// The EUI-64s involved.
@@ -105,14 +105,17 @@ public struct KeySelectionRefused: ClassifiedError, Equatable {
     /// The ids of the parties involved.
     public let parties: [String]
 
-    public init(reasons: [Reason], mpids: [MPID] = [], userIDs: [EUI64] = [], parties: [String] = []) {
+    package init(reasons: [Reason], mpids: [MPID] = [], userIDs: [EUI64] = [], parties: [String] = []) {
         self.reasons = reasons
         self.mpids = mpids
         self.userIDs = userIDs
         self.parties = parties
     }
 
-    public var failureClass: FailureClass { .selectionRefused }
+    package var failureClass: FailureClass { .selectionRefused }
+
+    /// Each reason for refusing, in words (e.g. "MPID TS2E belongs to party ts2, not ts1").
+    public var reasonDescriptions: [String] { reasons.map(\.description) }
 
     public var description: String {
         "key selection refused: " + reasons.map(\.description).joined(separator: "; ")
@@ -128,15 +131,15 @@ public struct KeySelectionRefused: ClassifiedError, Equatable {
 /// ("never split"): the Business Originator and the replacement certificates' entity must be User IDs
 /// of the party the MPID (or the meter) names. Any disagreement or unknown identifier refuses, naming
 /// the MPIDs, EUI-64s and parties involved (``KeySelectionRefused``, exit 4).
-public struct KeySelector: Sendable {
+package struct KeySelector: Sendable {
     /// The parties.
-    public let registry: PartyRegistry
+    package let registry: PartyRegistry
     /// Registration data, for selecting by meter.
-    public let registrationData: RegistrationData?
+    package let registrationData: RegistrationData?
     /// Entity identifiers of replacement certificates already decoded (shared by every copy of this selector).
     private let replacementEntities: ReplacementEntityMemo
 
-    public init(registry: PartyRegistry, registrationData: RegistrationData? = nil) {
+    package init(registry: PartyRegistry, registrationData: RegistrationData? = nil) {
         self.init(registry: registry, registrationData: registrationData,
                   memoCapacity: ReplacementEntityMemo.defaultCapacity)
     }
@@ -156,7 +159,7 @@ public struct KeySelector: Sendable {
 
     /// Selects the party for what the caller knows.
     /// - Throws: ``KeySelectionRefused`` with every reason.
-    public func select(_ query: KeySelectionQuery) throws(KeySelectionRefused) -> KeySelection {
+    package func select(_ query: KeySelectionQuery) throws(KeySelectionRefused) -> KeySelection {
         var facts = [(fact: String, party: SupplierParty)]()
         var refusals = [KeySelectionRefused.Reason]()
         var mpids = [MPID]()
@@ -236,7 +239,7 @@ public struct KeySelector: Sendable {
     /// so a batch of requests from a few parties pays the decoding a few times; an unreadable certificate is
     /// never remembered and is reported every time.
     /// - Throws: ``KeySelectionRefused`` with every reason.
-    public func select(for request: ServiceRequest623, mpid: MPID? = nil, date: CalendarDate? = nil) throws(KeySelectionRefused) -> KeySelection {
+    package func select(for request: ServiceRequest623, mpid: MPID? = nil, date: CalendarDate? = nil) throws(KeySelectionRefused) -> KeySelection {
         let der = request.body.supplierReplacementCertificates.digitalSigningCertificate
         let originator = request.requestID.businessOriginator
         let identifier: EUI64?

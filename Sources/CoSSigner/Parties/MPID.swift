@@ -41,6 +41,6 @@ public struct MPIDParseError: ClassifiedError, Equatable {
     public let text: String
     /// Why it was refused.
     public let reason: String
-    public var failureClass: FailureClass { .input }
+    package var failureClass: FailureClass { .input }
     public var description: String { "'\(text)' is not an MPID: \(reason)" }
 }

@@ -32,12 +32,30 @@ public final class PartyRegistry: Sendable {
     /// The largest registry file read, in bytes.
     public static let maximumFileBytes = 1 << 20
 
+    /// Loads and checks a registry file, reading every credential's key and certificate once. Relative paths in it
+    /// are relative to the file's directory.
+    /// - Parameters:
+    ///   - path: the TOML registry.
+    ///   - keyFilePolicy: how the permissions of key, passphrase and PIN files are checked (owner only by default).
+    ///   - pkcs11Module: the PKCS#11 module for token keys, instead of the registry's `pkcs11_module`.
+    /// - Throws: ``CoSSignerError`` naming the file and every problem: ``CoSSignerError/Kind/selectionRefused``
+    ///   for a malformed or ambiguous registry, ``CoSSignerError/Kind/credentials`` for a key or certificate that
+    ///   cannot be used.
+    public convenience init(contentsOfFile path: String, keyFilePolicy: KeyFilePolicy = .strict,
+                            pkcs11Module: String? = nil) throws(CoSSignerError) {
+        do {
+            try self.init(contentsOfFile: path, loader: .files(keyFilePolicy: keyFilePolicy, pkcs11Module: pkcs11Module))
+        } catch {
+            throw CoSSignerError(error, source: path)
+        }
+    }
+
     /// Loads and checks a registry file. Relative paths in it are relative to the file's directory.
     /// - Parameters:
     ///   - path: the TOML registry.
-    ///   - loader: where keys and certificates come from (the declared files by default).
+    ///   - loader: where keys and certificates come from.
     /// - Throws: ``PartyRegistryError`` listing every problem.
-    public convenience init(contentsOfFile path: String, loader: PartyCredentialLoader = .files) throws(PartyRegistryError) {
+    package convenience init(contentsOfFile path: String, loader: PartyCredentialLoader) throws(PartyRegistryError) {
         let (parsed, problems) = try Self.parseFile(path)
         try self.init(parsed: parsed, problems: problems, source: path, loader: loader)
     }
@@ -67,7 +85,7 @@ public final class PartyRegistry: Sendable {
     ///   - source: a name for messages.
     ///   - loader: where keys and certificates come from.
     /// - Throws: ``PartyRegistryError`` listing every problem.
-    public convenience init(declarations: [PartyDeclaration], source: String = "(in memory)",
+    package convenience init(declarations: [PartyDeclaration], source: String = "(in memory)",
                             loader: PartyCredentialLoader = .files) throws(PartyRegistryError) {
         var parsed = declarations.enumerated().map { index, declaration in
             PartyRegistryFile.Parsed(declaration: declaration, label: declaration.id.isEmpty ? "#\(index + 1)" : declaration.id,
@@ -196,10 +214,10 @@ public final class PartyRegistry: Sendable {
 
     /// Every credential's XML signing certificate, for resolving a signature's `X509IssuerSerial`
     /// (`verify --parties`). No two share an issuer and serial (the registry would not have loaded).
-    public var certificates: CertificateSet { CertificateSet(parties.flatMap { $0.credentials.map(\.certificate) }) }
+    package var certificates: CertificateSet { CertificateSet(parties.flatMap { $0.credentials.map(\.certificate) }) }
 
     /// The party and credential whose signing certificate has this issuer and serial, if any.
-    public func credential(issuer: DistinguishedName, serial: SerialNumber) -> (party: SupplierParty, credential: PartyCredential)? {
+    package func credential(issuer: DistinguishedName, serial: SerialNumber) -> (party: SupplierParty, credential: PartyCredential)? {
         for party in parties {
             if let credential = party.credentials.first(where: { $0.certificate.isIdentified(byIssuer: issuer, serial: serial) }) {
                 return (party, credential)

@@ -1,7 +1,7 @@
 /// One thing wrong with a party registry.
-public struct PartyRegistryProblem: Sendable, Equatable, CustomStringConvertible {
+package struct PartyRegistryProblem: Sendable, Equatable, CustomStringConvertible {
     /// What kind of problem it is.
-    public enum Kind: String, Sendable, CaseIterable {
+    package enum Kind: String, Sendable, CaseIterable {
         /// The registry file cannot be read.
         case unreadable = "unreadable"
         /// The file is not valid TOML.
@@ -41,17 +41,17 @@ public struct PartyRegistryProblem: Sendable, Equatable, CustomStringConvertible
     }
 
     /// What kind of problem it is.
-    public let kind: Kind
+    package let kind: Kind
     /// The party concerned (its id, or `#n` for the n-th `[[party]]` when it has no usable id).
-    public let party: String?
+    package let party: String?
     /// The registry key concerned (`mpids`, `signing_key`, ...).
-    public let field: String?
+    package let field: String?
     /// The 1-based line in the registry file, when known.
-    public let line: Int?
+    package let line: Int?
     /// What is wrong, in words. Never contains a secret.
-    public let reason: String
+    package let reason: String
 
-    public init(_ kind: Kind, party: String? = nil, field: String? = nil, line: Int? = nil, reason: String) {
+    package init(_ kind: Kind, party: String? = nil, field: String? = nil, line: Int? = nil, reason: String) {
         self.kind = kind
         self.party = party
         self.field = field
@@ -62,7 +62,7 @@ public struct PartyRegistryProblem: Sendable, Equatable, CustomStringConvertible
     /// ``FailureClass/input`` for an unreadable registry file, ``FailureClass/keyOrCertificate`` for a key,
     /// passphrase or certificate that cannot be read, decrypted or used to sign, ``FailureClass/selectionRefused``
     /// for every other (structural) problem.
-    public var failureClass: FailureClass {
+    package var failureClass: FailureClass {
         switch kind {
         case .unreadable: .input
         case .credentialsUnusable, .signingCertificateRole: .keyOrCertificate
@@ -71,7 +71,7 @@ public struct PartyRegistryProblem: Sendable, Equatable, CustomStringConvertible
     }
 
     /// `line 7: party gts: mpids: reason`, leaving out what is unknown.
-    public var description: String {
+    package var description: String {
         var parts = [String]()
         if let line { parts.append("line \(line)") }
         if let party { parts.append("party \(party)") }
@@ -88,31 +88,31 @@ public struct PartyRegistryProblem: Sendable, Equatable, CustomStringConvertible
 /// ``FailureClass/selectionRefused``, exit 4) outranks a key or certificate that cannot be read or
 /// decrypted (``FailureClass/keyOrCertificate``, exit 3), which outranks an unreadable registry file
 /// (``FailureClass/input``, exit 2).
-public struct PartyRegistryError: ClassifiedError, Equatable {
+package struct PartyRegistryError: ClassifiedError, Equatable {
     /// The registry file (or the name given to an in-memory registry).
-    public let source: String
+    package let source: String
     /// Every problem, in file order and then in the order the checks run.
-    public let problems: [PartyRegistryProblem]
+    package let problems: [PartyRegistryProblem]
 
-    public init(source: String, problems: [PartyRegistryProblem]) {
+    package init(source: String, problems: [PartyRegistryProblem]) {
         self.source = source
         self.problems = problems
     }
 
-    public var failureClass: FailureClass {
+    package var failureClass: FailureClass {
         problems.map(\.failureClass).max { $0.exitCode < $1.exitCode } ?? .selectionRefused
     }
 
     /// At most this many problems of each kind are listed by ``description`` and ``renderedProblems``; the others
     /// of that kind are counted in one line (a registry of 30,000 broken parties gives a few hundred lines, not
     /// 150,000).
-    public static let maximumListedPerKind = 20
+    package static let maximumListedPerKind = 20
     /// A problem's line is cut after this many characters (a reason naming thousands of parties or lines).
-    public static let maximumLineCharacters = 2000
+    package static let maximumLineCharacters = 2000
 
     /// The problems as lines for people: in file order, at most ``maximumListedPerKind`` of each kind, each cut at
     /// ``maximumLineCharacters``; then, for each kind with more, `… and N more <kind> problems`.
-    public var renderedProblems: [String] {
+    package var renderedProblems: [String] {
         var listed: [PartyRegistryProblem.Kind: Int] = [:]
         var lines: [String] = []
         for problem in problems {
@@ -137,7 +137,7 @@ public struct PartyRegistryError: ClassifiedError, Equatable {
         return String(line.prefix(maximumLineCharacters)) + "… (\(rest) more characters)"
     }
 
-    public var description: String {
+    package var description: String {
         let lines = renderedProblems
         if problems.count == 1, let only = lines.first {
             return "party registry \(source) refused: \(only)"

@@ -11,30 +11,30 @@
 /// It never opens a key file, never loads a PKCS#11 module (`pkcs11_module`, a URI's `module-path`) and never reads
 /// a passphrase or PIN (`passphrase_*`, `pin_*`): a registry whose keys are in a token verifies on a machine that
 /// has neither the token nor its module.
-public struct PartySigningCertificates: Sendable {
+package struct PartySigningCertificates: Sendable {
     /// One credential's signing certificate.
-    public struct Entry: Sendable {
+    package struct Entry: Sendable {
         /// The party's identifier in the registry.
-        public let partyID: String
+        package let partyID: String
         /// The party's display name.
-        public let partyName: String
+        package let partyName: String
         /// The User ID the certificate signs for (its entity identifier).
-        public let userID: EUI64
+        package let userID: EUI64
         /// The XML signing certificate.
-        public let certificate: Certificate
+        package let certificate: Certificate
     }
 
     /// The registry file, or the name given to an in-memory registry.
-    public let source: String
+    package let source: String
     /// One entry per credential, in declaration order.
-    public let entries: [Entry]
+    package let entries: [Entry]
 
     /// Loads and checks a registry file's signing certificates; its key files are not opened.
     /// - Parameters:
     ///   - path: the TOML registry. Relative paths in it are relative to the file's directory.
     ///   - loadCertificate: where certificates come from (the declared files by default).
     /// - Throws: ``PartyRegistryError`` listing every problem.
-    public init(
+    package init(
         contentsOfFile path: String,
         loadCertificate: (CredentialDeclaration) throws -> Certificate = { try Certificate(contentsOfFile: $0.signingCertificatePath) }
     ) throws(PartyRegistryError) {
@@ -69,7 +69,7 @@ public struct PartySigningCertificates: Sendable {
     }
 
     /// The signing certificates of a loaded registry (whose keys were loaded and checked as well).
-    public init(_ registry: PartyRegistry) {
+    package init(_ registry: PartyRegistry) {
         source = registry.source
         entries = registry.parties.flatMap { party in
             party.credentials.map { Entry(partyID: party.id, partyName: party.name, userID: $0.userID, certificate: $0.certificate) }
@@ -77,15 +77,15 @@ public struct PartySigningCertificates: Sendable {
     }
 
     /// Every credential's signing certificate, for resolving a signature's `X509IssuerSerial`.
-    public var certificates: CertificateSet { CertificateSet(entries.map(\.certificate)) }
+    package var certificates: CertificateSet { CertificateSet(entries.map(\.certificate)) }
 
     /// The entry whose signing certificate has this issuer and serial, if any.
-    public func entry(issuer: DistinguishedName, serial: SerialNumber) -> Entry? {
+    package func entry(issuer: DistinguishedName, serial: SerialNumber) -> Entry? {
         entries.first { $0.certificate.isIdentified(byIssuer: issuer, serial: serial) }
     }
 
     /// The id of the party whose signing certificate has this issuer and serial, if any.
-    public func partyID(issuer: DistinguishedName, serial: SerialNumber) -> String? {
+    package func partyID(issuer: DistinguishedName, serial: SerialNumber) -> String? {
         entry(issuer: issuer, serial: serial)?.partyID
     }
 }

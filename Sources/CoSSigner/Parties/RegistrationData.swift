@@ -1,14 +1,14 @@
 import Foundation
 
 /// A Gregorian calendar date, `YYYY-MM-DD`, without a time of day or time zone.
-public struct CalendarDate: Hashable, Comparable, Sendable, CustomStringConvertible {
-    public let year: Int
-    public let month: Int
-    public let day: Int
+package struct CalendarDate: Hashable, Comparable, Sendable, CustomStringConvertible {
+    package let year: Int
+    package let month: Int
+    package let day: Int
 
     /// Makes a date from its parts.
     /// - Throws: ``CalendarDateError`` for a month or day that does not exist, or a year outside 1...9999.
-    public init(year: Int, month: Int, day: Int) throws(CalendarDateError) {
+    package init(year: Int, month: Int, day: Int) throws(CalendarDateError) {
         let text = "\(year)-\(month)-\(day)"
         guard (1...9999).contains(year) else { throw CalendarDateError(text: text, reason: "the year must be 1 to 9999") }
         guard (1...12).contains(month) else { throw CalendarDateError(text: text, reason: "the month must be 1 to 12") }
@@ -21,7 +21,7 @@ public struct CalendarDate: Hashable, Comparable, Sendable, CustomStringConverti
     }
 
     /// Parses ISO 8601 `YYYY-MM-DD` (exactly that form).
-    public init(parsing text: some StringProtocol) throws(CalendarDateError) {
+    package init(parsing text: some StringProtocol) throws(CalendarDateError) {
         let bytes = Array(text.utf8)
         guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else {
             throw CalendarDateError(text: String(text), reason: "must be YYYY-MM-DD")
@@ -44,7 +44,7 @@ public struct CalendarDate: Hashable, Comparable, Sendable, CustomStringConverti
     }
 
     /// The UTC calendar date of an instant.
-    public init(_ date: Date) {
+    package init(_ date: Date) {
         let days = Int((date.timeIntervalSince1970 / 86_400).rounded(.down))
         // Civil-from-days (H. Hinnant), proleptic Gregorian.
         let z = days + 719_468
@@ -59,12 +59,12 @@ public struct CalendarDate: Hashable, Comparable, Sendable, CustomStringConverti
     }
 
     /// Today's date in UTC.
-    public static func today() -> CalendarDate { CalendarDate(Date()) }
+    package static func today() -> CalendarDate { CalendarDate(Date()) }
 
     /// The GB settlement day of an instant: its calendar date in UK local time (Europe/London: GMT in winter, BST,
     /// GMT+1, in summer). 00:30 BST on 1 July (23:30Z on 30 June) is 1 July. Registration data is read on this
     /// date (domain notes §4).
-    public static func settlementDay(of instant: Date) -> CalendarDate {
+    package static func settlementDay(of instant: Date) -> CalendarDate {
         CalendarDate(instant.addingTimeInterval(TimeInterval(ukOffsetSeconds(at: instant))))
     }
 
@@ -104,7 +104,7 @@ public struct CalendarDate: Hashable, Comparable, Sendable, CustomStringConverti
         return era * 146_097 + doe - 719_468
     }
 
-    public var description: String {
+    package var description: String {
         func pad(_ value: Int, _ width: Int) -> String {
             let digits = String(value)
             return String(repeating: "0", count: max(0, width - digits.count)) + digits
@@ -112,7 +112,7 @@ public struct CalendarDate: Hashable, Comparable, Sendable, CustomStringConverti
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
     }
 
-    public static func < (lhs: CalendarDate, rhs: CalendarDate) -> Bool {
+    package static func < (lhs: CalendarDate, rhs: CalendarDate) -> Bool {
         (lhs.year, lhs.month, lhs.day) < (rhs.year, rhs.month, rhs.day)
     }
 
@@ -126,34 +126,34 @@ public struct CalendarDate: Hashable, Comparable, Sendable, CustomStringConverti
 }
 
 /// Why a text is not a ``CalendarDate``.
-public struct CalendarDateError: ClassifiedError, Equatable {
+package struct CalendarDateError: ClassifiedError, Equatable {
     /// The text that was given.
-    public let text: String
+    package let text: String
     /// Why it was refused.
-    public let reason: String
-    public var failureClass: FailureClass { .input }
-    public var description: String { "'\(text)' is not a date: \(reason)" }
+    package let reason: String
+    package var failureClass: FailureClass { .input }
+    package var description: String { "'\(text)' is not a date: \(reason)" }
 }
 
 /// One row of registration data: from `effectiveFrom` on, the meter point `mpxn` is registered to `mpid`.
-public struct RegistrationRecord: Hashable, Sendable, CustomStringConvertible {
+package struct RegistrationRecord: Hashable, Sendable, CustomStringConvertible {
     /// The MPAN core or MPRN (1 to 13 digits).
-    public let mpxn: String
+    package let mpxn: String
     /// The registered supplier's MPID.
-    public let mpid: MPID
+    package let mpid: MPID
     /// The first day the registration applies.
-    public let effectiveFrom: CalendarDate
+    package let effectiveFrom: CalendarDate
     /// The 1-based line of the row in its file.
-    public let line: Int
+    package let line: Int
 
-    public init(mpxn: String, mpid: MPID, effectiveFrom: CalendarDate, line: Int) {
+    package init(mpxn: String, mpid: MPID, effectiveFrom: CalendarDate, line: Int) {
         self.mpxn = mpxn
         self.mpid = mpid
         self.effectiveFrom = effectiveFrom
         self.line = line
     }
 
-    public var description: String { "\(mpxn) → \(mpid) from \(effectiveFrom)" }
+    package var description: String { "\(mpxn) → \(mpid) from \(effectiveFrom)" }
 }
 
 /// Registration data: which MPID each meter point (MPxN) is registered to, and from when.
@@ -173,9 +173,19 @@ public struct RegistrationData: Sendable {
     /// The header line.
     public static let header = ["mpxn", "mpid", "effective_from"]
 
+    /// Reads and checks a registration data file (CSV: `mpxn,mpid,effective_from`, one row per registration).
+    /// - Throws: ``CoSSignerError`` (``CoSSignerError/Kind/input``) naming the file and every line that is wrong.
+    public init(contentsOfFile path: String) throws(CoSSignerError) {
+        do {
+            try self.init(reading: path)
+        } catch {
+            throw CoSSignerError(error, source: path)
+        }
+    }
+
     /// Reads and checks a registration data file.
     /// - Throws: ``RegistrationDataError`` naming the file and every bad line.
-    public init(contentsOfFile path: String) throws(RegistrationDataError) {
+    package init(reading path: String) throws(RegistrationDataError) {
         let bytes: [UInt8]
         do {
             bytes = try Files.read(path, maxBytes: Self.maximumFileBytes)
@@ -190,7 +200,7 @@ public struct RegistrationData: Sendable {
 
     /// Reads and checks registration data given as CSV text.
     /// - Throws: ``RegistrationDataError`` naming `source` and every bad line.
-    public init(csv text: String, source: String) throws(RegistrationDataError) {
+    package init(csv text: String, source: String) throws(RegistrationDataError) {
         var problems = [RegistrationDataError.Problem]()
         var records = [RegistrationRecord]()
         var sawHeader = false
@@ -261,7 +271,7 @@ public struct RegistrationData: Sendable {
 
     /// The registration of `mpxn` in force on `date`: the row with the latest `effective_from` on or
     /// before `date`, or nil if there is none.
-    public func registration(of mpxn: String, at date: CalendarDate) -> RegistrationRecord? {
+    package func registration(of mpxn: String, at date: CalendarDate) -> RegistrationRecord? {
         byMPxN[mpxn]?.last { $0.effectiveFrom <= date }
     }
 
@@ -282,35 +292,35 @@ public struct RegistrationData: Sendable {
 /// Its class is ``FailureClass/selectionRefused`` (exit 4) for content that cannot be used to select a
 /// party (malformed, duplicate or conflicting rows), ``FailureClass/input`` (exit 2) for a file that
 /// cannot be read.
-public struct RegistrationDataError: ClassifiedError, Equatable {
+package struct RegistrationDataError: ClassifiedError, Equatable {
     /// One bad line (or the file as a whole when `line` is nil).
-    public struct Problem: Sendable, Equatable, CustomStringConvertible {
-        public let line: Int?
-        public let reason: String
-        public init(line: Int?, reason: String) {
+    package struct Problem: Sendable, Equatable, CustomStringConvertible {
+        package let line: Int?
+        package let reason: String
+        package init(line: Int?, reason: String) {
             self.line = line
             self.reason = reason
         }
-        public var description: String { line.map { "line \($0): \(reason)" } ?? reason }
+        package var description: String { line.map { "line \($0): \(reason)" } ?? reason }
     }
 
     /// The file.
-    public let source: String
+    package let source: String
     /// Every problem, by line.
-    public let problems: [Problem]
-    public let failureClass: FailureClass
+    package let problems: [Problem]
+    package let failureClass: FailureClass
 
-    public init(source: String, problems: [Problem], failureClass: FailureClass = .selectionRefused) {
+    package init(source: String, problems: [Problem], failureClass: FailureClass = .selectionRefused) {
         self.source = source
         self.problems = problems
         self.failureClass = failureClass
     }
 
     /// At most this many problems are listed; the others are counted in one line.
-    public static let maximumListed = 20
+    package static let maximumListed = 20
 
     /// The problems as lines for people: the first ``maximumListed``, then `… and N more problems`.
-    public var renderedProblems: [String] {
+    package var renderedProblems: [String] {
         var lines = problems.prefix(Self.maximumListed).map(\.description)
         if problems.count > Self.maximumListed {
             let more = problems.count - Self.maximumListed
@@ -319,7 +329,7 @@ public struct RegistrationDataError: ClassifiedError, Equatable {
         return lines
     }
 
-    public var description: String {
+    package var description: String {
         renderedProblems.map { "registration data \(source): \($0)" }.joined(separator: "\n")
     }
 }

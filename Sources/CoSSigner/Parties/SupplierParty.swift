@@ -5,28 +5,28 @@
 /// directory). The key is a private key file, or a key in a PKCS#11 token named by its RFC 7512 URI
 /// (`pkcs11:token=…;object=…;type=private`, kept exactly as written: never joined to a directory), with the
 /// token's module (``pkcs11Module``) and user PIN (``pin``).
-public struct CredentialDeclaration: Sendable, Equatable {
+package struct CredentialDeclaration: Sendable, Equatable {
     /// The User ID (Business Originator) this credential signs for. `nil` in the shorthand form (a party's own
     /// `signing_key`/`signing_certificate`): the User ID is then the certificate's entity identifier.
-    public var userID: EUI64?
+    package var userID: EUI64?
     /// The XML signing private key: a file (PEM or DER), or a `pkcs11:` URI of a key in a token
     /// (``isPKCS11Key``).
-    public var signingKeyPath: String
+    package var signingKeyPath: String
     /// The XML signing certificate file (PEM or DER): OU `87`, its `x500UniqueIdentifier` equal to ``userID``.
-    public var signingCertificatePath: String
+    package var signingCertificatePath: String
     /// Where the passphrase of an encrypted key file comes from, if it is encrypted. Never with a token key.
-    public var passphrase: PassphraseSource?
+    package var passphrase: PassphraseSource?
     /// Where a token key's user PIN comes from (a registry credential's `pin_env` / `pin_file`). Only with a
     /// token key.
-    public var pin: PINSource?
+    package var pin: PINSource?
     /// The PKCS#11 module of a token key, as the registry names it (its top-level `pkcs11_module`); a loader may
     /// be given another (`--pkcs11-module`), which wins. Nil for a file key.
-    public var pkcs11Module: String?
+    package var pkcs11Module: String?
     /// The line of the credential's `[[party.credential]]` header (or of the party's header for the shorthand
     /// form) in the registry file, when known.
-    public var line: Int?
+    package var line: Int?
 
-    public init(userID: EUI64?, signingKeyPath: String, signingCertificatePath: String,
+    package init(userID: EUI64?, signingKeyPath: String, signingCertificatePath: String,
                 passphrase: PassphraseSource? = nil, line: Int? = nil) {
         self.userID = userID
         self.signingKeyPath = signingKeyPath
@@ -41,7 +41,7 @@ public struct CredentialDeclaration: Sendable, Equatable {
     ///   - pkcs11Module: the module (shared library); may be nil when the URI has `module-path` or the loader is
     ///     given one.
     ///   - pin: where the token's user PIN comes from.
-    public init(userID: EUI64?, signingKeyURI: String, signingCertificatePath: String, pkcs11Module: String?,
+    package init(userID: EUI64?, signingKeyURI: String, signingCertificatePath: String, pkcs11Module: String?,
                 pin: PINSource?, line: Int? = nil) {
         self.init(userID: userID, signingKeyPath: signingKeyURI, signingCertificatePath: signingCertificatePath, line: line)
         self.pkcs11Module = pkcs11Module
@@ -49,32 +49,32 @@ public struct CredentialDeclaration: Sendable, Equatable {
     }
 
     /// True when the key is a PKCS#11 URI (a key in a token), not a file.
-    public var isPKCS11Key: Bool { PKCS11URI.isPKCS11URI(signingKeyPath) }
+    package var isPKCS11Key: Bool { PKCS11URI.isPKCS11URI(signingKeyPath) }
 
     /// The key as it may be shown in messages: a file's path, or the URI without any query part (a URI holding
     /// a PIN is refused when the registry is read, and is never shown whole).
-    public var shownSigningKey: String { isPKCS11Key ? PKCS11URI.redacted(signingKeyPath) : signingKeyPath }
+    package var shownSigningKey: String { isPKCS11Key ? PKCS11URI.redacted(signingKeyPath) : signingKeyPath }
 }
 
 /// One Supplier Party as a registry declares it, before its keys and certificates are loaded.
-public struct PartyDeclaration: Sendable, Equatable {
+package struct PartyDeclaration: Sendable, Equatable {
     /// The party's short identifier (letters, digits, `.`, `_`, `-`), unique in a registry
     /// (compared ignoring case).
-    public var id: String
+    package var id: String
     /// A display name.
-    public var name: String
+    package var name: String
     /// The party's MPIDs.
-    public var mpids: [MPID]
+    package var mpids: [MPID]
     /// All the party's User IDs and entity identifiers (EUI-64s used as Business Originator IDs, or carried by
     /// its replacement certificates).
-    public var userIDs: [EUI64]
+    package var userIDs: [EUI64]
     /// One credential per User ID that signs.
-    public var credentials: [CredentialDeclaration]
+    package var credentials: [CredentialDeclaration]
     /// The line of the party's `[[party]]` header in the registry file, when known.
-    public var line: Int?
+    package var line: Int?
 
     /// A party with credentials per User ID.
-    public init(id: String, name: String, mpids: [MPID], userIDs: [EUI64], credentials: [CredentialDeclaration],
+    package init(id: String, name: String, mpids: [MPID], userIDs: [EUI64], credentials: [CredentialDeclaration],
                 line: Int? = nil) {
         self.id = id
         self.name = name
@@ -85,7 +85,7 @@ public struct PartyDeclaration: Sendable, Equatable {
     }
 
     /// A party in the shorthand form: one credential whose User ID is its certificate's entity identifier.
-    public init(id: String, name: String, mpids: [MPID], userIDs: [EUI64], signingKeyPath: String,
+    package init(id: String, name: String, mpids: [MPID], userIDs: [EUI64], signingKeyPath: String,
                 signingCertificatePath: String, passphrase: PassphraseSource? = nil, line: Int? = nil) {
         self.init(id: id, name: name, mpids: mpids, userIDs: userIDs,
                   credentials: [CredentialDeclaration(userID: nil, signingKeyPath: signingKeyPath,
@@ -96,13 +96,13 @@ public struct PartyDeclaration: Sendable, Equatable {
 }
 
 /// One loaded XML signing credential of a party: the User ID it signs for and its signer (key and certificate).
-public struct PartyCredential: Sendable, CustomStringConvertible {
+package struct PartyCredential: Sendable, CustomStringConvertible {
     /// The User ID (Business Originator) this credential signs for; its certificate's entity identifier.
-    public let userID: EUI64
+    package let userID: EUI64
     /// The signer. Every selection of this credential returns this same instance.
-    public let signer: DUISSigner
+    package let signer: DUISSigner
     /// The declaration the credential was loaded from.
-    public let declaration: CredentialDeclaration
+    package let declaration: CredentialDeclaration
     /// The selection reason naming the credential, made once (every selection of it ends with it).
     let reason: String
 
@@ -114,10 +114,10 @@ public struct PartyCredential: Sendable, CustomStringConvertible {
     }
 
     /// The XML signing certificate.
-    public var certificate: Certificate { signer.certificate }
+    package var certificate: Certificate { signer.certificate }
 
     /// `User ID X, certificate serial N`.
-    public var description: String { "User ID \(userID), certificate serial \(certificate.serialNumber)" }
+    package var description: String { "User ID \(userID), certificate serial \(certificate.serialNumber)" }
 }
 
 /// A Supplier Party of a loaded ``PartyRegistry``: its identifiers and one XML signing credential per User ID that
@@ -132,9 +132,9 @@ public struct SupplierParty: Sendable, CustomStringConvertible {
     /// The party's User IDs and entity identifiers, as declared.
     public let userIDs: [EUI64]
     /// The party's credentials, in declaration order; one per User ID that signs.
-    public let credentials: [PartyCredential]
+    package let credentials: [PartyCredential]
     /// The declaration the party was loaded from.
-    public let declaration: PartyDeclaration
+    package let declaration: PartyDeclaration
     /// True for the party a signer made with one explicit key and certificate (no registry) stands for: it has
     /// that one credential, no MPID, and the id ``explicitCredentialID``.
     public let isExplicitCredential: Bool
@@ -167,7 +167,7 @@ public struct SupplierParty: Sendable, CustomStringConvertible {
     }
 
     /// The credential that signs for `userID` (a Business Originator), if the party has one.
-    public func credential(for userID: EUI64) -> PartyCredential? {
+    package func credential(for userID: EUI64) -> PartyCredential? {
         credentials.first { $0.userID == userID }
     }
 
@@ -183,15 +183,15 @@ public struct SupplierParty: Sendable, CustomStringConvertible {
 /// ``AnySigningKey/load(_:certificate:pkcs11Module:pin:passphrase:keyFilePolicy:)``: a key file (decrypted with
 /// the declared passphrase source) or a key in a PKCS#11 token (with the declared module and PIN source); either
 /// must be the certificate's key. Tests may supply keys and certificates from memory.
-public struct PartyCredentialLoader: Sendable {
+package struct PartyCredentialLoader: Sendable {
     /// Loads (and decrypts, or finds in its token and logs in to) a credential's private key, checked against the
     /// credential's certificate (already loaded by ``loadCertificate``). Called at most once per credential by a
     /// registry load, and only when the certificate could be read.
-    public var loadKey: @Sendable (CredentialDeclaration, Certificate) throws -> AnySigningKey
+    package var loadKey: @Sendable (CredentialDeclaration, Certificate) throws -> AnySigningKey
     /// Loads a credential's XML signing certificate.
-    public var loadCertificate: @Sendable (CredentialDeclaration) throws -> Certificate
+    package var loadCertificate: @Sendable (CredentialDeclaration) throws -> Certificate
 
-    public init(loadKey: @escaping @Sendable (CredentialDeclaration, Certificate) throws -> AnySigningKey,
+    package init(loadKey: @escaping @Sendable (CredentialDeclaration, Certificate) throws -> AnySigningKey,
                 loadCertificate: @escaping @Sendable (CredentialDeclaration) throws -> Certificate) {
         self.loadKey = loadKey
         self.loadCertificate = loadCertificate
@@ -199,7 +199,7 @@ public struct PartyCredentialLoader: Sendable {
 
     /// A loader of file keys held in memory (or read by the caller): `loadKey` returns a ``SigningKey``, which the
     /// registry compares with the certificate.
-    public init(loadKey: @escaping @Sendable (CredentialDeclaration) throws -> SigningKey,
+    package init(loadKey: @escaping @Sendable (CredentialDeclaration) throws -> SigningKey,
                 loadCertificate: @escaping @Sendable (CredentialDeclaration) throws -> Certificate) {
         self.init(loadKey: { declaration, _ in AnySigningKey(try loadKey(declaration)) }, loadCertificate: loadCertificate)
     }
@@ -207,7 +207,7 @@ public struct PartyCredentialLoader: Sendable {
     /// Reads keys and certificates from the declared files and tokens, refusing a key file or PIN file that its
     /// group or others may access (``KeyFilePolicy/strict``). Passphrases and PINs come only from the declared
     /// environment variables or files; a token key's module is the one its declaration names.
-    public static let files = files(keyFilePolicy: .strict)
+    package static let files = files(keyFilePolicy: .strict)
 
     /// Reads keys and certificates from the declared files and tokens.
     /// - Parameters:
@@ -219,7 +219,7 @@ public struct PartyCredentialLoader: Sendable {
     ///   - deterministic: the keys are to make RFC 6979 signatures (`--deterministic`). A token key cannot (RFC 6979
     ///     needs the private scalar), so each is refused before its module is loaded or its PIN read, with
     ///     ``PKCS11Error/Code/deterministicUnsupported``.
-    public static func files(keyFilePolicy: KeyFilePolicy, pkcs11Module: String? = nil, deterministic: Bool = false) -> PartyCredentialLoader {
+    package static func files(keyFilePolicy: KeyFilePolicy, pkcs11Module: String? = nil, deterministic: Bool = false) -> PartyCredentialLoader {
         PartyCredentialLoader(
             loadKey: { declaration, certificate in
                 if declaration.isPKCS11Key, deterministic {

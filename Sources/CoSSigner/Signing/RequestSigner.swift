@@ -1,25 +1,25 @@
 import Foundation
 
 /// What a signing run checks and how it signs.
-public struct RequestSigningOptions: Sendable {
+package struct RequestSigningOptions: Sendable {
     /// How the XML signature is made (compact or whitespace kept, random or deterministic nonce, parse limits).
-    public var signing: SigningOptions
+    package var signing: SigningOptions
     /// The 6.23 checks run before signing a document that claims to be a 6.23. Its `now` is ignored: the signer
     /// reads its clock for each request (the future-dating check, and the replacement certificates' validity at
     /// the ExecutionDateTime or now); certificates are checked unless switched off; `certificateValidityTime`, when
     /// set, requires every certificate to be valid then.
-    public var validation: DUISValidationOptions
+    package var validation: DUISValidationOptions
 
     /// Makes options. By default a 6.23's certificates are checked, its replacement certificates must be valid
     /// when it executes, and a future-dated request must execute after the current time.
-    public init(signing: SigningOptions = SigningOptions(), validation: DUISValidationOptions = DUISValidationOptions()) {
+    package init(signing: SigningOptions = SigningOptions(), validation: DUISValidationOptions = DUISValidationOptions()) {
         self.signing = signing
         self.validation = validation
     }
 }
 
 /// Where the signing key of a document comes from.
-public enum SigningKeySource: Sendable {
+package enum SigningKeySource: Sendable {
     /// One key for every document (the explicit `--key/--cert` form).
     case fixed(DUISSigner)
     /// The Supplier Party the selector chooses for each document, and its credential for the request's Business
@@ -71,15 +71,15 @@ public struct SignedRequest: Sendable {
 /// with its Business Originator's own XML signing certificate: a request whose RequestID cannot be read is never
 /// signed. "Now" is read from ``clock`` once per request. One `RequestSigner` may be shared by many threads: keys
 /// are loaded once, before.
-public struct RequestSigner: Sendable {
+package struct RequestSigner: Sendable {
     /// Where the key comes from.
-    public let keys: SigningKeySource
+    package let keys: SigningKeySource
     /// What is checked and how it is signed.
-    public let options: RequestSigningOptions
+    package let options: RequestSigningOptions
     /// How the RequestID counter is set (`nil`: as the adapter built it).
-    public let counters: CounterAssigner?
+    package let counters: CounterAssigner?
     /// Where "now" comes from, read once per request.
-    public let clock: any SigningClock
+    package let clock: any SigningClock
     /// Why the fixed key's certificate may not sign requests (``SigningCertificateRules``), found once.
     private let fixedCertificateProblems: [String]
     /// The party the fixed key stands for, made once.
@@ -90,7 +90,7 @@ public struct RequestSigner: Sendable {
     private let certificateTexts = BytesMemo<[UInt8]>(capacity: 1024)
 
     /// Makes a request signer.
-    public init(keys: SigningKeySource, options: RequestSigningOptions = RequestSigningOptions(), counters: CounterAssigner? = nil,
+    package init(keys: SigningKeySource, options: RequestSigningOptions = RequestSigningOptions(), counters: CounterAssigner? = nil,
                 clock: any SigningClock = SystemClock()) {
         self.keys = keys
         self.options = options
@@ -106,7 +106,7 @@ public struct RequestSigner: Sendable {
     }
 
     /// Makes a request signer with one key.
-    public init(signer: DUISSigner, options: RequestSigningOptions = RequestSigningOptions(), clock: any SigningClock = SystemClock()) {
+    package init(signer: DUISSigner, options: RequestSigningOptions = RequestSigningOptions(), clock: any SigningClock = SystemClock()) {
         self.init(keys: .fixed(signer), options: options, clock: clock)
     }
 
@@ -123,7 +123,7 @@ public struct RequestSigner: Sendable {
     ///   ``CounterStoreError``, ``SigningRefused``, ``CryptoError``.
     ///   - mpid: the MPID to select the party by for this document; when nil, the key source's (if any).
     ///   - callOptions: this call's choices (keep the counter, deterministic, which parties it may sign for).
-    public func sign(_ bytes: [UInt8], source: String? = nil, mpid: MPID? = nil, call callOptions: SigningCall = SigningCall()) throws -> SignedRequest {
+    package func sign(_ bytes: [UInt8], source: String? = nil, mpid: MPID? = nil, call callOptions: SigningCall = SigningCall()) throws -> SignedRequest {
         let call = Call(now: clock.now(), mpid: mpid, options: callOptions)
         if let signed = try fastSign(bytes, source: source, call: call) { return signed }
         return try fullSign(bytes, source: source, call: call)
@@ -132,7 +132,7 @@ public struct RequestSigner: Sendable {
     /// Signs a typed 6.23 without writing and parsing it again: the same checks, key choice and counter as
     /// ``sign(_:source:mpid:)``, then the compact form the model writes (which is its canonical form) is signed as it
     /// is. The output is byte for byte what signing `request.xmlBytes()` gives (tested).
-    public func sign(request: ServiceRequest623, source: String? = nil, mpid: MPID? = nil,
+    package func sign(request: ServiceRequest623, source: String? = nil, mpid: MPID? = nil,
                      call callOptions: SigningCall = SigningCall()) throws -> SignedRequest {
         let call = Call(now: clock.now(), mpid: mpid, options: callOptions)
         do {

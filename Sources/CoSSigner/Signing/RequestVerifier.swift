@@ -1,19 +1,19 @@
 import Foundation
 
 /// A DUIS document whose signature verified and whose signer may sign it.
-public struct VerifiedMessage: Sendable {
+package struct VerifiedMessage: Sendable {
     /// The verified document: its signed content (read this, never the unverified input), the certificate whose
     /// key verified it, and the DigestValue.
-    public let document: VerifiedDocument
+    package let document: VerifiedDocument
     /// True when the document is a request (`sr:Request`), whose signer is its Business Originator.
-    public let isRequest: Bool
+    package let isRequest: Bool
     /// A request's RequestID (nil for other documents).
-    public let requestID: RequestID?
+    package let requestID: RequestID?
 
     /// The certificate whose key verified the signature.
-    public var certificate: Certificate { document.certificate }
+    package var certificate: Certificate { document.certificate }
     /// The signed content.
-    public var signedContent: [UInt8] { document.signedContent }
+    package var signedContent: [UInt8] { document.signedContent }
 }
 
 /// Verifies DUIS documents: the XML signature strictly against the profile (``DUISVerifier``), then the signer.
@@ -23,13 +23,13 @@ public struct VerifiedMessage: Sendable {
 /// the request's Business Originator. Every certificate must be valid at the time of verification (the clock's
 /// now, or the time given). Responses, acknowledgements and alerts are signed by the DCC and are exempt from the
 /// originator rule.
-public struct RequestVerifier: Sendable {
+package struct RequestVerifier: Sendable {
     /// The signature verifier (the certificates KeyInfo may name).
-    public let verifier: DUISVerifier
+    package let verifier: DUISVerifier
     /// Where "now" comes from, read once per document when no time is given.
-    public let clock: any SigningClock
+    package let clock: any SigningClock
 
-    public init(verifier: DUISVerifier, clock: any SigningClock = SystemClock()) {
+    package init(verifier: DUISVerifier, clock: any SigningClock = SystemClock()) {
         self.verifier = verifier
         self.clock = clock
     }
@@ -42,7 +42,7 @@ public struct RequestVerifier: Sendable {
     /// - Throws: ``SignatureInvalid`` naming the part that failed (``SignatureInvalid/Part/signingCertificate``,
     ///   ``SignatureInvalid/Part/originator`` and ``SignatureInvalid/Part/certificateValidity`` for the signer);
     ///   ``XMLError`` when the bytes are not acceptable XML.
-    public func verify(_ bytes: [UInt8], source: String? = nil, at time: Date? = nil) throws -> VerifiedMessage {
+    package func verify(_ bytes: [UInt8], source: String? = nil, at time: Date? = nil) throws -> VerifiedMessage {
         let verified = try verifier.verify(bytes, source: source)
         let header = DUISMessageHeader.read(canonical: verified.signedContent, source: source)
         let certificate = verified.certificate

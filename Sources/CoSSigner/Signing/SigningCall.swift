@@ -6,23 +6,23 @@
 /// let signed = try signer.sign(xml: bytes, call: SigningCall(preserveCounter: true, deterministic: true,
 ///                                                            partyAllowed: { $0.id == "ts1" }))
 /// ```
-public struct SigningCall: Sendable {
+package struct SigningCall: Sendable {
     /// Keep the counter the request carries, whatever the signer's counter policy (DCC's tool: `preserveCounter`).
-    public var preserveCounter: Bool
+    package var preserveCounter: Bool
     /// Sign with RFC 6979 nonces (true) or random ones (false) for this call; nil: the signer's option.
-    public var deterministic: Bool?
+    package var deterministic: Bool?
     /// Asked once the request's Supplier Party is chosen, before any counter is used: false refuses the request
     /// (``CoSSignerError/Kind/selectionRefused``, reported by ``PartyNotAllowed``); nothing is signed or counted.
-    public var partyAllowed: (@Sendable (SupplierParty) -> Bool)?
+    package var partyAllowed: (@Sendable (SupplierParty) -> Bool)?
 
-    public init(preserveCounter: Bool = false, deterministic: Bool? = nil, partyAllowed: (@Sendable (SupplierParty) -> Bool)? = nil) {
+    package init(preserveCounter: Bool = false, deterministic: Bool? = nil, partyAllowed: (@Sendable (SupplierParty) -> Bool)? = nil) {
         self.preserveCounter = preserveCounter
         self.deterministic = deterministic
         self.partyAllowed = partyAllowed
     }
 
     /// The signing options for this call.
-    func signing(_ options: SigningOptions) -> SigningOptions {
+    package func signing(_ options: SigningOptions) -> SigningOptions {
         guard let deterministic else { return options }
         var options = options
         options.deterministic = deterministic
@@ -32,24 +32,24 @@ public struct SigningCall: Sendable {
 
 /// The request's Supplier Party was chosen, but the caller may not sign for it (``SigningCall/partyAllowed``):
 /// nothing was signed and no counter was used.
-public struct PartyNotAllowed: ClassifiedError, Equatable {
+package struct PartyNotAllowed: ClassifiedError, Equatable {
     /// The id of the party the request would be signed for.
-    public let party: String
+    package let party: String
     /// The request's Business Originator.
-    public let businessOriginator: EUI64
+    package let businessOriginator: EUI64
     /// The document, when known.
-    public var source: String?
+    package var source: String?
 
-    public init(party: String, businessOriginator: EUI64, source: String? = nil) {
+    package init(party: String, businessOriginator: EUI64, source: String? = nil) {
         self.party = party
         self.businessOriginator = businessOriginator
         self.source = source
     }
 
     /// Key selection refused (exit 4 in the CLI, which never sets a predicate).
-    public var failureClass: FailureClass { .selectionRefused }
+    package var failureClass: FailureClass { .selectionRefused }
 
-    public var description: String {
+    package var description: String {
         "\(source.map { "\($0): " } ?? "")the request (Business Originator \(businessOriginator)) is for Supplier Party \(party), which this caller may not sign for"
     }
 }

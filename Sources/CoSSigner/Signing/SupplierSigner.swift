@@ -32,9 +32,11 @@ public final class SupplierSigner: Sendable {
         public var maxDocumentBytes: Int
         /// Counters reserved from a store at a time (1: one durable store update per request).
         public var counterBlockSize: UInt64
+        /// The default of ``maxDocumentBytes``: the XML reader's own limit.
+        public static let defaultMaxDocumentBytes = XMLParseLimits.default.maxDocumentBytes
 
         public init(keepWhitespace: Bool = false, deterministic: Bool = false, certificatesValidAt: Date? = nil,
-                    maxDocumentBytes: Int = XMLParseLimits.default.maxDocumentBytes, counterBlockSize: UInt64 = 100) {
+                    maxDocumentBytes: Int = Options.defaultMaxDocumentBytes, counterBlockSize: UInt64 = 100) {
             self.keepWhitespace = keepWhitespace
             self.deterministic = deterministic
             self.certificatesValidAt = certificatesValidAt
@@ -119,11 +121,16 @@ public final class SupplierSigner: Sendable {
     ///   - xml: the request (UTF-8 XML).
     ///   - mpid: the MPID to select the Supplier Party by; nil selects by the request's Business Originator.
     ///   - source: a name for messages (a file name, a message id).
-    ///   - call: this call's own choices (keep the counter, deterministic, the parties the caller may sign for).
     /// - Returns: the signed request, its RequestID, party, User ID and certificate.
     /// - Throws: ``CoSSignerError``; nothing is signed and no counter is used up when a check fails.
-    public func sign(xml: [UInt8], mpid: MPID? = nil, source: String? = nil,
-                     call: SigningCall = SigningCall()) throws(CoSSignerError) -> SignedRequest {
+    public func sign(xml: [UInt8], mpid: MPID? = nil, source: String? = nil) throws(CoSSignerError) -> SignedRequest {
+        try sign(xml: xml, mpid: mpid, source: source, call: SigningCall())
+    }
+
+    /// ``sign(xml:mpid:source:)`` with this call's own choices (keep the counter, deterministic, the parties the
+    /// caller may sign for): the service's form.
+    package func sign(xml: [UInt8], mpid: MPID? = nil, source: String? = nil,
+                      call: SigningCall) throws(CoSSignerError) -> SignedRequest {
         do {
             return try requestSigner.sign(xml, source: source, mpid: mpid, call: call)
         } catch {
@@ -134,8 +141,13 @@ public final class SupplierSigner: Sendable {
     /// Signs a typed 6.23 without writing it out and parsing it again: checked, its party and credential chosen,
     /// its counter set by the counter policy, and its compact form signed.
     /// - Throws: ``CoSSignerError``.
-    public func sign(request: ServiceRequest623, mpid: MPID? = nil, source: String? = nil,
-                     call: SigningCall = SigningCall()) throws(CoSSignerError) -> SignedRequest {
+    public func sign(request: ServiceRequest623, mpid: MPID? = nil, source: String? = nil) throws(CoSSignerError) -> SignedRequest {
+        try sign(request: request, mpid: mpid, source: source, call: SigningCall())
+    }
+
+    /// ``sign(request:mpid:source:)`` with this call's own choices.
+    package func sign(request: ServiceRequest623, mpid: MPID? = nil, source: String? = nil,
+                      call: SigningCall) throws(CoSSignerError) -> SignedRequest {
         do {
             return try requestSigner.sign(request: request, source: source, mpid: mpid, call: call)
         } catch {

@@ -1,9 +1,9 @@
 import Foundation
 
 /// Base64 as XML Signature carries it.
-public enum Base64 {
+package enum Base64 {
     /// Encodes bytes as base64 on one line, with padding.
-    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
+    package static func encode(_ bytes: some Sequence<UInt8>) -> String {
         let array = bytes as? [UInt8] ?? Array(bytes)
         return array.withUnsafeBufferPointer { encode($0) }
     }
@@ -49,7 +49,7 @@ public enum Base64 {
     /// Any other character is an error. (As in most decoders, the unused low bits of the last
     /// character before the padding are ignored.)
     /// - Throws: ``Base64Error``.
-    public static func decode(_ text: some StringProtocol) throws(Base64Error) -> [UInt8] {
+    package static func decode(_ text: some StringProtocol) throws(Base64Error) -> [UInt8] {
         // One pass over contiguous UTF-8 (iterating a generic StringProtocol's utf8 view costs more than the
         // rest of the decoding).
         var string = String(text)
@@ -188,9 +188,9 @@ public enum Base64 {
 }
 
 /// Why a text is not valid base64.
-public struct Base64Error: ClassifiedError, Equatable {
+package struct Base64Error: ClassifiedError, Equatable {
     /// Why it was refused.
-    public let reason: String
-    public var failureClass: FailureClass { .input }
-    public var description: String { "invalid base64: \(reason)" }
+    package let reason: String
+    package var failureClass: FailureClass { .input }
+    package var description: String { "invalid base64: \(reason)" }
 }

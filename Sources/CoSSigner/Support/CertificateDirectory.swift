@@ -5,16 +5,16 @@ import Darwin
 #endif
 
 /// Loading every certificate of a directory.
-public enum CertificateDirectory {
+package enum CertificateDirectory {
     /// File name endings read as certificates.
-    public static let extensions = [".pem", ".crt", ".cer", ".der"]
+    package static let extensions = [".pem", ".crt", ".cer", ".der"]
 
     /// Loads every `*.pem`, `*.crt`, `*.cer` and `*.der` file of `path` (not recursive), in name order.
     /// Private key files (`*.key`, `*.key.pem`) are skipped. The directory is opened without blocking
     /// (``Files/openDirectory(_:failureClass:)``) and each certificate file must be a regular file
     /// (``Files/openRegularFile(_:failureClass:)``): a FIFO or device with a certificate's name is refused, naming it.
     /// - Throws: ``FileError`` for an unreadable directory, ``CryptoError`` naming a file that is not a certificate.
-    public static func load(_ path: String) throws -> [Certificate] {
+    package static func load(_ path: String) throws -> [Certificate] {
         let fd = try Files.openDirectory(path, failureClass: .keyOrCertificate)
         guard let dir = fdopendir(fd) else {
             let reason = errnoText()

@@ -1,6 +1,6 @@
 /// The class of a failure. Every error the library throws belongs to exactly one class,
 /// and each class has one exit code in the `cos-signer` command line.
-public enum FailureClass: Int32, Sendable, CaseIterable, CustomStringConvertible {
+package enum FailureClass: Int32, Sendable, CaseIterable, CustomStringConvertible {
     /// The command line itself was wrong.
     case usage = 1
     /// An input could not be read, was malformed, or is not acceptable.
@@ -13,9 +13,9 @@ public enum FailureClass: Int32, Sendable, CaseIterable, CustomStringConvertible
     case signatureInvalid = 10
 
     /// The process exit code of this class.
-    public var exitCode: Int32 { rawValue }
+    package var exitCode: Int32 { rawValue }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .usage: "usage"
         case .input: "input"
@@ -27,7 +27,7 @@ public enum FailureClass: Int32, Sendable, CaseIterable, CustomStringConvertible
 }
 
 /// An error that knows its ``FailureClass``.
-public protocol ClassifiedError: Error, CustomStringConvertible {
+package protocol ClassifiedError: Error, CustomStringConvertible {
     /// How this failure is classified (and so which exit code it maps to).
     var failureClass: FailureClass { get }
 }

@@ -5,17 +5,17 @@ import Darwin
 #endif
 
 /// A file (or standard input or output) that could not be read or written.
-public struct FileError: ClassifiedError, Equatable {
+package struct FileError: ClassifiedError, Equatable {
     /// The path, or `-` for standard input/output.
-    public let path: String
+    package let path: String
     /// Why, in words.
-    public let reason: String
+    package let reason: String
     /// The class of the failure (input by default).
-    public var failureClass: FailureClass
+    package var failureClass: FailureClass
     /// Whether `-` means standard output (a write) rather than standard input.
-    public var isOutput: Bool
+    package var isOutput: Bool
 
-    public init(path: String, reason: String, failureClass: FailureClass = .input, isOutput: Bool = false) {
+    package init(path: String, reason: String, failureClass: FailureClass = .input, isOutput: Bool = false) {
         self.path = path
         self.reason = reason
         self.failureClass = failureClass
@@ -23,16 +23,16 @@ public struct FileError: ClassifiedError, Equatable {
     }
 
     /// The path as messages name it: `standard input` or `standard output` for `-`.
-    public var displayPath: String { path == "-" ? (isOutput ? "standard output" : "standard input") : path }
+    package var displayPath: String { path == "-" ? (isOutput ? "standard output" : "standard input") : path }
 
-    public var description: String { "\(displayPath): \(reason)" }
+    package var description: String { "\(displayPath): \(reason)" }
 }
 
 /// The identity of a file: its device and inode, as `stat` gives them. Two paths name the same file exactly when
 /// their identities are equal (whatever links, `..` or symbolic links lead to it).
-public struct FileIdentity: Hashable, Sendable {
-    public let device: UInt64
-    public let inode: UInt64
+package struct FileIdentity: Hashable, Sendable {
+    package let device: UInt64
+    package let inode: UInt64
 
     init(_ info: stat) {
         device = UInt64(info.st_dev)
@@ -56,10 +56,10 @@ public struct FileIdentity: Hashable, Sendable {
 ///   does not exist or is a regular file; anything else (a device, a FIFO, a socket, a directory, a symbolic link)
 ///   is refused with exit code 2 before anything is written (``checkOutputTarget(_:)``). `-` is standard output.
 ///   Every write, flush and close is checked; a failure names the path and the system's reason.
-public enum Files {
+package enum Files {
     /// Reads a whole file, or standard input when `path` is `-`, refusing anything larger than
     /// `maxBytes` without reading it all, and anything that is not a regular file (see ``openRegularFile(_:failureClass:)``).
-    public static func read(_ path: String, maxBytes: Int) throws(FileError) -> [UInt8] {
+    package static func read(_ path: String, maxBytes: Int) throws(FileError) -> [UInt8] {
         // `admit` always admits, so the result is never nil.
         try read(path, maxBytes: maxBytes, failureClass: .input, admit: { _ in true }) ?? []
     }
@@ -142,14 +142,14 @@ public enum Files {
     /// - Returns: the descriptor (the caller closes it) and the file's status.
     /// - Throws: ``FileError`` with `failureClass`, naming the path and what it is ("is a FIFO (named pipe), not a
     ///   regular file", "is a directory", ...) or the system's reason.
-    public static func openRegularFile(_ path: String, failureClass: FailureClass = .input) throws(FileError) -> (fd: Int32, info: stat) {
+    package static func openRegularFile(_ path: String, failureClass: FailureClass = .input) throws(FileError) -> (fd: Int32, info: stat) {
         var info = stat()
         let fd = try openChecked(path, failureClass: failureClass, clearNonBlocking: true, info: &info) ?? -1
         return (fd, info)
     }
 
     /// Reads a whole regular file of at most `maxBytes` through ``openRegularFile(_:failureClass:)``.
-    public static func readRegularFile(_ path: String, maxBytes: Int, failureClass: FailureClass = .input) throws(FileError) -> [UInt8] {
+    package static func readRegularFile(_ path: String, maxBytes: Int, failureClass: FailureClass = .input) throws(FileError) -> [UInt8] {
         try read(path, maxBytes: maxBytes, failureClass: failureClass, admit: { _ in true }) ?? []
     }
 
@@ -190,7 +190,7 @@ public enum Files {
     /// Opens a directory the user named (symbolic links followed): `O_DIRECTORY | O_NONBLOCK`, so anything that
     /// is not a directory is refused without blocking.
     /// - Returns: the descriptor (the caller closes it, or hands it to `fdopendir`).
-    public static func openDirectory(_ path: String, failureClass: FailureClass = .input) throws(FileError) -> Int32 {
+    package static func openDirectory(_ path: String, failureClass: FailureClass = .input) throws(FileError) -> Int32 {
         var fd: Int32
         repeat {
             fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECTORY | O_NONBLOCK | O_NOCTTY)
@@ -226,14 +226,14 @@ public enum Files {
     }
 
     /// The identity of the file at `path` (symbolic links followed), or `nil` if it cannot be examined.
-    public static func identity(of path: String) -> FileIdentity? {
+    package static func identity(of path: String) -> FileIdentity? {
         var info = stat()
         return stat(path, &info) == 0 ? FileIdentity(info) : nil
     }
 
     /// Whether `a` and `b` name the same file: the same device and inode when both exist (links, `..` and
     /// symbolic links followed), else the same real directory and name.
-    public static func sameFile(_ a: String, _ b: String) -> Bool {
+    package static func sameFile(_ a: String, _ b: String) -> Bool {
         guard a != "-", b != "-" else { return false }
         if let first = identity(of: a), let second = identity(of: b) { return first == second }
         func normalized(_ path: String) -> String {
@@ -247,7 +247,7 @@ public enum Files {
     /// through a symbolic link). `-` (standard output) always may.
     /// - Throws: ``FileError`` (input class, exit 2) naming what `path` is: "is a character device, not a regular
     ///   file; outputs are written only to regular files or new names".
-    public static func checkOutputTarget(_ path: String) throws(FileError) {
+    package static func checkOutputTarget(_ path: String) throws(FileError) {
         guard path != "-" else { return }
         var info = stat()
         guard lstat(path, &info) == 0 else {
@@ -271,7 +271,7 @@ public enum Files {
     ///
     /// `temporaryDirectory`, if given, holds the temporary file instead of `path`'s directory; it must be on the
     /// same file system.
-    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644, durable: Bool = true,
+    package static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644, durable: Bool = true,
                                        temporaryDirectory: String? = nil) throws(FileError) {
         if path == "-" {
             try writeAll(fd: 1, bytes, path: path)
@@ -320,7 +320,7 @@ public enum Files {
     /// truncated, if it exists and is not a regular file (``checkOutputTarget(_:)``; a symbolic link is not
     /// followed), and opened without blocking.
     /// - Returns: the descriptor (the caller closes it and checks the close) and the file's identity.
-    public static func createOutputFile(_ path: String, mode: mode_t = 0o644) throws(FileError) -> (fd: Int32, identity: FileIdentity) {
+    package static func createOutputFile(_ path: String, mode: mode_t = 0o644) throws(FileError) -> (fd: Int32, identity: FileIdentity) {
         try checkOutputTarget(path)
         var fd: Int32
         repeat {
@@ -351,20 +351,20 @@ public enum Files {
     }
 
     /// Whether `path` is a directory.
-    public static func isDirectory(_ path: String) -> Bool {
+    package static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// The canonical absolute path (symbolic links resolved), or `nil` if it does not exist.
-    public static func realPath(_ path: String) -> String? {
+    package static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(decoding: UnsafeRawBufferPointer(start: resolved, count: strlen(resolved)), as: UTF8.self)
     }
 
     /// Writes all of `bytes` to `fd`; a failure names `path` (`-` as standard output).
-    public static func writeAll(fd: Int32, _ bytes: [UInt8], path: String) throws(FileError) {
+    package static func writeAll(fd: Int32, _ bytes: [UInt8], path: String) throws(FileError) {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { raw -> Int in
@@ -393,29 +393,29 @@ public enum Files {
 /// report file. The first failure is kept (``failure``), and nothing more is written after it; ``finish()``
 /// flushes, closes (unless it is a standard stream) and returns the failure, so a run can fail with the path and
 /// the system's reason instead of losing output silently.
-public final class CheckedOutputStream: @unchecked Sendable {
+package final class CheckedOutputStream: @unchecked Sendable {
     /// The path (`-` for standard output).
-    public let path: String
+    package let path: String
     private let fd: Int32
     private let ownsDescriptor: Bool
     private let flushEveryLine: Bool
     private var buffer: [UInt8] = []
     private var closed = false
     /// The file's device and inode (`nil` for standard output).
-    public let identity: FileIdentity?
+    package let identity: FileIdentity?
     /// The first write, flush or close that failed.
-    public private(set) var failure: FileError?
+    package private(set) var failure: FileError?
 
     /// How many bytes are kept before they are written.
     static let bufferBytes = 64 * 1024
 
     /// Standard output; flushed at every line when it is a terminal.
-    public static func standardOutput() -> CheckedOutputStream {
+    package static func standardOutput() -> CheckedOutputStream {
         CheckedOutputStream(fd: 1, path: "-", identity: nil, ownsDescriptor: false, flushEveryLine: isatty(1) == 1)
     }
 
     /// A new or truncated regular file (``Files/createOutputFile(_:mode:)``).
-    public convenience init(creating path: String) throws(FileError) {
+    package convenience init(creating path: String) throws(FileError) {
         let created = try Files.createOutputFile(path)
         self.init(fd: created.fd, path: path, identity: created.identity, ownsDescriptor: true, flushEveryLine: false)
     }
@@ -434,7 +434,7 @@ public final class CheckedOutputStream: @unchecked Sendable {
     }
 
     /// Appends `line` and a line feed. Not thread-safe: callers serialise.
-    public func writeLine(_ line: String) {
+    package func writeLine(_ line: String) {
         guard failure == nil, !closed else { return }
         buffer.append(contentsOf: line.utf8)
         buffer.append(0x0A)
@@ -442,7 +442,7 @@ public final class CheckedOutputStream: @unchecked Sendable {
     }
 
     /// Writes what is buffered. A failure is kept in ``failure``.
-    public func flush() {
+    package func flush() {
         guard failure == nil, !buffer.isEmpty else { return }
         do {
             try Files.writeAll(fd: fd, buffer, path: path)
@@ -454,7 +454,7 @@ public final class CheckedOutputStream: @unchecked Sendable {
 
     /// Flushes, closes the file (not standard output) and returns the first failure, if any.
     @discardableResult
-    public func finish() -> FileError? {
+    package func finish() -> FileError? {
         flush()
         if ownsDescriptor && !closed {
             closed = true

@@ -24,7 +24,7 @@ public struct KeyFilePolicy: Sendable, Equatable {
     public static let allowInsecure = KeyFilePolicy(allowInsecurePermissions: true)
 
     /// What a checked file holds: the rule is the same, the message names it.
-    public enum FileKind: String, Sendable, Equatable {
+    package enum FileKind: String, Sendable, Equatable {
         /// A private key file.
         case privateKey = "private key file"
         /// A file holding an encrypted key's passphrase (`--passphrase-file`, a registry's `passphrase_file`).
@@ -39,7 +39,7 @@ public struct KeyFilePolicy: Sendable, Equatable {
     /// - Throws: ``KeyFilePermissionError`` (key or certificate class, exit 3) naming the file, its mode and
     ///   the fix, when the file is accessible to group or others and this policy does not allow it.
     ///   A file that cannot be examined is left to the reader, which reports why it cannot be read.
-    public func check(_ path: String, kind: FileKind = .privateKey) throws(KeyFilePermissionError) {
+    package func check(_ path: String, kind: FileKind = .privateKey) throws(KeyFilePermissionError) {
         guard !allowInsecurePermissions else { return }
         var info = stat()
         guard stat(path, &info) == 0 else { return }
@@ -58,23 +58,23 @@ public struct KeyFilePolicy: Sendable, Equatable {
 
 /// A secret file (private key, passphrase, PIN or password) that its group or others may read or write, refused by
 /// ``KeyFilePolicy/strict``.
-public struct KeyFilePermissionError: ClassifiedError, Equatable {
+package struct KeyFilePermissionError: ClassifiedError, Equatable {
     /// The file.
-    public let path: String
+    package let path: String
     /// Its permission bits (`0o777` part of the mode).
-    public let mode: UInt32
+    package let mode: UInt32
     /// What the file holds.
-    public let kind: KeyFilePolicy.FileKind
+    package let kind: KeyFilePolicy.FileKind
 
-    public init(path: String, mode: UInt32, kind: KeyFilePolicy.FileKind = .privateKey) {
+    package init(path: String, mode: UInt32, kind: KeyFilePolicy.FileKind = .privateKey) {
         self.path = path
         self.mode = mode
         self.kind = kind
     }
 
-    public var failureClass: FailureClass { .keyOrCertificate }
+    package var failureClass: FailureClass { .keyOrCertificate }
 
-    public var description: String {
+    package var description: String {
         let octal = String(mode, radix: 8)
         return "\(path): the \(kind.rawValue) is accessible by group or others (mode 0\(octal)); "
             + "restrict it with 'chmod 600 \(path)', or pass --allow-insecure-key-file to accept it"

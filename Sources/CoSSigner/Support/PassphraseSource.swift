@@ -17,7 +17,7 @@ public enum PassphraseSource: Sendable, Equatable, CustomStringConvertible {
     ///   (`--allow-insecure-key-file`). It must be a regular file, opened without blocking.
     /// - Throws: ``FileError`` (key or certificate class, exit 3) naming the variable or file, never the secret;
     ///   ``KeyFilePermissionError`` (exit 3) for a passphrase file its group or others may access.
-    public func load(keyFilePolicy: KeyFilePolicy = .strict) throws -> Passphrase {
+    package func load(keyFilePolicy: KeyFilePolicy = .strict) throws -> Passphrase {
         switch self {
         case .environment(let name):
             guard let value = getenv(name) else {

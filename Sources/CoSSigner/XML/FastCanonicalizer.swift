@@ -11,9 +11,9 @@
 /// namespace URIs made of ordinary URI characters, no `xml:` attributes, no BOM. Anything outside that subset,
 /// and anything malformed, returns `nil`: the caller then takes the libxml2 path, which gives either the same
 /// answer or the proper typed error. It never gives a different answer.
-enum FastCanonicalizer {
+package enum FastCanonicalizer {
     /// What to do with `ds:Signature` elements and whitespace.
-    enum Mode {
+    package enum Mode {
         /// Signing: drop every root-level `ds:Signature` (a placeholder); a `ds:Signature` anywhere else gives
         /// `nil`. With `compact`, whitespace-only text in element content is dropped.
         case signing(compact: Bool)
@@ -23,13 +23,13 @@ enum FastCanonicalizer {
     }
 
     /// The canonical form and what the caller needs beside it.
-    struct Result {
+    package struct Result {
         /// The canonical octets.
-        var bytes: [UInt8]
+        package var bytes: [UInt8]
         /// The root's qualified name as written (its end tag closes `bytes`).
-        var rootQualifiedName: [UInt8]
+        package var rootQualifiedName: [UInt8]
         /// Verifying: the byte range of the `ds:Signature` element in the input.
-        var signatureRange: Range<Int>?
+        package var signatureRange: Range<Int>?
         /// Verifying: the namespace declarations of the root, in input order (`prefix` empty for the default),
         /// so that the Signature can be parsed on its own in the same scope.
         var rootNamespaces: [(prefix: [UInt8], uri: [UInt8])]
@@ -42,7 +42,7 @@ enum FastCanonicalizer {
     }
 
     /// The canonical form of `bytes`, or `nil` when the fast path does not handle the document.
-    static func canonicalize(_ bytes: UnsafeRawBufferPointer, mode: Mode, limits: XMLParseLimits) -> Result? {
+    static package func canonicalize(_ bytes: UnsafeRawBufferPointer, mode: Mode, limits: XMLParseLimits) -> Result? {
         withScanner(bytes, mode: mode, limits: limits) { $0.result() }
     }
 
@@ -76,7 +76,7 @@ enum FastCanonicalizer {
     }
 
     /// Convenience for arrays.
-    static func canonicalize(_ bytes: [UInt8], mode: Mode, limits: XMLParseLimits) -> Result? {
+    static package func canonicalize(_ bytes: [UInt8], mode: Mode, limits: XMLParseLimits) -> Result? {
         bytes.withUnsafeBytes { canonicalize($0, mode: mode, limits: limits) }
     }
 }
@@ -166,7 +166,7 @@ struct FastC14NScanner {
     let n: Int
     let mode: FastCanonicalizer.Mode
     let compact: Bool
-    let verifying: Bool
+    package let verifying: Bool
     let maxDepth: Int
     let maxAttributes: Int
     var i = 0

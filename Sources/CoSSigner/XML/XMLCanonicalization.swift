@@ -7,7 +7,7 @@ extension XMLDocument {
     /// followed by the node-set-to-octets conversion that the XMLDSig Reference digest uses.
     /// - Throws: ``XMLError`` (``XMLError/Kind/unsupported``) if libxml2 refuses the document,
     ///   for example for a relative namespace URI.
-    public func inclusiveCanonicalForm(excluding: XMLElement? = nil) throws(XMLError) -> [UInt8] {
+    package func inclusiveCanonicalForm(excluding: XMLElement? = nil) throws(XMLError) -> [UInt8] {
         guard let excluding else {
             return try canonicalize(mode: XML_C14N_1_0, visibility: nil, subtree: nil)
         }
@@ -20,7 +20,7 @@ extension XMLDocument {
     /// Exclusive Canonical XML 1.0 without comments, with no InclusiveNamespaces prefix list,
     /// of the subtree rooted at `element` (how `ds:SignedInfo` is canonicalised). Namespace
     /// declarations of ancestors appear only where the subtree visibly uses them.
-    public func exclusiveCanonicalForm(of element: XMLElement) throws(XMLError) -> [UInt8] {
+    package func exclusiveCanonicalForm(of element: XMLElement) throws(XMLError) -> [UInt8] {
         guard element.document === self else {
             throw XMLError(kind: .unsupported, message: "exclusiveCanonicalForm: the element belongs to another document")
         }
@@ -30,7 +30,7 @@ extension XMLDocument {
     /// Canonical XML of the whole document without the subtree `excluding`, in any of the four variants (inclusive
     /// or exclusive, with or without comments). Only the diagnoses of an invalid signature use the variants the
     /// profile does not (what a faulty signer may have digested).
-    func canonicalForm(excluding: XMLElement, exclusive: Bool, withComments: Bool) throws(XMLError) -> [UInt8] {
+    package func canonicalForm(excluding: XMLElement, exclusive: Bool, withComments: Bool) throws(XMLError) -> [UInt8] {
         guard excluding.document === self else {
             throw XMLError(kind: .unsupported, message: "canonicalForm: the element belongs to another document")
         }

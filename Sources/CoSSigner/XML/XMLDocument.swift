@@ -6,7 +6,7 @@ internal import CLibXML2
 ///
 /// Not `Sendable`: use one document from one thread at a time. Different documents may be
 /// parsed and used concurrently on different threads.
-public final class XMLDocument {
+package final class XMLDocument {
     /// The owned libxml2 document, freed in `deinit`.
     let docPtr: xmlDocPtr
 
@@ -16,12 +16,12 @@ public final class XMLDocument {
     ///   - limits: size and depth limits.
     ///   - source: a file name for error messages.
     /// - Throws: ``XMLError`` for anything refused; the line and column are those of the first error.
-    public init(parsing bytes: UnsafeRawBufferPointer, limits: XMLParseLimits = .default, source: String? = nil) throws(XMLError) {
+    package init(parsing bytes: UnsafeRawBufferPointer, limits: XMLParseLimits = .default, source: String? = nil) throws(XMLError) {
         docPtr = try LibXML2Parser.parse(bytes, limits: limits, source: source)
     }
 
     /// Parses `bytes`; see ``init(parsing:limits:source:)-(UnsafeRawBufferPointer,_,_)``.
-    public convenience init(parsing bytes: [UInt8], limits: XMLParseLimits = .default, source: String? = nil) throws(XMLError) {
+    package convenience init(parsing bytes: [UInt8], limits: XMLParseLimits = .default, source: String? = nil) throws(XMLError) {
         // Refuse oversized input before touching it.
         guard bytes.count <= limits.maxDocumentBytes else {
             throw XMLError(kind: .tooLarge,
@@ -48,7 +48,7 @@ public final class XMLDocument {
     }
 
     /// The document (root) element.
-    public var root: XMLElement {
+    package var root: XMLElement {
         // A parsed document always has a root: LibXML2Parser refuses one without, and
         // remove(_:) refuses to remove it.
         XMLElement(document: self, node: xmlDocGetRootElement(docPtr)!)
@@ -58,7 +58,7 @@ public final class XMLDocument {
     /// at least one element child (element content), so `<a>\n  <b>x</b>\n</a>` becomes
     /// `<a><b>x</b></a>`, while `<b> </b>` keeps its text. This is the "compact" form DCC's tool
     /// signs. CDATA sections are never dropped.
-    public func removeWhitespaceBetweenElements() {
+    package func removeWhitespaceBetweenElements() {
         guard let rootNode = xmlDocGetRootElement(docPtr) else { return }
         var stack: [xmlNodePtr] = [rootNode]
         var doomed: [xmlNodePtr] = []
@@ -92,7 +92,7 @@ public final class XMLDocument {
     /// child starts a new line indented by `unit` once per level (the root's children once), and the end tag
     /// starts a line at the element's own level. Elements holding text are left as they are. Used to rebuild the
     /// layouts a signed document may have had (explaining an invalid signature).
-    func indentElementContent(unit: String) {
+    package func indentElementContent(unit: String) {
         guard let rootNode = xmlDocGetRootElement(docPtr) else { return }
         var stack: [(node: xmlNodePtr, depth: Int)] = [(rootNode, 0)]
         while let (element, depth) = stack.popLast() {
@@ -152,7 +152,7 @@ public final class XMLDocument {
     /// must not be used afterwards. The root element cannot be removed, nor an element of another document:
     /// for those nothing happens and the result is `false`.
     @discardableResult
-    public func remove(_ element: XMLElement) -> Bool {
+    package func remove(_ element: XMLElement) -> Bool {
         guard element.document === self, element.node != xmlDocGetRootElement(docPtr) else { return false }
         xmlUnlinkNode(element.node)
         xmlFreeNode(element.node)
@@ -160,7 +160,7 @@ public final class XMLDocument {
     }
 
     /// Every element, in document order, whose namespace and local name match.
-    public func elements(namespaceURI: String, localName: String) -> [XMLElement] {
+    package func elements(namespaceURI: String, localName: String) -> [XMLElement] {
         guard let rootNode = xmlDocGetRootElement(docPtr) else { return [] }
         let wantedName = Array(localName.utf8)
         let wantedURI = Array(namespaceURI.utf8)

@@ -2,7 +2,7 @@ internal import CLibXML2
 
 /// A view of one element of an ``XMLDocument``. It keeps its document alive.
 /// After ``XMLDocument/remove(_:)`` of it or of an ancestor it must not be used.
-public struct XMLElement {
+package struct XMLElement {
     /// The document that owns the node.
     let document: XMLDocument
     /// The libxml2 element node.
@@ -14,25 +14,25 @@ public struct XMLElement {
     }
 
     /// The local name (without prefix).
-    public var localName: String { string(node.pointee.name) ?? "" }
+    package var localName: String { string(node.pointee.name) ?? "" }
 
     /// The namespace URI, or `nil` if the element is in no namespace.
-    public var namespaceURI: String? { node.pointee.ns.flatMap { string($0.pointee.href) } }
+    package var namespaceURI: String? { node.pointee.ns.flatMap { string($0.pointee.href) } }
 
     /// The prefix as written, or `nil` for none.
-    public var prefix: String? { node.pointee.ns.flatMap { string($0.pointee.prefix) } }
+    package var prefix: String? { node.pointee.ns.flatMap { string($0.pointee.prefix) } }
 
     /// The line of the start tag.
-    public var line: Int { Int(xmlGetLineNo(node)) }
+    package var line: Int { Int(xmlGetLineNo(node)) }
 
     /// The parent element, or `nil` for the root.
-    public var parent: XMLElement? {
+    package var parent: XMLElement? {
         guard let p = node.pointee.parent, p.pointee.type == XML_ELEMENT_NODE else { return nil }
         return XMLElement(document: document, node: p)
     }
 
     /// All child nodes in document order.
-    public var children: [XMLNode] {
+    package var children: [XMLNode] {
         var result: [XMLNode] = []
         var child = node.pointee.children
         while let c = child {
@@ -51,7 +51,7 @@ public struct XMLElement {
     }
 
     /// The child elements in document order.
-    public var elementChildren: [XMLElement] {
+    package var elementChildren: [XMLElement] {
         var result: [XMLElement] = []
         var child = node.pointee.children
         while let c = child {
@@ -62,7 +62,7 @@ public struct XMLElement {
     }
 
     /// The concatenation of the direct text and CDATA children (not of descendants).
-    public var textContent: String {
+    package var textContent: String {
         var result = ""
         var child = node.pointee.children
         while let c = child {
@@ -75,7 +75,7 @@ public struct XMLElement {
     }
 
     /// The attributes in document order (namespace declarations are not attributes).
-    public var attributes: [XMLAttribute] {
+    package var attributes: [XMLAttribute] {
         var result: [XMLAttribute] = []
         var attr = node.pointee.properties
         while let a = attr {
@@ -89,7 +89,7 @@ public struct XMLElement {
     }
 
     /// The value of the attribute with this local name and namespace (`nil`: no namespace).
-    public func attribute(_ localName: String, namespaceURI: String? = nil) -> String? {
+    package func attribute(_ localName: String, namespaceURI: String? = nil) -> String? {
         let name = Array(localName.utf8)
         let uri = namespaceURI.map { Array($0.utf8) }
         var attr = node.pointee.properties
@@ -109,7 +109,7 @@ public struct XMLElement {
     }
 
     /// The `xmlns` / `xmlns:p` declarations written on this element (`prefix` `nil` = default namespace).
-    public var namespaceDeclarations: [(prefix: String?, uri: String)] {
+    package var namespaceDeclarations: [(prefix: String?, uri: String)] {
         var result: [(prefix: String?, uri: String)] = []
         var ns = node.pointee.nsDef
         while let n = ns {
@@ -120,7 +120,7 @@ public struct XMLElement {
     }
 
     /// Whether both views are of the same node.
-    public func isSameNode(as other: XMLElement) -> Bool {
+    package func isSameNode(as other: XMLElement) -> Bool {
         node == other.node
     }
 
@@ -138,15 +138,15 @@ public struct XMLElement {
 }
 
 /// An attribute of an element.
-public struct XMLAttribute: Sendable, Equatable {
+package struct XMLAttribute: Sendable, Equatable {
     /// The local name (without prefix).
-    public let localName: String
+    package let localName: String
     /// The namespace URI, or `nil` for an unprefixed attribute.
-    public let namespaceURI: String?
+    package let namespaceURI: String?
     /// The normalised value.
-    public let value: String
+    package let value: String
 
-    public init(localName: String, namespaceURI: String?, value: String) {
+    package init(localName: String, namespaceURI: String?, value: String) {
         self.localName = localName
         self.namespaceURI = namespaceURI
         self.value = value
@@ -154,7 +154,7 @@ public struct XMLAttribute: Sendable, Equatable {
 }
 
 /// A child node of an element.
-public enum XMLNode {
+package enum XMLNode {
     case element(XMLElement)
     case text(String)
     case cdata(String)

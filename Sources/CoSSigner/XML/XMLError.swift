@@ -1,37 +1,37 @@
 /// Limits applied while parsing untrusted XML.
-public struct XMLParseLimits: Sendable, Equatable {
+package struct XMLParseLimits: Sendable, Equatable {
     /// libxml2's own nesting limit (`xmlParserMaxDepth` in 2.9, without `XML_PARSE_HUGE`).
     /// A larger ``maxDepth`` is treated as this value.
-    public static let libxml2MaxDepth = 256
+    package static let libxml2MaxDepth = 256
 
     /// Documents longer than this many bytes are refused before parsing (``XMLError/Kind/tooLarge``).
-    public var maxDocumentBytes: Int
+    package var maxDocumentBytes: Int
     /// The deepest element nesting accepted; the root element is at depth 1
     /// (``XMLError/Kind/tooDeep``). Values above ``libxml2MaxDepth`` act as ``libxml2MaxDepth``.
-    public var maxDepth: Int
+    package var maxDepth: Int
     /// The most attributes (namespace declarations included) one start tag may have
     /// (``XMLError/Kind/tooLarge``). libxml2 2.9 checks for duplicate attributes in time
     /// quadratic in their number (160,000 attributes take a minute), so this is checked on
     /// the raw bytes before libxml2 sees them. Default 256; DUIS elements have a handful.
-    public var maxAttributesPerElement: Int = 256
+    package var maxAttributesPerElement: Int = 256
 
     /// Makes limits; the defaults are 16 MiB and 64 levels (DUIS nests about 10 deep).
-    public init(maxDocumentBytes: Int = 16 << 20, maxDepth: Int = 64) {
+    package init(maxDocumentBytes: Int = 16 << 20, maxDepth: Int = 64) {
         self.maxDocumentBytes = maxDocumentBytes
         self.maxDepth = maxDepth
     }
 
     /// 16 MiB and 64 levels.
-    public static let `default` = XMLParseLimits()
+    package static let `default` = XMLParseLimits()
 
     /// The depth actually enforced.
     var effectiveMaxDepth: Int { min(maxDepth, Self.libxml2MaxDepth) }
 }
 
 /// Why an XML document was refused or could not be processed. Always an input failure.
-public struct XMLError: ClassifiedError, Equatable {
+package struct XMLError: ClassifiedError, Equatable {
     /// The kind of failure.
-    public enum Kind: String, Sendable {
+    package enum Kind: String, Sendable {
         /// Longer than ``XMLParseLimits/maxDocumentBytes``.
         case tooLarge
         /// Nested deeper than ``XMLParseLimits/maxDepth``.
@@ -48,18 +48,18 @@ public struct XMLError: ClassifiedError, Equatable {
     }
 
     /// The kind of failure.
-    public let kind: Kind
+    package let kind: Kind
     /// A human-readable reason (libxml2's message for parser errors, without its trailing newline).
-    public let message: String
+    package let message: String
     /// The 1-based line of the first error, when known.
-    public let line: Int?
+    package let line: Int?
     /// The 1-based column of the first error, when known.
-    public let column: Int?
+    package let column: Int?
     /// The file name the caller gave when parsing, if any.
-    public var source: String?
+    package var source: String?
 
     /// Makes an error.
-    public init(kind: Kind, message: String, line: Int? = nil, column: Int? = nil, source: String? = nil) {
+    package init(kind: Kind, message: String, line: Int? = nil, column: Int? = nil, source: String? = nil) {
         self.kind = kind
         self.message = message
         self.line = line
@@ -67,10 +67,10 @@ public struct XMLError: ClassifiedError, Equatable {
         self.source = source
     }
 
-    public var failureClass: FailureClass { .input }
+    package var failureClass: FailureClass { .input }
 
     /// `FILE:LINE:COL: message`; the parts that are not known are left out.
-    public var description: String {
+    package var description: String {
         var location: [String] = []
         if let source { location.append(source) }
         if let line {

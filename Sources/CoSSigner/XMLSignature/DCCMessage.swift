@@ -3,7 +3,7 @@ import Foundation
 /// What a DUIS document is, read from its root and, for `sr:Response`, its body: what decides who signs it
 /// (Users sign requests with their XmlSign key; the DCC signs responses and alerts with a DSP XML signing
 /// certificate, OU `89`; the DCC does not sign acknowledgements).
-public enum DUISMessageKind: String, Sendable, Codable, CaseIterable {
+package enum DUISMessageKind: String, Sendable, Codable, CaseIterable {
     /// `sr:Request`: a Service Request, signed by the User who sends it.
     case request
     /// `sr:Response` whose `sr:ResponseMessage` carries a payload (or an SMETS1 response): signed by the DCC.
@@ -19,7 +19,7 @@ public enum DUISMessageKind: String, Sendable, Codable, CaseIterable {
     case other
 
     /// The kind of `document`.
-    public init(_ document: XMLDocument) {
+    package init(_ document: XMLDocument) {
         let root = document.root
         guard root.namespaceURI == DUISNamespace.serviceUserGateway else {
             self = .other
@@ -55,10 +55,10 @@ public enum DUISMessageKind: String, Sendable, Codable, CaseIterable {
     }
 
     /// Whether the DCC signs messages of this kind (responses and alerts; not acknowledgements).
-    public var isSignedByDCC: Bool { self == .response || self == .deviceAlert || self == .dccAlert }
+    package var isSignedByDCC: Bool { self == .response || self == .deviceAlert || self == .dccAlert }
 
     /// In words, for messages ("DCC acknowledgement", "device alert", …).
-    public var noun: String {
+    package var noun: String {
         switch self {
         case .request: "Service Request"
         case .response: "DCC response"
@@ -73,32 +73,32 @@ public enum DUISMessageKind: String, Sendable, Codable, CaseIterable {
 /// The header of a DCC message (`sr:Response`: response, acknowledgement or alert) and what its body says
 /// about it: what an adapter needs to match a response to the request it sent (``requestID``) and to act on
 /// it (``responseCode``, ``responseDateTime``). Read from the tree; the signature is not checked here.
-public struct DUISResponseHeader: Sendable, Equatable, Codable {
+package struct DUISResponseHeader: Sendable, Equatable, Codable {
     /// Response, acknowledgement, device alert or DCC alert.
-    public let kind: DUISMessageKind
+    package let kind: DUISMessageKind
     /// `sr:Header/sr:RequestID`: the RequestID of the request this answers (absent on some alerts).
-    public let requestID: String?
+    package let requestID: String?
     /// `sr:Header/sr:ResponseID`, when present (alerts without a request).
-    public let responseID: String?
+    package let responseID: String?
     /// `sr:Header/sr:ResponseCode` (`I0` success, `I99` other information, `E…` errors, …).
-    public let responseCode: String
+    package let responseCode: String
     /// `sr:Header/sr:ResponseDateTime`, as written (xs:dateTime).
-    public let responseDateTime: String
+    package let responseDateTime: String
     /// `sr:Body/sr:ResponseMessage/sr:ServiceReference`, when the body has one.
-    public let serviceReference: String?
+    package let serviceReference: String?
     /// `sr:Body/sr:ResponseMessage/sr:ServiceReferenceVariant`, when the body has one.
-    public let serviceReferenceVariant: String?
+    package let serviceReferenceVariant: String?
     /// The alert code of an alert (`sr:AlertCode` of a device alert, `sr:DCCAlertCode` of a DCC alert).
-    public let alertCode: String?
+    package let alertCode: String?
     /// The root's `schemaVersion`.
-    public let schemaVersion: String?
+    package let schemaVersion: String?
     /// Whether the message carries a `ds:Signature` (not whether it verifies: use ``DUISVerifier``).
-    public let signed: Bool
+    package let signed: Bool
 
     /// Reads the header of a parsed `sr:Response`.
     /// - Throws: ``DUISRequestError`` when the root is not `sr:Response` or a header element is missing,
     ///   repeated, or holds anything but text (RequestID and ResponseID must be in their lexical form).
-    public init(_ document: XMLDocument, source: String? = nil) throws(DUISRequestError) {
+    package init(_ document: XMLDocument, source: String? = nil) throws(DUISRequestError) {
         let ns = DUISNamespace.serviceUserGateway
         let root = document.root
         func refuse(_ field: String, _ rule: DUISRequestError.Rule, _ reason: String, line: Int?) -> DUISRequestError {
@@ -164,12 +164,12 @@ public struct DUISResponseHeader: Sendable, Equatable, Codable {
 
     /// Parses `bytes` (hardened parser) and reads the header.
     /// - Throws: ``XMLError`` for unreadable XML, ``DUISRequestError`` as ``init(_:source:)``.
-    public init(parsing bytes: [UInt8], limits: XMLParseLimits = .default, source: String? = nil) throws {
+    package init(parsing bytes: [UInt8], limits: XMLParseLimits = .default, source: String? = nil) throws {
         try self.init(try XMLDocument(parsing: bytes, limits: limits, source: source), source: source)
     }
 
     /// The header in human form, one field per line.
-    public var humanReadable: String {
+    package var humanReadable: String {
         var lines = ["\(kind.noun.prefix(1).uppercased() + kind.noun.dropFirst())\(signed ? " (signed)" : " (unsigned)")"]
         lines.append("  RequestID:        \(requestID ?? "-")")
         if let responseID { lines.append("  ResponseID:       \(responseID)") }

@@ -1,14 +1,14 @@
 /// How a document is signed.
-public struct SigningOptions: Sendable, Equatable {
+package struct SigningOptions: Sendable, Equatable {
     /// Keep the input's whitespace between elements instead of emitting the compact form
     /// (DCC's own tool only accepts compact documents, so this is off by default).
-    public var keepWhitespace: Bool
+    package var keepWhitespace: Bool
     /// Sign deterministically (RFC 6979) instead of with a random nonce.
-    public var deterministic: Bool
+    package var deterministic: Bool
     /// Bounds applied when parsing the input.
-    public var limits: XMLParseLimits
+    package var limits: XMLParseLimits
 
-    public init(keepWhitespace: Bool = false, deterministic: Bool = false, limits: XMLParseLimits = .default) {
+    package init(keepWhitespace: Bool = false, deterministic: Bool = false, limits: XMLParseLimits = .default) {
         self.keepWhitespace = keepWhitespace
         self.deterministic = deterministic
         self.limits = limits
@@ -16,30 +16,30 @@ public struct SigningOptions: Sendable, Equatable {
 }
 
 /// A signed document and the values that went into its signature.
-public struct SignedDocument: Sendable {
+package struct SignedDocument: Sendable {
     /// The signed document: the canonical form of the input with `ds:Signature` as the root's last child.
-    public let bytes: [UInt8]
+    package let bytes: [UInt8]
     /// The base64 DigestValue (SHA-256 of the inclusive canonical form of the document without the Signature).
-    public let digestValue: String
+    package let digestValue: String
     /// The base64 SignatureValue (raw `r||s`).
-    public let signatureValue: String
+    package let signatureValue: String
 }
 
 /// Signs DUIS documents with one key and its certificate, following ``DUISSignatureProfile``.
 ///
 /// One signer may be shared by many threads.
-public final class DUISSigner: Sendable {
+package final class DUISSigner: Sendable {
     /// The signing key: a file key or a PKCS#11 token key.
-    public let key: AnySigningKey
+    package let key: AnySigningKey
     /// The certificate named in KeyInfo.
-    public let certificate: Certificate
+    package let certificate: Certificate
     /// The X509IssuerName and X509SerialNumber texts of KeyInfo (escaped issuer name, decimal serial).
     private let issuerNameText: [UInt8]
     private let serialNumberText: [UInt8]
 
     /// Makes a signer with a file key. The key must be the certificate's key.
     /// - Throws: ``SigningRefused`` (key or certificate class) when they do not match.
-    public convenience init(key: SigningKey, certificate: Certificate) throws {
+    package convenience init(key: SigningKey, certificate: Certificate) throws {
         try self.init(key: AnySigningKey(key), certificate: certificate)
     }
 
@@ -47,7 +47,7 @@ public final class DUISSigner: Sendable {
     /// The key must be the certificate's key. A token key refuses ``SigningOptions/deterministic``
     /// (``PKCS11Error/Code/deterministicUnsupported``).
     /// - Throws: ``SigningRefused`` (key or certificate class) when they do not match.
-    public init(key: AnySigningKey, certificate: Certificate) throws {
+    package init(key: AnySigningKey, certificate: Certificate) throws {
         guard certificate.isP256 else {
             throw SigningRefused("the signing certificate \(certificate.serialNumber) does not hold a P-256 key", failureClass: .keyOrCertificate)
         }
@@ -70,7 +70,7 @@ public final class DUISSigner: Sendable {
     /// digested octets) with the new `ds:Signature` inserted as the root's last child.
     /// - Throws: ``XMLError`` for unreadable XML, ``SigningRefused`` for documents that cannot be signed,
     ///   ``CryptoError`` if signing fails.
-    public func sign(_ bytes: [UInt8], options: SigningOptions = SigningOptions(), source: String? = nil) throws -> SignedDocument {
+    package func sign(_ bytes: [UInt8], options: SigningOptions = SigningOptions(), source: String? = nil) throws -> SignedDocument {
         if let signed = try fastSign(bytes, options: options) { return signed }
         let document = try XMLDocument(parsing: bytes, limits: options.limits, source: source)
         return try sign(document, options: options, source: source)
@@ -96,7 +96,7 @@ public final class DUISSigner: Sendable {
     }
 
     /// Signs a parsed document (which this call modifies: old signatures removed, whitespace compacted).
-    public func sign(_ document: XMLDocument, options: SigningOptions = SigningOptions(), source: String? = nil) throws -> SignedDocument {
+    package func sign(_ document: XMLDocument, options: SigningOptions = SigningOptions(), source: String? = nil) throws -> SignedDocument {
         let root = document.root
         let signatures = document.elements(namespaceURI: DUISSignatureProfile.namespace, localName: "Signature")
         // Check them all before removing any: removing one frees the subtree of a nested one.
@@ -178,8 +178,8 @@ public final class DUISSigner: Sendable {
 }
 
 /// Escaping of character data for XML text content.
-enum XMLText {
-    static func escape(_ text: String) -> String {
+package enum XMLText {
+    static package func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for ch in text.unicodeScalars {

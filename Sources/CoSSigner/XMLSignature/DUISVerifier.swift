@@ -1,17 +1,17 @@
 /// Certificates a verifier may use, found by the `X509IssuerSerial` a signature names.
-public struct CertificateSet: Sendable {
+package struct CertificateSet: Sendable {
     /// The certificates, in the order given.
-    public let certificates: [Certificate]
+    package let certificates: [Certificate]
 
     /// Makes a set from certificates. Two different certificates with the same issuer and serial are never chosen
     /// between: a signature naming them finds no certificate (use ``init(checking:)`` to refuse such a set).
-    public init(_ certificates: [Certificate]) { self.certificates = certificates }
+    package init(_ certificates: [Certificate]) { self.certificates = certificates }
 
     /// Makes a set from certificates, dropping exact copies, and refuses two different certificates with the same
     /// issuer (compared as a distinguished name) and serial (compared as a signed integer, so −n ≠ n): a signature's
     /// `X509IssuerSerial` could not tell them apart.
     /// - Throws: ``CryptoError`` (``CryptoError/Code/invalidCertificate``, key or certificate class) naming both.
-    public init(checking certificates: [Certificate]) throws(CryptoError) {
+    package init(checking certificates: [Certificate]) throws(CryptoError) {
         var unique = [Certificate]()
         for certificate in certificates {
             if let other = unique.first(where: { $0.isIdentified(byIssuer: certificate.issuer, serial: certificate.serialNumber) }) {
@@ -28,7 +28,7 @@ public struct CertificateSet: Sendable {
 
     /// The certificate with this issuer (compared as a distinguished name) and serial (compared as a signed
     /// integer); nil when none, or when two different certificates have them.
-    public func certificate(issuer: DistinguishedName, serial: SerialNumber) -> Certificate? {
+    package func certificate(issuer: DistinguishedName, serial: SerialNumber) -> Certificate? {
         var found: Certificate?
         for certificate in certificates where certificate.isIdentified(byIssuer: issuer, serial: serial) {
             if let found, found != certificate { return nil }
@@ -48,44 +48,44 @@ public struct CertificateSet: Sendable {
 }
 
 /// A document whose signature verified.
-public struct VerifiedDocument: Sendable {
+package struct VerifiedDocument: Sendable {
     /// The signed content: the inclusive canonical form of the document without its Signature,
     /// exactly the octets the Reference digest covers. Read this, never the unverified input.
-    public let signedContent: [UInt8]
+    package let signedContent: [UInt8]
     /// The certificate whose key verified the signature.
-    public let certificate: Certificate
+    package let certificate: Certificate
     /// The base64 DigestValue.
-    public let digestValue: String
+    package let digestValue: String
     /// What was accepted only because an option allowed it (a Java-length SignatureValue with
     /// ``DUISVerifier/acceptsJavaLengthSignatures``); empty for a signature exactly as the profile writes it.
-    public internal(set) var warnings: [String] = []
+    package internal(set) var warnings: [String] = []
 
     /// The RequestID in `sr:Header/sr:RequestID` of the signed content (requests and DCC responses alike), read
     /// from the verified bytes; `nil` when there is none or it is not valid.
-    public var requestID: RequestID? { RequestSigner.genericRequestID(canonical: signedContent, source: nil) }
+    package var requestID: RequestID? { RequestSigner.genericRequestID(canonical: signedContent, source: nil) }
 }
 
 /// Verifies DUIS signatures strictly against ``DUISSignatureProfile``.
-public struct DUISVerifier: Sendable {
+package struct DUISVerifier: Sendable {
     /// The certificates KeyInfo may name.
-    public let certificates: CertificateSet
+    package let certificates: CertificateSet
     /// Bounds applied when parsing.
-    public var limits: XMLParseLimits
+    package var limits: XMLParseLimits
     /// When set, a ``SignatureInvalid`` thrown by ``verify(_:source:)-([UInt8],_)`` carries the
     /// ``SignatureInvalid/diagnoses`` of ``explain(_:source:)``. They are computed only after the document was
     /// found invalid: the valid path is the same with or without it. Off by default.
-    public var explainsFailures = false
+    package var explainsFailures = false
     /// Accept a SignatureValue of 65 or 66 bytes whose r and s are 33-byte integers with a leading zero (as some
     /// Java signers write them) as its 64-byte `r || s`; ``VerifiedDocument/warnings`` then says so. Off by
     /// default: the DUIS profile requires exactly 64 bytes. Only the full path reads such values.
-    public var acceptsJavaLengthSignatures = false
+    package var acceptsJavaLengthSignatures = false
 
     /// For each certificate: its KeyInfo text as this library writes it (escaped issuer name, decimal serial)
     /// and the certificate the full path would select for that issuer and serial (the first equivalent one).
     private let keyInfoTexts: [(issuer: [UInt8], serial: [UInt8], selected: Certificate)]
 
     /// Makes a verifier that accepts signatures by any of `certificates`.
-    public init(certificates: [Certificate], limits: XMLParseLimits = .default) {
+    package init(certificates: [Certificate], limits: XMLParseLimits = .default) {
         let set = CertificateSet(certificates)
         self.certificates = set
         self.limits = limits
@@ -101,7 +101,7 @@ public struct DUISVerifier: Sendable {
     ///   ``explainsFailures`` is set); ``XMLError`` when the bytes are not acceptable XML; ``DUISRequestError``
     ///   (rule ``DUISRequestError/Rule/unexpectedNode``) for a comment or processing instruction inside the
     ///   root element, outside the Signature.
-    public func verify(_ bytes: [UInt8], source: String? = nil) throws -> VerifiedDocument {
+    package func verify(_ bytes: [UInt8], source: String? = nil) throws -> VerifiedDocument {
         if let verified = fastVerify(bytes) { return verified }
         let document = try XMLDocument(parsing: bytes, limits: limits, source: source)
         do {
@@ -123,7 +123,7 @@ public struct DUISVerifier: Sendable {
     /// the reason alone (no signature, an unsigned acknowledgement, a signature outside the profile, XML that
     /// cannot be read) or when no diagnosis applies. Runs the verification first, then, only for an invalid
     /// signature, the diagnoses.
-    public func explain(_ bytes: [UInt8], source: String? = nil) -> [SignatureDiagnosis] {
+    package func explain(_ bytes: [UInt8], source: String? = nil) -> [SignatureDiagnosis] {
         var plain = self
         plain.explainsFailures = false
         do {
@@ -142,7 +142,7 @@ public struct DUISVerifier: Sendable {
     /// - Throws: ``XMLError`` for unreadable XML; ``SignatureInvalid`` (``SignatureInvalid/Part/missing``) when
     ///   there is no Signature, (``SignatureInvalid/Part/profile``) when there are several and none is the
     ///   root's last child.
-    public func preDigestOctets(_ bytes: [UInt8], source: String? = nil) throws -> [UInt8] {
+    package func preDigestOctets(_ bytes: [UInt8], source: String? = nil) throws -> [UInt8] {
         let document = try XMLDocument(parsing: bytes, limits: limits, source: source)
         let ds = DUISSignatureProfile.namespace
         let signatures = document.elements(namespaceURI: ds, localName: "Signature")
@@ -366,7 +366,7 @@ public struct DUISVerifier: Sendable {
     private static let equalsQuote = Array("=\"".utf8)
 
     /// Verifies a parsed document.
-    public func verify(_ document: XMLDocument) throws -> VerifiedDocument {
+    package func verify(_ document: XMLDocument) throws -> VerifiedDocument {
         let ns = DUISSignatureProfile.namespace
         let signatures = document.elements(namespaceURI: ns, localName: "Signature")
         guard let signature = signatures.first else {
@@ -431,7 +431,7 @@ public struct DUISVerifier: Sendable {
     }
 
     /// The subject OU (remote party role) of the DSP's XML signing certificates, which sign DCC messages.
-    public static let dspXMLSigningRole = "89"
+    package static let dspXMLSigningRole = "89"
 
     /// "DCC acknowledgement (ResponseCode E65, RequestID …)" for messages.
     static func messageDescription(_ document: XMLDocument, _ kind: DUISMessageKind) -> String {

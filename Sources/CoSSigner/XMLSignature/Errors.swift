@@ -1,7 +1,7 @@
 /// Why a signature is invalid, and which part of it failed.
-public struct SignatureInvalid: ClassifiedError, Equatable {
+package struct SignatureInvalid: ClassifiedError, Equatable {
     /// The part of the signature that failed.
-    public enum Part: String, Sendable, CaseIterable {
+    package enum Part: String, Sendable, CaseIterable {
         /// The document carries no signature at all.
         case missing
         /// A DCC acknowledgement without a signature: the DCC does not sign acknowledgements, so this is
@@ -26,42 +26,42 @@ public struct SignatureInvalid: ClassifiedError, Equatable {
     }
 
     /// The part that failed.
-    public let part: Part
+    package let part: Part
     /// Why, in words.
-    public let reason: String
+    package let reason: String
     /// The document (file name) when known.
-    public var source: String?
+    package var source: String?
     /// Why it most likely failed and what would fix it, most likely first: filled by
     /// ``DUISVerifier/verify(_:source:)-([UInt8],_)`` when ``DUISVerifier/explainsFailures`` is set (see
     /// ``DUISVerifier/explain(_:source:)``), else empty.
-    public var diagnoses: [SignatureDiagnosis] = []
+    package var diagnoses: [SignatureDiagnosis] = []
 
-    public init(_ part: Part, _ reason: String, source: String? = nil) {
+    package init(_ part: Part, _ reason: String, source: String? = nil) {
         self.part = part
         self.reason = reason
         self.source = source
     }
 
-    public var failureClass: FailureClass { .signatureInvalid }
-    public var description: String {
+    package var failureClass: FailureClass { .signatureInvalid }
+    package var description: String {
         "\(source.map { "\($0): " } ?? "")signature invalid (\(part.rawValue)): \(reason)"
     }
 }
 
 /// A document that cannot be signed as asked.
-public struct SigningRefused: ClassifiedError, Equatable {
+package struct SigningRefused: ClassifiedError, Equatable {
     /// Why, in words.
-    public let reason: String
+    package let reason: String
     /// The document (file name) when known.
-    public var source: String?
+    package var source: String?
     /// The class of the failure (input by default).
-    public var failureClass: FailureClass
+    package var failureClass: FailureClass
 
-    public init(_ reason: String, source: String? = nil, failureClass: FailureClass = .input) {
+    package init(_ reason: String, source: String? = nil, failureClass: FailureClass = .input) {
         self.reason = reason
         self.source = source
         self.failureClass = failureClass
     }
 
-    public var description: String { "\(source.map { "\($0): " } ?? "")cannot sign: \(reason)" }
+    package var description: String { "\(source.map { "\($0): " } ?? "")cannot sign: \(reason)" }
 }

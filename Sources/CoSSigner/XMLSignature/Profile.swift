@@ -5,17 +5,17 @@
 /// so the referenced octets are the **inclusive** Canonical XML 1.0 of the document without its
 /// Signature; SHA-256 digest; ECDSA P-256 with SHA-256, SignatureValue as raw `r||s`;
 /// KeyInfo `X509Data/X509IssuerSerial`.
-public enum DUISSignatureProfile {
+package enum DUISSignatureProfile {
     /// The XML Signature namespace.
-    public static let namespace = "http://www.w3.org/2000/09/xmldsig#"
+    package static let namespace = "http://www.w3.org/2000/09/xmldsig#"
     /// CanonicalizationMethod of SignedInfo (exclusive C14N 1.0 without comments).
-    public static let canonicalizationMethod = "http://www.w3.org/2001/10/xml-exc-c14n#"
+    package static let canonicalizationMethod = "http://www.w3.org/2001/10/xml-exc-c14n#"
     /// SignatureMethod (ECDSA with SHA-256).
-    public static let signatureMethod = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+    package static let signatureMethod = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
     /// The only Transform (enveloped signature).
-    public static let envelopedSignatureTransform = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+    package static let envelopedSignatureTransform = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
     /// DigestMethod (SHA-256).
-    public static let digestMethod = "http://www.w3.org/2001/04/xmlenc#sha256"
+    package static let digestMethod = "http://www.w3.org/2001/04/xmlenc#sha256"
 
     /// The start tag of SignedInfo in its exclusive canonical form (namespace declared on it), then its children
     /// up to the DigestValue text: ``canonicalSignedInfo(digestValue:)`` is this, the DigestValue, ``signedInfoTail``.
@@ -33,7 +33,7 @@ public enum DUISSignatureProfile {
 
     /// The exclusive canonical form of the SignedInfo this profile signs, for a given DigestValue:
     /// exactly the octets ECDSA signs.
-    public static func canonicalSignedInfo(digestValue base64: String) -> [UInt8] {
+    package static func canonicalSignedInfo(digestValue base64: String) -> [UInt8] {
         signedInfoHead + Array(base64.utf8) + signedInfoTail
     }
 }

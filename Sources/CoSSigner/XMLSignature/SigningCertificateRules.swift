@@ -4,11 +4,11 @@ import Foundation
 /// signing certificate, one per User ID. Checked when a key and certificate are loaded for signing (`--key/--cert`,
 /// every registry credential) and when a request's signature is verified, so that a CA, a key agreement, a device
 /// (OU `02`) or an expired certificate never signs or verifies a request.
-public enum SigningCertificateRules {
+package enum SigningCertificateRules {
     /// The SMKI remote party role of a DCC User's XML signing certificate (XmlSign), carried in the subject OU.
-    public static let userXMLSigningRole = "87"
+    package static let userXMLSigningRole = "87"
     /// The role of the DCC's own (DSP) XML signing certificate, which signs responses.
-    public static let dspXMLSigningRole = "89"
+    package static let dspXMLSigningRole = "89"
 
     /// The SMKI remote party roles by their OU code (domain notes §3.2), for messages.
     static let roleNames: [String: String] = [
@@ -26,7 +26,7 @@ public enum SigningCertificateRules {
     /// Why `certificate` may not sign DUIS requests as a User, empty when it may: subject OU `87` (XmlSign);
     /// keyUsage present, critical and exactly digitalSignature; not a CA; a P-256 key; a 64-bit entity identifier.
     /// Validity dates are not checked here (see ``validityProblem(_:at:)``).
-    public static func problems(_ certificate: Certificate) -> [String] {
+    package static func problems(_ certificate: Certificate) -> [String] {
         var problems = [String]()
         let ou = certificate.subjectOrganizationalUnit
         if ou != userXMLSigningRole {
@@ -58,7 +58,7 @@ public enum SigningCertificateRules {
     /// Refuses a certificate that may not sign DUIS requests as a User (see ``problems(_:)``).
     /// - Throws: ``CryptoError`` (``CryptoError/Code/unsupportedCertificate``, key or certificate class) listing
     ///   every reason.
-    public static func requireUserSigningCertificate(_ certificate: Certificate) throws(CryptoError) {
+    package static func requireUserSigningCertificate(_ certificate: Certificate) throws(CryptoError) {
         let problems = problems(certificate)
         guard problems.isEmpty else {
             throw CryptoError.plain(.unsupportedCertificate,
@@ -69,7 +69,7 @@ public enum SigningCertificateRules {
     }
 
     /// Why `certificate` may not sign (or have signed) at `time`: outside its validity period. `nil` when valid.
-    public static func validityProblem(_ certificate: Certificate, at time: Date) -> String? {
+    package static func validityProblem(_ certificate: Certificate, at time: Date) -> String? {
         guard !certificate.isValid(at: time) else { return nil }
         let state = time < certificate.notBefore ? "not yet valid" : "expired"
         return "certificate serial \(certificate.serialNumber) is \(state) at \(time.formatted(.iso8601)) (valid from \(certificate.notBefore.formatted(.iso8601)) to \(certificate.notAfter.formatted(.iso8601)))"

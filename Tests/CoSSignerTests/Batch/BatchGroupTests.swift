@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Signing a batch a group of inputs at a time (read all, sign all, write all) gives every input exactly the
 /// outcome it gets alone: the same outputs byte for byte, the same results and reasons, failures kept to their

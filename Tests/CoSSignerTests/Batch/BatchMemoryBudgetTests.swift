@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// The byte budget shared by a batch's workers (issue 17, item 12): never exceeded, never a deadlock, and
 /// every input still gets its own outcome.

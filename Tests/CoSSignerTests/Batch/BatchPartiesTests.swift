@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Batches signed with keys selected from a parties registry: each key is loaded once; the party owning the
 /// request signs under any of its MPIDs; another party's MPID is refused naming both.

@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Testing
 import CoSSigner
+import CoSSignerTesting
 
 /// `sign --parties` and `verify --parties` end to end with the DCC Boxed keys.
 @Suite struct CLIPartiesSignTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Signer = Business Originator, everywhere; only a valid XML signing certificate signs or verifies a request;
 /// a request whose RequestID cannot be read is never signed; certificates are found by issuer and serial without

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// `cos-signer verify --explain / --json / --dump-pre-digest / --accept-java-length-signatures / --dsp-cert /
 /// --allow-unsigned-acknowledgements` and `inspect` of DCC messages, through the built binary.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// `cos-signer --version` prints the package version from its one place in the library, and `--help` shows it.
 @Suite struct CLIVersionTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// What `openssl x509` says about a certificate, parsed here independently of the library.
 private struct OpenSSLView {

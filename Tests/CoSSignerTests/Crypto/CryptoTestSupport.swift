@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Where the shared fixtures are, computed from this file's location (../../../../shared).
 enum CryptoFixtures {

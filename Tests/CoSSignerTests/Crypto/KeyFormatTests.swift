@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 @Suite struct CryptoKeyFormatTests {
     /// Every key shipped with the DCC Boxed signing tool, without extension.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Token keys in this process, against SoftHSM2: loading, signing (alone and from many threads), the checks
 /// against the certificate, the lost-session retry and the refusals. Serialized: a PKCS#11 module is

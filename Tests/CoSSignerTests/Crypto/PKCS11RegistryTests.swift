@@ -6,6 +6,7 @@ import Glibc
 #endif
 
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Parties registries whose credentials are token keys, loaded in this process against SoftHSM2. These tests are
 /// part of ``PKCS11KeyTests`` (an extension of it), so they run serialized with its tests: a PKCS#11 module is
@@ -89,7 +90,7 @@ extension PKCS11KeyTests {
             first: "signing_key = \"pkcs11:token=\(token);object=gts-30-01;type=private\"\npin_file = \"secrets/token.pin\"",
             second: "signing_key = \"pkcs11:token=\(token);id=%02\"\npin_file = \"secrets/token.pin\""))
         do {
-            let registry = try PartyRegistry(contentsOfFile: path)
+            let registry = try PartyRegistry(contentsOfFile: path, loader: .files)
             #expect(registry.keyLoadCount == 2)
             let credentials = registry.parties[0].credentials
             // As declared: the URI exactly as written (never joined to the folder), the PIN file joined to it.
@@ -123,7 +124,7 @@ extension PKCS11KeyTests {
             module: "/nonexistent/libsofthsm2.so",
             first: "signing_key = \"pkcs11:token=\(token);object=gts-30-01\"\npin_file = \"secrets/token.pin\"",
             second: "signing_key = \"keys/xml-sign-90B3D51F30020000-ds.key.pem\""))
-        let refused = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: path) })
+        let refused = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: path, loader: .files) })
         #expect(refused.problems.count == 1 && refused.problems[0].field == "pkcs11_module", "\(refused)")
         #expect(refused.problems[0].description.contains("no PKCS#11 module at /nonexistent/libsofthsm2.so"), "\(refused)")
         #expect(refused.failureClass == .keyOrCertificate)
@@ -233,7 +234,7 @@ extension PKCS11KeyTests {
             let path = try folder.write("case-\(UUID().uuidString).toml", Self.gtsRegistry(module: c.module, first: c.first, second: fileKey))
             let error: PartyRegistryError
             do {
-                _ = try PartyRegistry(contentsOfFile: path)
+                _ = try PartyRegistry(contentsOfFile: path, loader: .files)
                 Issue.record("no refusal where '\(c.text)' was expected")
                 continue
             } catch let refused {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// RFC 7512 URIs as the tool reads them: what is accepted, decoded, and refused (with the reason).
 @Suite struct PKCS11URITests {

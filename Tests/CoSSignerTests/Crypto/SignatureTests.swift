@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 @Suite struct CryptoSignatureTests {
     static let order = hexBytes("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 @Suite struct DUISCertificateTests {
     static let replacement = "sr:Body/sr:UpdateSecurityCredentialsCoS/sr:SupplierReplacementCertificates"

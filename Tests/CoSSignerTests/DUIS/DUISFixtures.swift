@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Test data for the DUIS room, found from this file's location: five levels up from
 /// `Tests/CoSSignerTests/DUIS/` is the folder that holds `shared/`.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 @Suite struct DUISSchemaTests {
     static let schema: Result<DUISSchema, DUISSchemaError> = Result { () throws(DUISSchemaError) in

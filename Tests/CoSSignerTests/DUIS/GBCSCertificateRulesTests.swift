@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// The rules a meter applies to every certificate it accepts (GBCS §12, domain notes §3.1), and the replacement
 /// certificates' validity when the request executes: a 6.23 that places a certificate the meter would refuse is

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Every refusal is a DUISRequestError of class `.input` (exit code 2) whose field names the element.
 @Suite struct ServiceRequest623RefusalTests {

@@ -1,4 +1,5 @@
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 import Testing
 
@@ -64,7 +65,7 @@ import Testing
         let keyPath = workspace.path("keys/\(PartiesEntry.gts.identity).key.pem")
         try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: keyPath)
         // The library: the default loader refuses, naming the file and the fix; the policy can allow it.
-        let error = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: registry) })
+        let error = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: registry, loader: .files) })
         #expect(error.failureClass.exitCode == 3, "\(error)")
         #expect(error.problems.contains { $0.kind == .credentialsUnusable && $0.reason.contains("chmod 600 \(keyPath)") }, "\(error)")
         let loaded = try PartyRegistry(contentsOfFile: registry, loader: .files(keyFilePolicy: .allowInsecure))

@@ -1,4 +1,5 @@
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 import Testing
 
@@ -30,7 +31,7 @@ import Testing
         for finding in Self.fuzzFindings {
             let path = try workspace.write("fuzz.toml", finding.text)
             do {
-                _ = try PartyRegistry(contentsOfFile: path)
+                _ = try PartyRegistry(contentsOfFile: path, loader: .files)
                 Issue.record("\(finding.name): loaded")
             } catch {
                 #expect(error.problems.count == 1, "\(finding.name): \(error.problems)")
@@ -50,7 +51,7 @@ import Testing
         // refused only for what it really lacks.
         let path = try workspace.write("multi.toml", "[[party]]\nid = \"gts\"\nname = \"\"\"\n[)\n\"\"\"\n")
         do {
-            _ = try PartyRegistry(contentsOfFile: path)
+            _ = try PartyRegistry(contentsOfFile: path, loader: .files)
             Issue.record("loaded a registry without keys")
         } catch {
             #expect(!error.problems.contains { $0.kind == .syntax }, "\(error.problems)")

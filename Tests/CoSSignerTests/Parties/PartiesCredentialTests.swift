@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Credentials per User ID in the registry file: each signing User ID has its own XML signing certificate, checked
 /// at load (whole registry or nothing, every problem named), and a request is signed with its Business
@@ -71,7 +72,7 @@ import Testing
     @Test func eachUserIDSignsWithItsOwnCredential() throws {
         let folder = try Folder([Self.ts1.xmlSigning, Self.ts1GasCredential, Self.ts2.xmlSigning])
         defer { folder.remove() }
-        let registry = try PartyRegistry(contentsOfFile: try folder.write("p.toml", Self.twoCredentials))
+        let registry = try PartyRegistry(contentsOfFile: try folder.write("p.toml", Self.twoCredentials), loader: .files)
         #expect(registry.keyLoadCount == 3)
         let ts1 = try #require(registry.party(id: "ts1"))
         #expect(ts1.signingUserIDs == [Self.ts1.userID, Self.ts1Gas])
@@ -99,7 +100,7 @@ import Testing
         let folder = try Folder(credentials)
         defer { folder.remove() }
         let path = try folder.write("p.toml", toml)
-        let error = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: path) })
+        let error = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: path, loader: .files) })
         // Verifying reads the same registry, less the keys: the same problems but those of keys.
         let verifying = try #require(#expect(throws: PartyRegistryError.self) { try PartySigningCertificates(contentsOfFile: path) })
         #expect(verifying.problems.map(\.description) == error.problems.filter { !($0.field ?? "").hasSuffix("signing_key") }.map(\.description))
@@ -198,7 +199,7 @@ import Testing
         #expect(minus.certificate.serialNumber.isNegative && minus.certificate.serialNumber.bytes == Self.ts1.xmlSigning.certificate.serialNumber.bytes)
         let folder = try Folder([Self.ts1.xmlSigning, minus])
         defer { folder.remove() }
-        let loaded = try PartyRegistry(contentsOfFile: try folder.write("p.toml", registry.replacingOccurrences(of: "ts2-clash", with: "ts2-minus")))
+        let loaded = try PartyRegistry(contentsOfFile: try folder.write("p.toml", registry.replacingOccurrences(of: "ts2-clash", with: "ts2-minus")), loader: .files)
         let issuer = Self.ts1.xmlSigning.certificate.issuer
         #expect(loaded.party(issuer: issuer, serial: Self.ts1.xmlSigning.certificate.serialNumber)?.id == "ts1")
         #expect(loaded.party(issuer: issuer, serial: minus.certificate.serialNumber)?.id == "ts2")

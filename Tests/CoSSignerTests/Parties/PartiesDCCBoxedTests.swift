@@ -1,4 +1,5 @@
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 import Testing
 
@@ -8,7 +9,7 @@ import Testing
         let workspace = try PartiesWorkspace()
         defer { workspace.remove() }
         let path = try workspace.registry([.gts, .other])
-        let registry = try PartyRegistry(contentsOfFile: path)
+        let registry = try PartyRegistry(contentsOfFile: path, loader: .files)
         #expect(registry.parties.map(\.id) == ["gts", "other"])
         #expect(registry.keyLoadCount == 2)
         let selector = KeySelector(registry: registry)
@@ -43,7 +44,7 @@ import Testing
     @Test func anotherPartysMPIDOnARequestOfTheFirstPartyIsRefused() throws {
         let workspace = try PartiesWorkspace()
         defer { workspace.remove() }
-        let registry = try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other]))
+        let registry = try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other]), loader: .files)
         let selector = KeySelector(registry: registry)
         let request = try PartiesTemplates.request()
         let error = #expect(throws: KeySelectionRefused.self) {
@@ -66,7 +67,7 @@ import Testing
         let supplier2 = PartiesEntry(id: "gts2", name: "GIT Test Supplier 2", mpids: ["GTS2"],
                                      userIDs: ["90-B3-D5-1F-30-03-00-00", "00-DB-12-34-56-78-00-04"],
                                      identity: "xml-sign-00DB123456780004-ds")
-        let selector = KeySelector(registry: try PartyRegistry(contentsOfFile: try workspace.registry([gts, supplier2])))
+        let selector = KeySelector(registry: try PartyRegistry(contentsOfFile: try workspace.registry([gts, supplier2]), loader: .files))
         let request = try PartiesTemplates.request()
         for mpid in [nil, "GTSE"] {
             let refused = try #require(#expect(throws: KeySelectionRefused.self) {
@@ -76,7 +77,7 @@ import Testing
             #expect(refused.description.contains("90-B3-D5-1F-30-03-00-00"))
         }
         // ... or to nobody.
-        let alone = KeySelector(registry: try PartyRegistry(contentsOfFile: try workspace.registry([gts], name: "alone.toml")))
+        let alone = KeySelector(registry: try PartyRegistry(contentsOfFile: try workspace.registry([gts], name: "alone.toml"), loader: .files))
         let refused = try #require(#expect(throws: KeySelectionRefused.self) { try alone.select(for: request) })
         #expect(refused.reasons.contains(.unknownUserID(try EUI64(parsing: "90-B3-D5-1F-30-03-00-00"), role: "replacement certificates' entity")))
     }
@@ -84,7 +85,7 @@ import Testing
     @Test func unknownMPIDAndUnknownOriginatorAreRefused() throws {
         let workspace = try PartiesWorkspace()
         defer { workspace.remove() }
-        let selector = KeySelector(registry: try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other])))
+        let selector = KeySelector(registry: try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other]), loader: .files))
         let refused = try #require(#expect(throws: KeySelectionRefused.self) {
             try selector.select(for: try PartiesTemplates.request(), mpid: try MPID(parsing: "ZZZZ"))
         })
@@ -101,7 +102,7 @@ import Testing
         var other = PartiesEntry.other
         other.mpids = ["OTHR", "GTSG"]
         let error = try #require(#expect(throws: PartyRegistryError.self) {
-            try PartyRegistry(contentsOfFile: try workspace.registry([.gts, other]))
+            try PartyRegistry(contentsOfFile: try workspace.registry([.gts, other]), loader: .files)
         })
         #expect(error.failureClass.exitCode == 4)
         let problem = try #require(error.problems.first { $0.kind == .duplicateMPID })
@@ -116,7 +117,7 @@ import Testing
         mismatched.keyIdentity = "xml-sign-90B3D51F30020000-ds"
         try workspace.copyIdentity("xml-sign-90B3D51F30020000-ds")
         var error = try #require(#expect(throws: PartyRegistryError.self) {
-            try PartyRegistry(contentsOfFile: try workspace.registry([mismatched], name: "mismatch.toml"))
+            try PartyRegistry(contentsOfFile: try workspace.registry([mismatched], name: "mismatch.toml"), loader: .files)
         })
         #expect(error.problems.map(\.kind) == [.keyCertificateMismatch])
         #expect(error.failureClass.exitCode == 4)
@@ -125,7 +126,7 @@ import Testing
         var foreign = PartiesEntry.gts
         foreign.identity = "xml-sign-90B3D51F30020000-ds"
         error = try #require(#expect(throws: PartyRegistryError.self) {
-            try PartyRegistry(contentsOfFile: try workspace.registry([foreign], name: "foreign.toml"))
+            try PartyRegistry(contentsOfFile: try workspace.registry([foreign], name: "foreign.toml"), loader: .files)
         })
         #expect(error.problems.map(\.kind) == [.certificateIdentity])
         #expect(error.problems[0].reason.contains("90-B3-D5-1F-30-02-00-00"))
@@ -139,7 +140,7 @@ import Testing
         missing.keyIdentity = "no-such-key"
         try workspace.copyIdentity("xml-sign-90B3D51F30010000-ds")
         var error = try #require(#expect(throws: PartyRegistryError.self) {
-            try PartyRegistry(contentsOfFile: try workspace.write("missing.toml", missing.toml))
+            try PartyRegistry(contentsOfFile: try workspace.write("missing.toml", missing.toml), loader: .files)
         })
         #expect(error.problems.map(\.kind) == [.credentialsUnusable])
         #expect(error.problems[0].reason.contains("no-such-key.key.pem"))
@@ -150,13 +151,13 @@ import Testing
         other.mpids = ["GTSE"]
         try workspace.copyIdentity(other.identity)
         error = try #require(#expect(throws: PartyRegistryError.self) {
-            try PartyRegistry(contentsOfFile: try workspace.write("both.toml", missing.toml + other.toml))
+            try PartyRegistry(contentsOfFile: try workspace.write("both.toml", missing.toml + other.toml), loader: .files)
         })
         #expect(Set(error.problems.map(\.kind)) == [.credentialsUnusable, .duplicateMPID])
         #expect(error.failureClass.exitCode == 4)
 
         // A registry file that cannot be read.
-        error = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: workspace.path("absent.toml")) })
+        error = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: workspace.path("absent.toml"), loader: .files) })
         #expect(error.failureClass == .input)
     }
 
@@ -180,12 +181,12 @@ import Testing
             gts.extra = passphraseFile.map { "passphrase_file = \"\($0)\"" } ?? ""
             return gts.toml
         }
-        let good = try PartyRegistry(contentsOfFile: try workspace.write("good.toml", entry("secrets/gts.pass")))
+        let good = try PartyRegistry(contentsOfFile: try workspace.write("good.toml", entry("secrets/gts.pass")), loader: .files)
         #expect(good.keyLoadCount == 1)
         #expect(good.parties[0].credentials[0].certificate.serialNumber.decimal == PartiesTemplates.gtsSerial)
         for (name, file) in [("wrong.toml", Optional("secrets/wrong.pass")), ("none.toml", nil), ("nofile.toml", "secrets/absent.pass")] {
             let error = try #require(#expect(throws: PartyRegistryError.self) {
-                try PartyRegistry(contentsOfFile: try workspace.write(name, entry(file)))
+                try PartyRegistry(contentsOfFile: try workspace.write(name, entry(file)), loader: .files)
             })
             #expect(error.failureClass.exitCode == 3, "\(error)")
             #expect(!error.description.contains(secret))
@@ -195,7 +196,7 @@ import Testing
         // permissions (the registry passes its key-file policy on to passphrase files too).
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: workspace.path("secrets/gts.pass"))
         let loose = try workspace.write("loose.toml", entry("secrets/gts.pass"))
-        let strict = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: loose) })
+        let strict = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: loose, loader: .files) })
         #expect(strict.failureClass.exitCode == 3 && strict.description.contains("gts.pass"), "\(strict)")
         let allowed = try PartyRegistry(contentsOfFile: loose, loader: .files(keyFilePolicy: .allowInsecure))
         #expect(allowed.keyLoadCount == 1)
@@ -203,7 +204,7 @@ import Testing
         var both = PartiesEntry.gts
         both.extra = "passphrase_env = \"X\"\npassphrase_file = \"secrets/gts.pass\""
         let error = try #require(#expect(throws: PartyRegistryError.self) {
-            try PartyRegistry(contentsOfFile: try workspace.write("both.toml", both.toml))
+            try PartyRegistry(contentsOfFile: try workspace.write("both.toml", both.toml), loader: .files)
         })
         #expect(error.problems.map(\.kind).contains(.conflictingPassphraseSources))
     }
@@ -211,14 +212,14 @@ import Testing
     @Test func selectionByMeterFromRegistrationData() throws {
         let workspace = try PartiesWorkspace()
         defer { workspace.remove() }
-        let registry = try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other]))
+        let registry = try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other]), loader: .files)
         let csv = try workspace.write("registration.csv", """
             mpxn,mpid,effective_from
             1312345678333,OTHR,2020-01-01
             1312345678333,GTSG,2025-06-01
             9999999999999,ABCD,2021-02-03
             """)
-        let data = try RegistrationData(contentsOfFile: csv)
+        let data = try RegistrationData(reading: csv)
         #expect(data.count == 3)
         let selector = KeySelector(registry: registry, registrationData: data)
         let request = try PartiesTemplates.request()

@@ -1,4 +1,5 @@
 import CoSSigner
+import CoSSignerTesting
 import PropertyBased
 import Testing
 

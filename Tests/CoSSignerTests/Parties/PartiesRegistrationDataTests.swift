@@ -1,4 +1,5 @@
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 import Testing
 
@@ -47,7 +48,7 @@ import Testing
     @Test func headerIsRequired() throws {
         #expect(throws: RegistrationDataError.self) { try RegistrationData(csv: "", source: "empty.csv") }
         #expect(throws: RegistrationDataError.self) { try RegistrationData(csv: "mpan,supplier,date\n1,AAAA,2020-01-01\n", source: "h.csv") }
-        let unreadable = try #require(#expect(throws: RegistrationDataError.self) { try RegistrationData(contentsOfFile: "/nonexistent/reg.csv") })
+        let unreadable = try #require(#expect(throws: RegistrationDataError.self) { try RegistrationData(reading: "/nonexistent/reg.csv") })
         #expect(unreadable.failureClass == .input)
     }
 

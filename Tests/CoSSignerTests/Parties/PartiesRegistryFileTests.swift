@@ -1,4 +1,5 @@
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 import Testing
 
@@ -17,7 +18,7 @@ import Testing
             signing_key = "../keys/xml-sign-90B3D51F30010000-ds.key.pem"
             signing_certificate = "\(workspace.path("keys/xml-sign-90B3D51F30010000-ds.pem"))"
             """)
-        let registry = try PartyRegistry(contentsOfFile: path)
+        let registry = try PartyRegistry(contentsOfFile: path, loader: .files)
         let party = try #require(registry.parties.first)
         #expect(party.id == "gts" && party.name == "GIT Test Supplier")
         #expect(party.mpids.map(\.description) == ["GTSE", "GTSG"])
@@ -49,7 +50,7 @@ import Testing
             signing_key = 7
             signing_certificate = "keys/xml-sign-90B3D51F30010000-ds.pem"
             """)
-        let error = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: path) })
+        let error = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: path, loader: .files) })
         #expect(error.failureClass.exitCode == 4)
         let text = error.problems.map(\.description)
         func has(_ kind: PartyRegistryProblem.Kind, field: String?, line: Int?, _ fragment: String? = nil) -> Bool {
@@ -72,7 +73,7 @@ import Testing
         let workspace = try PartiesWorkspace()
         defer { workspace.remove() }
         let path = try workspace.write("syntax.toml", "[[party]]\nid = \"gts\"\nname = \n")
-        let error = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: path) })
+        let error = try #require(#expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: path, loader: .files) })
         #expect(error.problems.count == 1)
         #expect(error.problems[0].kind == .syntax)
         #expect(error.problems[0].line == 3)
@@ -80,7 +81,7 @@ import Testing
 
         for (name, text) in [("empty.toml", "# nothing\n"), ("table.toml", "[party]\nid = \"x\"\n")] {
             let refused = try #require(#expect(throws: PartyRegistryError.self) {
-                try PartyRegistry(contentsOfFile: try workspace.write(name, text))
+                try PartyRegistry(contentsOfFile: try workspace.write(name, text), loader: .files)
             })
             #expect(refused.failureClass.exitCode == 4, "\(refused)")
         }

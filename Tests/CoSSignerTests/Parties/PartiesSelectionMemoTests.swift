@@ -1,4 +1,5 @@
 @testable import CoSSigner
+@testable import CoSSignerTesting
 import Foundation
 import Testing
 
@@ -92,9 +93,9 @@ import Testing
                                      userIDs: ["90-B3-D5-1F-30-03-00-00", "00-DB-12-34-56-78-00-04"],
                                      identity: "xml-sign-00DB123456780004-ds")
         return [
-            try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other])),
-            try PartyRegistry(contentsOfFile: try workspace.registry([gts, supplier2], name: "split.toml")),
-            try PartyRegistry(contentsOfFile: try workspace.registry([gts], name: "alone.toml")),
+            try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other]), loader: .files),
+            try PartyRegistry(contentsOfFile: try workspace.registry([gts, supplier2], name: "split.toml"), loader: .files),
+            try PartyRegistry(contentsOfFile: try workspace.registry([gts], name: "alone.toml"), loader: .files),
         ]
     }
 
@@ -105,7 +106,7 @@ import Testing
             1312345678333,GTSG,2025-06-01
             9999999999999,ABCD,2021-02-03
             """)
-        return try RegistrationData(contentsOfFile: csv)
+        return try RegistrationData(reading: csv)
     }
 
     @Test func memoGivesExactlyTheSelectionsAndRefusalsOfDecodingEveryTime() throws {
@@ -168,7 +169,7 @@ import Testing
     @Test func unreadableAndEntitylessCertificatesAreRefusedTheSameEveryTime() throws {
         let workspace = try PartiesWorkspace()
         defer { workspace.remove() }
-        let selector = KeySelector(registry: try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other])))
+        let selector = KeySelector(registry: try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other]), loader: .files))
         let template = try PartiesTemplates.request()
         let garbage = try Self.request(template, digitalSigning: [0x30, 0x03, 0x02, 0x01, 0x01])
         let authority = try Self.request(template, digitalSigning: template.body.certificationPathCertificates[0])
@@ -191,7 +192,7 @@ import Testing
     @Test func memoIsBoundedAndKeepsAnsweringWhenFull() throws {
         let workspace = try PartiesWorkspace()
         defer { workspace.remove() }
-        let registry = try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other]))
+        let registry = try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other]), loader: .files)
         let plain = KeySelector(registry: registry, memoCapacity: 0)
         let small = KeySelector(registry: registry, memoCapacity: 2)
         let template = try PartiesTemplates.request()
@@ -208,7 +209,7 @@ import Testing
     @Test func oneSelectorSharedByManyThreadsGivesTheSameAnswers() async throws {
         let workspace = try PartiesWorkspace()
         defer { workspace.remove() }
-        let registry = try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other]))
+        let registry = try PartyRegistry(contentsOfFile: try workspace.registry([.gts, .other]), loader: .files)
         let plain = KeySelector(registry: registry, memoCapacity: 0)
         let cases = try Self.cases(dates: [nil])
         let expected = cases.map { item in

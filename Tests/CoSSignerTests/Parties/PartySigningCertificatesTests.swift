@@ -1,4 +1,5 @@
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 import Testing
 
@@ -8,12 +9,12 @@ import Testing
         let workspace = try PartiesWorkspace()
         defer { workspace.remove() }
         let path = try workspace.registry([.gts, .other])
-        let full = try PartyRegistry(contentsOfFile: path)
+        let full = try PartyRegistry(contentsOfFile: path, loader: .files)
         // No key file at all: the registry cannot sign, but its certificates still serve verifying.
         for party in [PartiesEntry.gts, .other] {
             try FileManager.default.removeItem(atPath: workspace.path("keys/\(party.identity).key.pem"))
         }
-        #expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: path) }
+        #expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: path, loader: .files) }
         let loaded = try PartySigningCertificates(contentsOfFile: path)
         #expect(loaded.source == path)
         #expect(loaded.entries.map(\.partyID) == ["gts", "other"])
@@ -56,7 +57,7 @@ import Testing
         #expect(refused.problems.contains { $0.kind == .credentialsUnusable && $0.party == "gone" && $0.field == "signing_certificate" })
         #expect(!refused.problems.contains { $0.field == "signing_key" }, "keys are not read: \(refused.problems)")
         // The same problems as the full registry reports, less those of keys.
-        let full = #expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: path) }
+        let full = #expect(throws: PartyRegistryError.self) { try PartyRegistry(contentsOfFile: path, loader: .files) }
         let fullProblems = try #require(full).problems.filter { $0.field != "signing_key" }
         #expect(fullProblems.map(\.description) == refused.problems.map(\.description))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// The fast signing path (single-pass canonicalizer + ``ServiceRequest623FastReader``, no DOM) against the full
 /// path (libxml2 tree + typed model): over the kit, the DCC Boxed 6.23 templates and thousands of mutated

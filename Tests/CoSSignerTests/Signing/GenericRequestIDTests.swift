@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// The RequestID a verify result reports, read from the signed content's bytes when the header starts in the plain
 /// shape (``ServiceRequest623FastReader/headerRequestID(canonical:)``), against the tree reading

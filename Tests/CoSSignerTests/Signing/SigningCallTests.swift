@@ -1,4 +1,5 @@
 import CoSSigner
+import CoSSignerTesting
 import Foundation
 import Testing
 
@@ -11,7 +12,7 @@ import Testing
     @Test func preserveCounterAndDeterministicPerCall() throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
-        let registry = try PartyRegistry(contentsOfFile: workspace.path("parties.toml"))
+        let registry = try PartyRegistry(contentsOfFile: workspace.path("parties.toml"), loader: .files)
         let signer = try SupplierSigner(registry: registry, counters: .store(path: workspace.path("counters.txt")))
         let preserving = try SupplierSigner(registry: registry, options: .init(deterministic: true))
         for request in [workspace.pki.parties[0].immediateRequest, workspace.pki.parties[1].futureDatedRequest] {
@@ -34,7 +35,7 @@ import Testing
         let workspace = try Workspace()
         defer { workspace.remove() }
         let store = workspace.path("counters.txt")
-        let registry = try PartyRegistry(contentsOfFile: workspace.path("parties.toml"))
+        let registry = try PartyRegistry(contentsOfFile: workspace.path("parties.toml"), loader: .files)
         // One counter per store update, so that the store shows every counter used.
         let signer = try SupplierSigner(registry: registry, counters: .store(path: store), options: .init(counterBlockSize: 1))
         let onlyTS1 = SigningCall(partyAllowed: { $0.id == "ts1" })

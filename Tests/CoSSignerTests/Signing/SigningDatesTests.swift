@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Dates the DCC and the meter use: "now" is read for each request from one clock; registration is looked up on
 /// the GB settlement day (Europe/London) the request executes; the store's time floor moves with the clock.
@@ -64,7 +65,7 @@ import Testing
         let csv = folder.appendingPathComponent("registration.csv").path
         try Data("mpxn,mpid,effective_from\n\(mpxn),\(ts1.mpids[0]),2020-01-01\n\(mpxn),\(ts2.mpids[0]),2030-07-01\n".utf8)
             .write(to: URL(fileURLWithPath: csv))
-        let selector = KeySelector(registry: registry, registrationData: try RegistrationData(contentsOfFile: csv))
+        let selector = KeySelector(registry: registry, registrationData: try RegistrationData(reading: csv))
         func request(executing execution: String?) throws -> [UInt8] {
             let base = ts2.futureDatedRequest
             let body = base.body

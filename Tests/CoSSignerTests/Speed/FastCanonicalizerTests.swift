@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable @_spi(Testing) import CoSSigner
+@testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// The single-pass canonicalizer must agree byte for byte with the libxml2 path, or decline. These are
 /// correctness tests (no timing); `Scripts/bench` runs the full corpus (20,000 generated documents).

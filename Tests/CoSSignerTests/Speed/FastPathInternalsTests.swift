@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 
-@testable @_spi(Testing) import CoSSigner
+@testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// The word-at-a-time and table shortcuts of the fast paths agree with the byte-by-byte rules they replace.
 @Suite struct FastPathInternalsTests {

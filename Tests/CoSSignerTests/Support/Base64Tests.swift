@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 @Suite struct Base64Tests {
     @Test func skipsXMLWhitespaceOnly() throws {

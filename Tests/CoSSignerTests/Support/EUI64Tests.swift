@@ -1,5 +1,6 @@
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 @Suite struct EUI64Tests {
     @Test func parsesBothCasesAndPrintsUpper() throws {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 @Suite struct CryptoVectorRunnerTests {
     @Test(arguments: [

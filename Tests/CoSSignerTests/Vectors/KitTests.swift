@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Where the committed kit and scripts are.
 enum KitPaths {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Our canonical forms against `xmllint --c14n` / `--exc-c14n` (libxml2-utils). xmllint keeps
 /// comments, so the documents here have none.

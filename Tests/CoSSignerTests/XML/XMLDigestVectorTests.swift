@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// The Reference digest and SignedInfo canonical form against the DCC Boxed known answers.
 @Suite struct XMLDigestVectorTests {

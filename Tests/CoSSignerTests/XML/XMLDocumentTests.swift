@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Tree access, compaction and the canonical forms of particular constructs.
 @Suite struct XMLDocumentTests {

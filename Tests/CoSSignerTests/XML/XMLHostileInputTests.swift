@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Hostile inputs: each is refused with the right kind, quickly, and nothing is printed.
 @Suite struct XMLHostileInputTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 internal import CLibXML2
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Shared data for the XML tests: /work/shared, the repository's sibling folder.
 enum XMLTestData {

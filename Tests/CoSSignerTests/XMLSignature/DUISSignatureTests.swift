@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// The DUIS signature profile against the DCC Boxed KATs, xmlsec1 and the known forgeries.
 @Suite struct DUISSignatureTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 /// Shared material: the DCC Boxed XmlSign key of supplier 1 and the DSP's XML signing key, and their certificates.
 enum ExplainFixtures {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import CoSSigner
+@testable import CoSSignerTesting
 
 // Regression tests for issue 17, items 11 and 14. They use only API that existed before the fix, so that they
 // build on the base commit and fail there.

@@ -10,7 +10,7 @@
 /// key's URI (`pin-value` is refused there).
 ///
 /// In the CLI: `--pin-env NAME` / `--pin-file FILE`; in a parties registry credential: `pin_env` / `pin_file`.
-public enum PINSource: Sendable, Equatable, CustomStringConvertible {
+package enum PINSource: Sendable, Equatable, CustomStringConvertible {
     /// The value of an environment variable.
     case environment(String)
     /// The first line of a file (a trailing LF or CRLF is not part of the PIN). The file must not be
@@ -60,7 +60,7 @@ public enum PINSource: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .environment(let name): "environment variable \(name)"
         case .file(let path): "file \(path)"

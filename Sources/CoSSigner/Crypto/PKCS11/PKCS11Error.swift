@@ -7,9 +7,9 @@ internal import CPKCS11
 /// Every such failure is of the key-or-certificate class (exit code 3). The message names the key's URI (as
 /// given, without any query part when the URI could not be read) and never the PIN.
 /// Equality compares only ``code``, as ``CryptoError`` does.
-public struct PKCS11Error: ClassifiedError, Equatable {
+package struct PKCS11Error: ClassifiedError, Equatable {
     /// What kind of failure this is (a struct wrapping a private enum, so codes can be added).
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+    package struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Backing: String, Hashable, Sendable {
             case invalidURI = "invalid PKCS#11 URI"
             case moduleNotFound = "PKCS#11 module not found"
@@ -35,65 +35,65 @@ public struct PKCS11Error: ClassifiedError, Equatable {
 
         /// The URI is not an RFC 7512 `pkcs11:` URI this tool accepts (syntax, unknown or repeated attribute,
         /// a PIN in the URI, an object type other than `private`).
-        public static let invalidURI = Code(.invalidURI)
+        package static let invalidURI = Code(.invalidURI)
         /// No module was given, or there is no file at the module path.
-        public static let moduleNotFound = Code(.moduleNotFound)
+        package static let moduleNotFound = Code(.moduleNotFound)
         /// The file cannot be loaded as a shared library or has no `C_GetFunctionList`.
-        public static let notAModule = Code(.notAModule)
+        package static let notAModule = Code(.notAModule)
         /// The module failed a call that should succeed (`C_Initialize`, `C_GetSlotList`, `C_OpenSession`, …).
-        public static let moduleFailed = Code(.moduleFailed)
+        package static let moduleFailed = Code(.moduleFailed)
         /// No token present matches the URI's token attributes.
-        public static let tokenNotFound = Code(.tokenNotFound)
+        package static let tokenNotFound = Code(.tokenNotFound)
         /// More than one token matches the URI.
-        public static let tokenAmbiguous = Code(.tokenAmbiguous)
+        package static let tokenAmbiguous = Code(.tokenAmbiguous)
         /// No private key object on the token matches the URI's `object`/`id`.
-        public static let objectNotFound = Code(.objectNotFound)
+        package static let objectNotFound = Code(.objectNotFound)
         /// More than one private key object matches the URI.
-        public static let objectAmbiguous = Code(.objectAmbiguous)
+        package static let objectAmbiguous = Code(.objectAmbiguous)
         /// The object is not an EC P-256 key that may sign (or the certificate is not P-256).
-        public static let unsupportedKey = Code(.unsupportedKey)
+        package static let unsupportedKey = Code(.unsupportedKey)
         /// The token's public key (`CKA_EC_POINT`), or a signature made at load, does not match the certificate.
-        public static let keyMismatch = Code(.keyMismatch)
+        package static let keyMismatch = Code(.keyMismatch)
         /// The PIN's environment variable or file is missing, unreadable, empty or too open, or the token needs a
         /// PIN and none was given.
-        public static let pinUnavailable = Code(.pinUnavailable)
+        package static let pinUnavailable = Code(.pinUnavailable)
         /// `C_Login` answered `CKR_PIN_INCORRECT` (or the PIN differs from the one this process logged in with).
-        public static let pinIncorrect = Code(.pinIncorrect)
+        package static let pinIncorrect = Code(.pinIncorrect)
         /// The user PIN is locked (`CKR_PIN_LOCKED`, `CKF_USER_PIN_LOCKED`) or expired.
-        public static let pinLocked = Code(.pinLocked)
+        package static let pinLocked = Code(.pinLocked)
         /// The token does not offer `CKM_ECDSA` for signing.
-        public static let mechanismUnsupported = Code(.mechanismUnsupported)
+        package static let mechanismUnsupported = Code(.mechanismUnsupported)
         /// The session was lost (`CKR_SESSION_HANDLE_INVALID`, `CKR_SESSION_CLOSED`, `CKR_DEVICE_REMOVED`,
         /// `CKR_TOKEN_NOT_PRESENT`), and again on the one retry with a new session.
-        public static let sessionLost = Code(.sessionLost)
+        package static let sessionLost = Code(.sessionLost)
         /// `C_SignInit`/`C_Sign` failed otherwise, or returned a signature that is not 64 bytes r‖s in range.
-        public static let signingFailed = Code(.signingFailed)
+        package static let signingFailed = Code(.signingFailed)
         /// RFC 6979 was asked of a token key: deterministic nonces need the private scalar, which a PKCS#11 key
         /// never reveals.
-        public static let deterministicUnsupported = Code(.deterministicUnsupported)
+        package static let deterministicUnsupported = Code(.deterministicUnsupported)
 
-        public var description: String { backing.rawValue }
+        package var description: String { backing.rawValue }
     }
 
     /// What kind of failure this is.
-    public let code: Code
+    package let code: Code
     /// Why, in words (never the PIN).
-    public let reason: String
+    package let reason: String
     /// The key's URI (never with a PIN: a URI holding one is refused and shown without its query).
-    public let uri: String?
+    package let uri: String?
     /// The PKCS#11 return value (`CK_RV`) that caused the failure, if any.
-    public let returnValue: UInt?
+    package let returnValue: UInt?
 
-    public init(code: Code, reason: String = "", uri: String? = nil, returnValue: UInt? = nil) {
+    package init(code: Code, reason: String = "", uri: String? = nil, returnValue: UInt? = nil) {
         self.code = code
         self.reason = reason
         self.uri = uri
         self.returnValue = returnValue
     }
 
-    public var failureClass: FailureClass { .keyOrCertificate }
+    package var failureClass: FailureClass { .keyOrCertificate }
 
-    public var description: String {
+    package var description: String {
         var text = code.description
         if let uri { text += " (\(uri))" }
         if !reason.isEmpty { text += ": \(reason)" }
@@ -101,10 +101,10 @@ public struct PKCS11Error: ClassifiedError, Equatable {
         return text
     }
 
-    public static func == (lhs: PKCS11Error, rhs: PKCS11Error) -> Bool { lhs.code == rhs.code }
+    package static func == (lhs: PKCS11Error, rhs: PKCS11Error) -> Bool { lhs.code == rhs.code }
 
     /// The `CKR_…` name of a PKCS#11 return value (hex for the ones not listed).
-    public static func name(ofReturnValue value: UInt) -> String {
+    package static func name(ofReturnValue value: UInt) -> String {
         if let name = returnValueNames[value] { return name }
         return "CKR 0x" + String(value, radix: 16, uppercase: true)
     }

@@ -14,13 +14,13 @@ import Foundation
 /// (`CKR_SESSION_HANDLE_INVALID`, `CKR_SESSION_CLOSED`, `CKR_DEVICE_REMOVED`, `CKR_TOKEN_NOT_PRESENT`) is retried
 /// once with a new session (logging in again if the login went with it), then fails. Deterministic (RFC 6979)
 /// signatures are refused: they need the private scalar.
-public final class PKCS11SigningKey: @unchecked Sendable, CustomStringConvertible {
+package final class PKCS11SigningKey: @unchecked Sendable, CustomStringConvertible {
     // @unchecked Sendable: immutable after load except `object`, which `objectLock` guards; the token guards
     // its own pool.
     /// The URI the key was loaded from.
-    public let uri: PKCS11URI
+    package let uri: PKCS11URI
     /// The key's public key (the certificate's, which the token's was checked against).
-    public let publicKey: PublicKey
+    package let publicKey: PublicKey
     let token: PKCS11Token
     /// The attributes that found the key object (class, and label/id), to find it again after a lost session.
     private let search: PKCS11ObjectSearch
@@ -50,7 +50,7 @@ public final class PKCS11SigningKey: @unchecked Sendable, CustomStringConvertibl
     ///   - pinFilePolicy: the permission rule for a PIN file (that of private key files;
     ///     ``KeyFilePolicy/allowInsecure`` is `--allow-insecure-key-file`).
     /// - Throws: ``PKCS11Error`` (exit code 3), naming the URI and never the PIN.
-    public static func load(
+    package static func load(
         uri text: String, modulePath: String?, pin: PINSource?, certificate: Certificate,
         pinFilePolicy: KeyFilePolicy = .strict
     ) throws(PKCS11Error) -> PKCS11SigningKey {
@@ -142,7 +142,7 @@ public final class PKCS11SigningKey: @unchecked Sendable, CustomStringConvertibl
     /// Signs a SHA-256 digest (32 bytes) in the token (`CKM_ECDSA`; the token's nonce).
     /// - Throws: ``PKCS11Error`` (``PKCS11Error/Code/sessionLost`` after the one retry,
     ///   ``PKCS11Error/Code/signingFailed``), ``CryptoError`` for a digest that is not 32 bytes.
-    public func signature(forDigest digest: [UInt8]) throws -> ECDSASignature {
+    package func signature(forDigest digest: [UInt8]) throws -> ECDSASignature {
         guard digest.count == SHA256.byteCount else {
             throw CryptoError(code: .invalidDigest, reason: "a SHA-256 digest is 32 bytes, got \(digest.count)")
         }
@@ -226,7 +226,7 @@ public final class PKCS11SigningKey: @unchecked Sendable, CustomStringConvertibl
         return ECDSASignature(validatedR: r, s: s)
     }
 
-    public var description: String { "PKCS11SigningKey(\(uri.text), public \(hexString(publicKey.uncompressedPoint)))" }
+    package var description: String { "PKCS11SigningKey(\(uri.text), public \(hexString(publicKey.uncompressedPoint)))" }
 
     // MARK: Loading
 

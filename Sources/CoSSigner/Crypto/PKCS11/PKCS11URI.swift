@@ -9,52 +9,52 @@
 /// attributes, `module-name`, a fragment, and above all `pin-value` and `pin-source`: a PIN comes from
 /// `--pin-env`/`--pin-file` (a registry's `pin_env`/`pin_file`) only, so it is never on a command line or in a
 /// file that names keys.
-public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
+package struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
     /// The URI as given (it holds no PIN: such URIs are refused).
-    public let text: String
+    package let text: String
     /// `token`: the token label (`CK_TOKEN_INFO.label`, compared without its blank padding).
-    public let token: String?
+    package let token: String?
     /// `manufacturer`: `CK_TOKEN_INFO.manufacturerID`.
-    public let manufacturer: String?
+    package let manufacturer: String?
     /// `serial`: `CK_TOKEN_INFO.serialNumber`.
-    public let serial: String?
+    package let serial: String?
     /// `model`: `CK_TOKEN_INFO.model`.
-    public let model: String?
+    package let model: String?
     /// `object`: the key object's `CKA_LABEL`.
-    public let object: String?
+    package let object: String?
     /// `id`: the key object's `CKA_ID` (raw bytes, usually percent-encoded: `id=%01%02`).
-    public let id: [UInt8]?
+    package let id: [UInt8]?
     /// `slot-id`: the slot's number.
-    public let slotID: UInt?
+    package let slotID: UInt?
     /// `slot-description`: `CK_SLOT_INFO.slotDescription`.
-    public let slotDescription: String?
+    package let slotDescription: String?
     /// `slot-manufacturer`: `CK_SLOT_INFO.manufacturerID`.
-    public let slotManufacturer: String?
+    package let slotManufacturer: String?
     /// `library-manufacturer`: `CK_INFO.manufacturerID`.
-    public let libraryManufacturer: String?
+    package let libraryManufacturer: String?
     /// `library-description`: `CK_INFO.libraryDescription`.
-    public let libraryDescription: String?
+    package let libraryDescription: String?
     /// `library-version`: `CK_INFO.libraryVersion`, `M` or `M.N`.
-    public let libraryVersion: (major: UInt8, minor: UInt8?)?
+    package let libraryVersion: (major: UInt8, minor: UInt8?)?
     /// The `module-path` query attribute: the module to load (the same as `--pkcs11-module`).
-    public let modulePath: String?
+    package let modulePath: String?
 
     /// True when `text` starts with the `pkcs11:` scheme (case-insensitive, as URI schemes are): such a key
     /// reference is a token key, anything else a file.
-    public static func isPKCS11URI(_ text: String) -> Bool {
+    package static func isPKCS11URI(_ text: String) -> Bool {
         let scheme = text.utf8.prefix(7)
         return scheme.count == 7 && String(decoding: scheme, as: UTF8.self).lowercased() == "pkcs11:"
     }
 
     /// The URI as safe to print when it could not be read: without its query part (where `pin-value` would be).
-    public static func redacted(_ text: String) -> String {
+    package static func redacted(_ text: String) -> String {
         guard let question = text.firstIndex(of: "?") else { return text }
         return String(text[..<question]) + "?…"
     }
 
     /// Reads a URI.
     /// - Throws: ``PKCS11Error`` with code ``PKCS11Error/Code/invalidURI`` naming the attribute and the reason.
-    public init(parsing text: String) throws(PKCS11Error) {
+    package init(parsing text: String) throws(PKCS11Error) {
         let shown = Self.redacted(text)
         func fail(_ reason: String) -> PKCS11Error { PKCS11Error(code: .invalidURI, reason: reason, uri: shown) }
         guard Self.isPKCS11URI(text) else { throw fail("a PKCS#11 URI starts with 'pkcs11:'") }
@@ -160,9 +160,9 @@ public struct PKCS11URI: Sendable, Equatable, CustomStringConvertible {
         self.modulePath = modulePath
     }
 
-    public var description: String { text }
+    package var description: String { text }
 
-    public static func == (lhs: PKCS11URI, rhs: PKCS11URI) -> Bool { lhs.text == rhs.text }
+    package static func == (lhs: PKCS11URI, rhs: PKCS11URI) -> Bool { lhs.text == rhs.text }
 
     private static let pathAttributes: Set<String> = [
         "token", "manufacturer", "serial", "model", "object", "id", "type", "slot-id", "slot-description",

@@ -1,3 +1,4 @@
+import CoSSigner
 import Foundation
 
 #if canImport(Glibc)
@@ -9,26 +10,26 @@ import Darwin
 /// What ``TestPKI/writeSoftHSMToken(to:module:force:)`` made: a SoftHSM2 token of its own in the test PKI's
 /// folder holding the parties' XML signing keys, its PIN file, and a parties registry that signs with them.
 /// NOT FOR PRODUCTION.
-public struct TestPKISoftHSMToken: Sendable, Equatable {
+package struct TestPKISoftHSMToken: Sendable, Equatable {
     /// The token's label (``TestPKI/softHSMTokenLabel``).
-    public let tokenLabel: String
+    package let tokenLabel: String
     /// The PKCS#11 module the registry names (`pkcs11_module`), an absolute path.
-    public let module: String
+    package let module: String
     /// The absolute path of the token store's `softhsm2.conf`: SoftHSM2 finds the token through the
     /// `SOFTHSM2_CONF` environment variable, which must name this file when the registry is used.
-    public let configurationPath: String
+    package let configurationPath: String
     /// The file holding the token's user PIN (mode 0600).
-    public let pinFile: String
+    package let pinFile: String
     /// The file holding the token's security officer PIN (mode 0600), to change or re-initialise the token.
-    public let soPINFile: String
+    package let soPINFile: String
     /// The parties registry whose credentials are the token's keys (`parties-pkcs11.toml`).
-    public let registryPath: String
+    package let registryPath: String
     /// The files written, in order.
-    public let written: [String]
+    package let written: [String]
 
     /// `export SOFTHSM2_CONF=…`: the line a shell needs before it uses the registry (the path quoted when it has
     /// characters a shell would read otherwise).
-    public var exportLine: String { Self.exportLine(configurationPath) }
+    package var exportLine: String { Self.exportLine(configurationPath) }
 
     static func exportLine(_ configurationPath: String) -> String { "export SOFTHSM2_CONF=\(shellQuoted(configurationPath))" }
 
@@ -41,16 +42,16 @@ public struct TestPKISoftHSMToken: Sendable, Equatable {
 
 extension TestPKI {
     /// The label of the token `testpki --pkcs11` makes.
-    public static let softHSMTokenLabel = "cossigner-test"
+    package static let softHSMTokenLabel = "cossigner-test"
     /// The folder of the token store, relative to the test PKI's folder.
-    public static let softHSMFolder = "softhsm"
+    package static let softHSMFolder = "softhsm"
     /// The registry that uses the token's keys, relative to the test PKI's folder.
-    public static let pkcs11RegistryName = "parties-pkcs11.toml"
+    package static let pkcs11RegistryName = "parties-pkcs11.toml"
     /// SoftHSM2's tool, looked up on `PATH`.
-    public static let softHSMUtilName = "softhsm2-util"
+    package static let softHSMUtilName = "softhsm2-util"
 
     /// The RFC 7512 URI of a party's XML signing key in the token: `pkcs11:token=cossigner-test;object=ts1-xml-sign;type=private`.
-    public func pkcs11URI(of party: TestPKIParty) -> String {
+    package func pkcs11URI(of party: TestPKIParty) -> String {
         "pkcs11:token=\(Self.softHSMTokenLabel);object=\(party.xmlSigning.stem);type=private"
     }
 
@@ -65,7 +66,7 @@ extension TestPKI {
     /// - Parameters:
     ///   - module: the PKCS#11 module (`pkcs11_module`).
     ///   - configurationPath: the token store's `softhsm2.conf`, named in a comment for the `SOFTHSM2_CONF` line.
-    public func pkcs11PartiesTOML(module: String, configurationPath: String) -> String {
+    package func pkcs11PartiesTOML(module: String, configurationPath: String) -> String {
         var text = "# CoSSigner test PKI — NOT FOR PRODUCTION\n"
         text += "# The XML signing keys are in the SoftHSM2 token '\(Self.softHSMTokenLabel)' (\(Self.softHSMFolder)/tokens); before using\n"
         text += "# this registry:  \(TestPKISoftHSMToken.exportLine(configurationPath))\n"
@@ -111,7 +112,7 @@ extension TestPKI {
     /// - Returns: the path of `softhsm2-util`.
     /// - Throws: ``TestPKIError`` of kind ``TestPKIError/Kind/tokenUnavailable`` (exit code 3) saying what is
     ///   missing and how to install it.
-    public static func softHSMPrerequisites(module: String) throws(TestPKIError) -> String {
+    package static func softHSMPrerequisites(module: String) throws(TestPKIError) -> String {
         guard let tool = executable(named: softHSMUtilName) else {
             throw TestPKIError(
                 kind: .tokenUnavailable,
@@ -153,7 +154,7 @@ extension TestPKI {
     ///   - force: replace the token store of an earlier run.
     /// - Throws: ``TestPKIError``: ``TestPKIError/Kind/tokenUnavailable`` (exit code 3) when SoftHSM2 is missing or
     ///   `softhsm2-util` fails (with its output), ``TestPKIError/Kind/io`` when a file cannot be written.
-    public func writeSoftHSMToken(to directory: String, module: String, force: Bool = false) throws(TestPKIError) -> TestPKISoftHSMToken {
+    package func writeSoftHSMToken(to directory: String, module: String, force: Bool = false) throws(TestPKIError) -> TestPKISoftHSMToken {
         let tool = try Self.softHSMPrerequisites(module: module)
         guard let root = Files.realPath(directory) else {
             throw TestPKIError(kind: .io, path: directory, reason: "the test PKI's folder is not there")

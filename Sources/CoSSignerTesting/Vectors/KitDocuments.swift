@@ -1,3 +1,4 @@
+import CoSSigner
 import Foundation
 
 /// The kit's JSON Schema and README, written by `cos-signer vectors make`.

@@ -1,3 +1,4 @@
+import CoSSigner
 import Foundation
 
 /// The DCC Boxed material the explain and responses cases are built from (`shared/vectors/dccboxed/`): the

@@ -1,3 +1,4 @@
+import CoSSigner
 internal import COpenSSL
 
 #if canImport(Glibc)
@@ -7,8 +8,8 @@ import Darwin
 #endif
 
 /// Why the test PKI could not be made or written.
-public struct TestPKIError: ClassifiedError, Equatable {
-    public enum Kind: String, Sendable {
+package struct TestPKIError: ClassifiedError, Equatable {
+    package enum Kind: String, Sendable {
         /// A parameter is out of range (party count, name).
         case invalidOptions = "invalid test PKI options"
         /// The output directory is not empty and overwriting was not asked for.
@@ -22,12 +23,12 @@ public struct TestPKIError: ClassifiedError, Equatable {
         case tokenUnavailable = "cannot put the keys into a PKCS#11 token"
     }
 
-    public let kind: Kind
+    package let kind: Kind
     /// The file or directory concerned, if any.
-    public let path: String?
-    public let reason: String
+    package let path: String?
+    package let reason: String
 
-    public init(kind: Kind, path: String? = nil, reason: String) {
+    package init(kind: Kind, path: String? = nil, reason: String) {
         self.kind = kind
         self.path = path
         self.reason = reason
@@ -36,7 +37,7 @@ public struct TestPKIError: ClassifiedError, Equatable {
     /// ``Kind/invalidOptions`` and ``Kind/directoryNotEmpty`` are usage errors; ``Kind/io`` is an
     /// input (file system) failure; ``Kind/internalFailure`` and ``Kind/tokenUnavailable`` key or certificate
     /// failures.
-    public var failureClass: FailureClass {
+    package var failureClass: FailureClass {
         switch kind {
         case .invalidOptions, .directoryNotEmpty: .usage
         case .io: .input
@@ -45,70 +46,70 @@ public struct TestPKIError: ClassifiedError, Equatable {
     }
 
     /// Equality compares only ``kind``.
-    public static func == (lhs: TestPKIError, rhs: TestPKIError) -> Bool { lhs.kind == rhs.kind }
+    package static func == (lhs: TestPKIError, rhs: TestPKIError) -> Bool { lhs.kind == rhs.kind }
 
-    public var description: String {
+    package var description: String {
         (path.map { "\($0): " } ?? "") + "\(kind.rawValue): \(reason)"
     }
 }
 
 /// A key with its certificate, and the file name stem both are written under (`keys/<stem>.pem`,
 /// `keys/<stem>.key.pem`).
-public struct TestPKICredential: Sendable {
+package struct TestPKICredential: Sendable {
     /// File name stem, e.g. `ts1-xml-sign`.
-    public let stem: String
-    public let key: SigningKey
-    public let certificate: Certificate
+    package let stem: String
+    package let key: SigningKey
+    package let certificate: Certificate
 
     /// `keys/<stem>.pem`, relative to the output directory.
-    public var certificatePath: String { "keys/\(stem).pem" }
+    package var certificatePath: String { "keys/\(stem).pem" }
     /// `keys/<stem>.key.pem`, relative to the output directory.
-    public var keyPath: String { "keys/\(stem).key.pem" }
+    package var keyPath: String { "keys/\(stem).key.pem" }
 }
 
 /// One test Supplier Party: identifiers, its SMKI-shaped certificates and two sample 6.23 requests.
-public struct TestPKIParty: Sendable {
+package struct TestPKIParty: Sendable {
     /// Registry id, `ts<i>`.
-    public let id: String
+    package let id: String
     /// Display name, `Test Supplier <i>`.
-    public let name: String
+    package let name: String
     /// Two MPIDs (electricity-like `…E` and gas-like `…G`), to exercise multi-MPID parties.
-    public let mpids: [String]
+    package let mpids: [String]
     /// The party's User ID (Business Originator), also the Entity Identifier of all its certificates.
-    public let userID: EUI64
+    package let userID: EUI64
     /// The meter the sample requests target.
-    public let businessTarget: EUI64
+    package let businessTarget: EUI64
     /// The sample requests' ImportMPxN: a 13-digit MPAN core with a valid check digit.
-    public let importMPxN: String
+    package let importMPxN: String
     /// OU 87 (XmlSign), keyUsage digitalSignature: signs the party's DUIS requests.
-    public let xmlSigning: TestPKICredential
+    package let xmlSigning: TestPKICredential
     /// OU 02 (Supplier), keyUsage digitalSignature.
-    public let digitalSigning: TestPKICredential
+    package let digitalSigning: TestPKICredential
     /// OU 02, keyUsage keyAgreement.
-    public let keyAgreement: TestPKICredential
+    package let keyAgreement: TestPKICredential
     /// OU 02, keyUsage keyAgreement (prepayment top-up).
-    public let keyAgreementTopUp: TestPKICredential
+    package let keyAgreementTopUp: TestPKICredential
     /// Unsigned immediate request (counter 1000).
-    public let immediateRequest: ServiceRequest623
+    package let immediateRequest: ServiceRequest623
     /// Unsigned future-dated request (counter 1001, ``TestPKI/futureExecutionDateTime``).
-    public let futureDatedRequest: ServiceRequest623
+    package let futureDatedRequest: ServiceRequest623
 
     /// All four credentials, XML signing first.
-    public var credentials: [TestPKICredential] { [xmlSigning, digitalSigning, keyAgreement, keyAgreementTopUp] }
+    package var credentials: [TestPKICredential] { [xmlSigning, digitalSigning, keyAgreement, keyAgreementTopUp] }
 
     /// `requests/<id>-immediate.xml`.
-    public var immediateRequestPath: String { "requests/\(id)-immediate.xml" }
+    package var immediateRequestPath: String { "requests/\(id)-immediate.xml" }
     /// `requests/<id>-future-dated.xml`.
-    public var futureDatedRequestPath: String { "requests/\(id)-future-dated.xml" }
+    package var futureDatedRequestPath: String { "requests/\(id)-future-dated.xml" }
 }
 
 /// One file of the generated test PKI.
-public struct TestPKIFile: Sendable, Hashable {
+package struct TestPKIFile: Sendable, Hashable {
     /// Path relative to the output directory, `/`-separated.
-    public let path: String
-    public internal(set) var bytes: [UInt8]
+    package let path: String
+    package internal(set) var bytes: [UInt8]
     /// Private keys: written with mode 0600 (others 0644).
-    public let isSecret: Bool
+    package let isSecret: Bool
 }
 
 /// A self-contained test PKI in the shape of the SMKI Organisation PKI, for people without DCC
@@ -133,26 +134,26 @@ public struct TestPKIFile: Sendable, Hashable {
 /// `SHA-256("CoSSigner test PKI v1 serial" 00 seed 00 label)` with the first byte forced into
 /// 0x40 ... 0x7F, and certificate signatures use RFC 6979 nonces. Without a seed keys and serials
 /// are random.
-public struct TestPKI: Sendable {
+package struct TestPKI: Sendable {
     /// The certificatePolicies OID of the ZAZ1 test PKI, used on every certificate.
-    public static let policyOID = "1.2.826.0.1.8641679.1.2.1.4"
+    package static let policyOID = "1.2.826.0.1.8641679.1.2.1.4"
     /// Parties supported.
-    public static let partyCountRange: ClosedRange<Int> = 1...99
+    package static let partyCountRange: ClosedRange<Int> = 1...99
     /// The default CA name prefix.
-    public static let defaultName = "COSSIGNER TEST"
+    package static let defaultName = "COSSIGNER TEST"
     /// The ExecutionDateTime of the future-dated sample requests (far ahead, so checks against the
     /// clock keep passing).
-    public static let futureExecutionDateTime = "2099-12-31T00:00:00Z"
+    package static let futureExecutionDateTime = "2099-12-31T00:00:00Z"
     /// The effective-from date of every registration.csv row.
-    public static let registrationEffectiveFrom = "2020-01-01"
+    package static let registrationEffectiveFrom = "2020-01-01"
 
     /// The CA name prefix.
-    public let name: String
+    package let name: String
     /// The seed, if the PKI is deterministic.
-    public let seed: String?
-    public let root: TestPKICredential
-    public let issuingCA: TestPKICredential
-    public let parties: [TestPKIParty]
+    package let seed: String?
+    package let root: TestPKICredential
+    package let issuingCA: TestPKICredential
+    package let parties: [TestPKIParty]
     /// The root's and the issuing CA's subject names (DER), to issue more certificates under them.
     let rootName: [UInt8]
     let issuingName: [UInt8]
@@ -163,7 +164,7 @@ public struct TestPKI: Sendable {
     ///   - seed: makes every key, serial and signature, and so every file, deterministic.
     ///   - name: CA name prefix: PrintableString characters, 1 ... 40 of them.
     /// - Throws: ``TestPKIError``.
-    public init(partyCount: Int = 2, seed: String? = nil, name: String = TestPKI.defaultName) throws(TestPKIError) {
+    package init(partyCount: Int = 2, seed: String? = nil, name: String = TestPKI.defaultName) throws(TestPKIError) {
         guard Self.partyCountRange.contains(partyCount) else {
             throw TestPKIError(kind: .invalidOptions, reason: "the number of parties must be 1 ... 99, got \(partyCount)")
         }
@@ -292,7 +293,7 @@ public struct TestPKI: Sendable {
     // MARK: - Files
 
     /// `parties.toml`: the party registry, paths relative to the registry file.
-    public var partiesTOML: String {
+    package var partiesTOML: String {
         var text = "# CoSSigner test PKI — NOT FOR PRODUCTION\n"
         for (index, party) in parties.enumerated() {
             if index > 0 { text += "\n" }
@@ -308,7 +309,7 @@ public struct TestPKI: Sendable {
     }
 
     /// `registration.csv`: each party's sample MPxN registered to its first MPID from 2020-01-01.
-    public var registrationCSV: String {
+    package var registrationCSV: String {
         var text = "mpxn,mpid,effective_from\n"
         for party in parties {
             text += "\(party.importMPxN),\(party.mpids[0]),\(Self.registrationEffectiveFrom)\n"
@@ -347,7 +348,7 @@ public struct TestPKI: Sendable {
 
     /// Every file of the PKI, in a fixed order.
     /// - Throws: ``TestPKIError`` if a key cannot be encoded.
-    public func files() throws(TestPKIError) -> [TestPKIFile] {
+    package func files() throws(TestPKIError) -> [TestPKIFile] {
         var files: [TestPKIFile] = []
         for credential in [root, issuingCA] + parties.flatMap(\.credentials) {
             files.append(TestPKIFile(path: credential.certificatePath, bytes: Array(credential.certificate.pem().utf8), isSecret: false))
@@ -375,7 +376,7 @@ public struct TestPKI: Sendable {
     /// - Returns: the paths written.
     /// - Throws: ``TestPKIError`` (``TestPKIError/Kind/directoryNotEmpty`` without `force`).
     @discardableResult
-    public func write(to directory: String, force: Bool = false) throws(TestPKIError) -> [String] {
+    package func write(to directory: String, force: Bool = false) throws(TestPKIError) -> [String] {
         if let entries = Self.directoryEntries(directory) {
             if !entries.isEmpty, !force {
                 throw TestPKIError(kind: .directoryNotEmpty, path: directory,

@@ -1,30 +1,31 @@
+import CoSSigner
 import Foundation
 
 /// The `manifest.json` of a conformance kit (`TestVectors/`): its version, the test PKI it uses, and
 /// every case with its inputs and expected outcome. All paths are relative to the kit directory and
 /// use `/`. The JSON Schema is ``ConformanceKit/manifestSchema`` (`manifest.schema.json`).
-public struct KitManifest: Codable, Sendable, Equatable {
+package struct KitManifest: Codable, Sendable, Equatable {
     /// The value of ``format``.
-    public static let formatName = "cossigner-duis-623-conformance-kit"
+    package static let formatName = "cossigner-duis-623-conformance-kit"
     /// The manifest version this library writes and reads.
-    public static let currentVersion = 1
+    package static let currentVersion = 1
 
     /// Always ``formatName``.
-    public var format: String
+    package var format: String
     /// The manifest version (``currentVersion``).
-    public var version: Int
+    package var version: Int
     /// What the kit is.
-    public var description: String
+    package var description: String
     /// The program that wrote the kit.
-    public var generator: String
+    package var generator: String
     /// The test PKI all keys and certificates come from.
-    public var pki: KitPKI
+    package var pki: KitPKI
     /// The reason classes used in ``KitExpected/reason``, with their meaning.
-    public var reasonClasses: [String: String]
+    package var reasonClasses: [String: String]
     /// Every case, grouped, in a stable order.
-    public var cases: [KitCase]
+    package var cases: [KitCase]
 
-    public init(format: String = KitManifest.formatName, version: Int = KitManifest.currentVersion, description: String,
+    package init(format: String = KitManifest.formatName, version: Int = KitManifest.currentVersion, description: String,
                 generator: String, pki: KitPKI, reasonClasses: [String: String], cases: [KitCase]) {
         self.format = format
         self.version = version
@@ -37,19 +38,19 @@ public struct KitManifest: Codable, Sendable, Equatable {
 }
 
 /// How the kit's test PKI was made (`cos-signer testpki DIR --parties N --seed SEED`).
-public struct KitPKI: Codable, Sendable, Equatable {
+package struct KitPKI: Codable, Sendable, Equatable {
     /// The directory holding it, relative to the kit.
-    public var directory: String
+    package var directory: String
     /// The seed every key and serial is derived from.
-    public var seed: String
+    package var seed: String
     /// The number of parties.
-    public var parties: Int
+    package var parties: Int
     /// The command that recreates it byte for byte.
-    public var command: String
+    package var command: String
 }
 
 /// The groups of cases.
-public enum KitGroup: String, Codable, Sendable, CaseIterable {
+package enum KitGroup: String, Codable, Sendable, CaseIterable {
     /// Sign a request deterministically; the output bytes, DigestValue and SignatureValue are exact.
     case signing
     /// Verify a document; valid, or invalid with the reason class.
@@ -68,19 +69,19 @@ public enum KitGroup: String, Codable, Sendable, CaseIterable {
 }
 
 /// One case of the kit.
-public struct KitCase: Codable, Sendable, Equatable {
+package struct KitCase: Codable, Sendable, Equatable {
     /// Unique id, `<group>/<name>`.
-    public var id: String
+    package var id: String
     /// The group.
-    public var group: KitGroup
+    package var group: KitGroup
     /// One line saying what the case shows.
-    public var description: String
+    package var description: String
     /// What goes in.
-    public var inputs: KitInputs
+    package var inputs: KitInputs
     /// What must come out.
-    public var expected: KitExpected
+    package var expected: KitExpected
 
-    public init(id: String, group: KitGroup, description: String, inputs: KitInputs, expected: KitExpected) {
+    package init(id: String, group: KitGroup, description: String, inputs: KitInputs, expected: KitExpected) {
         self.id = id
         self.group = group
         self.description = description
@@ -90,35 +91,35 @@ public struct KitCase: Codable, Sendable, Equatable {
 }
 
 /// The inputs of a case. Which fields are present depends on the group (see the schema).
-public struct KitInputs: Codable, Sendable, Equatable {
+package struct KitInputs: Codable, Sendable, Equatable {
     /// signing, keySelection, requestValidation: the (unsigned) request file.
-    public var request: String?
+    package var request: String?
     /// signing: the PKCS#8 PEM private key.
-    public var key: String?
+    package var key: String?
     /// signing: the signing certificate (named in KeyInfo); verification: the only certificate the
     /// verifier is given.
-    public var certificate: String?
+    package var certificate: String?
     /// signing: keep the input's whitespace between elements (otherwise the output is compact).
-    public var keepWhitespace: Bool?
+    package var keepWhitespace: Bool?
     /// verification: the document to verify.
-    public var document: String?
+    package var document: String?
     /// verification: the time (RFC 3339, UTC) at which the KeyInfo certificate must be valid. Absent:
     /// verification does not depend on time.
-    public var at: String?
+    package var at: String?
     /// keySelection: the party registry (TOML).
-    public var registry: String?
+    package var registry: String?
     /// keySelection: registration data (CSV `mpxn,mpid,effective_from`).
-    public var registration: String?
+    package var registration: String?
     /// keySelection: the MPID the request is sent under.
-    public var mpid: String?
+    package var mpid: String?
     /// keySelection: the date registration data is read at (YYYY-MM-DD).
-    public var date: String?
+    package var date: String?
     /// requestValidation: "now" for the future-dating check (RFC 3339, UTC).
-    public var now: String?
+    package var now: String?
     /// requestValidation: every certificate must be valid at this time (RFC 3339, UTC).
-    public var certificatesValidAt: String?
+    package var certificatesValidAt: String?
 
-    public init(request: String? = nil, key: String? = nil, certificate: String? = nil, keepWhitespace: Bool? = nil,
+    package init(request: String? = nil, key: String? = nil, certificate: String? = nil, keepWhitespace: Bool? = nil,
                 document: String? = nil, at: String? = nil, registry: String? = nil, registration: String? = nil,
                 mpid: String? = nil, date: String? = nil, now: String? = nil, certificatesValidAt: String? = nil) {
         self.request = request
@@ -137,38 +138,38 @@ public struct KitInputs: Codable, Sendable, Equatable {
 }
 
 /// The outcome a case expects.
-public struct KitExpected: Codable, Sendable, Equatable {
+package struct KitExpected: Codable, Sendable, Equatable {
     /// `valid`, `invalid` or `refused`.
-    public enum Outcome: String, Codable, Sendable {
+    package enum Outcome: String, Codable, Sendable {
         case valid, invalid, refused
     }
 
     /// The outcome.
-    public var outcome: Outcome
+    package var outcome: Outcome
     /// invalid (verification): the reason class; refused (keySelection): the refusal reason.
-    public var reason: String?
+    package var reason: String?
     /// refused / invalid: the exit code `cos-signer` gives (2 input, 4 selection refused, 10 signature invalid).
-    public var exitCode: Int?
+    package var exitCode: Int?
     /// signing: the exact expected signed document.
-    public var output: String?
+    package var output: String?
     /// signing: the expected base64 DigestValue.
-    public var digestValue: String?
+    package var digestValue: String?
     /// signing: the expected base64 SignatureValue (RFC 6979 nonce).
-    public var signatureValue: String?
+    package var signatureValue: String?
     /// keySelection (valid): the id of the chosen party.
-    public var party: String?
+    package var party: String?
     /// keySelection (valid): the User ID whose credential signs (the request's Business Originator).
-    public var userID: String?
+    package var userID: String?
     /// requestValidation (invalid): the element, as a path from the root with `sr:` prefixes.
-    public var field: String?
+    package var field: String?
     /// requestValidation (invalid): the rule broken.
-    public var rule: String?
+    package var rule: String?
     /// explain (and invalid responses): the diagnosis codes (``SignatureDiagnosis/Code``) the verifier gives, the
     /// expected one first. A verifier passes when its first code is the first one here and it gives every code
     /// listed (it may give more).
-    public var diagnoses: [String]?
+    package var diagnoses: [String]?
 
-    public init(outcome: Outcome, reason: String? = nil, exitCode: Int? = nil, output: String? = nil,
+    package init(outcome: Outcome, reason: String? = nil, exitCode: Int? = nil, output: String? = nil,
                 digestValue: String? = nil, signatureValue: String? = nil, party: String? = nil, userID: String? = nil,
                 field: String? = nil, rule: String? = nil, diagnoses: [String]? = nil) {
         self.outcome = outcome
@@ -186,26 +187,26 @@ public struct KitExpected: Codable, Sendable, Equatable {
 }
 
 /// Why a kit could not be made, read or run.
-public struct KitError: ClassifiedError, Equatable {
+package struct KitError: ClassifiedError, Equatable {
     /// The file or directory concerned.
-    public let path: String
+    package let path: String
     /// Why.
-    public let reason: String
-    public let failureClass: FailureClass
+    package let reason: String
+    package let failureClass: FailureClass
 
-    public init(path: String, reason: String, failureClass: FailureClass = .input) {
+    package init(path: String, reason: String, failureClass: FailureClass = .input) {
         self.path = path
         self.reason = reason
         self.failureClass = failureClass
     }
 
-    public var description: String { "\(path): \(reason)" }
+    package var description: String { "\(path): \(reason)" }
 }
 
 extension KitManifest {
     /// The manifest as deterministic JSON: keys sorted, two-space indentation, `/` unescaped, one
     /// final line feed.
-    public func jsonBytes() throws(KitError) -> [UInt8] {
+    package func jsonBytes() throws(KitError) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         do {
@@ -217,7 +218,7 @@ extension KitManifest {
 
     /// Reads `manifest.json` of the kit in `directory`.
     /// - Throws: ``KitError`` if it is missing, not JSON, of another format or of an unknown version.
-    public static func load(directory: String) throws(KitError) -> KitManifest {
+    package static func load(directory: String) throws(KitError) -> KitManifest {
         let path = directory + "/" + ConformanceKit.manifestName
         let bytes: [UInt8]
         do {

@@ -1,3 +1,4 @@
+import CoSSigner
 import Foundation
 
 /// The description of the conformance kit, in code: builds every file and every case.

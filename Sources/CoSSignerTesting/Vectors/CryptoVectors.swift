@@ -1,22 +1,23 @@
+import CoSSigner
 import Foundation
 
 /// The outcome of running one vector file.
-public struct VectorRunReport: Sendable {
+package struct VectorRunReport: Sendable {
     /// Cases whose result was as expected.
-    public var passed: Int
+    package var passed: Int
     /// Cases whose result was not as expected, or that could not be run.
-    public var failed: Int
+    package var failed: Int
     /// One line per failed case: file, tcId, comment, expected vs got.
-    public var failures: [String]
+    package var failures: [String]
 
-    public init(passed: Int = 0, failed: Int = 0, failures: [String] = []) {
+    package init(passed: Int = 0, failed: Int = 0, failures: [String] = []) {
         self.passed = passed
         self.failed = failed
         self.failures = failures
     }
 
     /// Adds another report's counts and lines.
-    public mutating func merge(_ other: VectorRunReport) {
+    package mutating func merge(_ other: VectorRunReport) {
         passed += other.passed
         failed += other.failed
         failures += other.failures
@@ -31,13 +32,13 @@ public struct VectorRunReport: Sendable {
 }
 
 /// Why a vector file could not be run at all.
-public struct VectorFileError: ClassifiedError, Equatable {
+package struct VectorFileError: ClassifiedError, Equatable {
     /// The file.
-    public let path: String
+    package let path: String
     /// Why.
-    public let reason: String
-    public var failureClass: FailureClass { .input }
-    public var description: String { "\(path): \(reason)" }
+    package let reason: String
+    package var failureClass: FailureClass { .input }
+    package var description: String { "\(path): \(reason)" }
 }
 
 /// Known-answer tests for the ECDSA P-256 code, run from JSON files.
@@ -50,10 +51,10 @@ public struct VectorFileError: ClassifiedError, Equatable {
 /// - The RFC 6979 file of this project (`rfc6979-p256.json`): every case's signature is verified
 ///   with its hash (r||s and DER), its digest checked, and the deterministic signer must
 ///   reproduce k, r and s exactly (with HMAC over the case's hash, as RFC 6979 §3.2 specifies).
-public enum CryptoVectors {
+package enum CryptoVectors {
     /// Runs every case in the file.
     /// - Throws: ``VectorFileError`` if the file is unreadable, not JSON, or of no known kind.
-    public static func run(file path: String) throws -> VectorRunReport {
+    package static func run(file path: String) throws -> VectorRunReport {
         let data: Data
         do {
             data = Data(try Files.read(path, maxBytes: 256 << 20))

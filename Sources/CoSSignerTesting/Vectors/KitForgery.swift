@@ -1,3 +1,4 @@
+import CoSSigner
 import Foundation
 
 /// Building blocks for the kit's forged and re-signed documents: raw `ds:Signature` elements with

@@ -1,3 +1,4 @@
+import CoSSigner
 internal import COpenSSL
 
 /// Builds SMKI-shaped X.509 v3 certificates for the test PKI, as DER written here (so the bytes

@@ -1,3 +1,4 @@
+import CoSSigner
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -6,20 +7,20 @@ import Darwin
 #endif
 
 /// One file of the conformance kit.
-public struct KitFile: Sendable, Equatable {
+package struct KitFile: Sendable, Equatable {
     /// Path relative to the kit directory, `/`-separated.
-    public let path: String
-    public let bytes: [UInt8]
+    package let path: String
+    package let bytes: [UInt8]
 }
 
 /// What ``ConformanceKit/make(directory:)`` did.
-public struct KitWriteReport: Sendable, Equatable {
+package struct KitWriteReport: Sendable, Equatable {
     /// Files written because they were missing or different.
-    public var written: [String] = []
+    package var written: [String] = []
     /// Files already present with the same bytes (left untouched).
-    public var unchanged: [String] = []
+    package var unchanged: [String] = []
     /// Cases in the manifest.
-    public var caseCount = 0
+    package var caseCount = 0
 }
 
 /// The conformance kit for supplier adapters (`TestVectors/`): its description in code, the maker
@@ -28,21 +29,21 @@ public struct KitWriteReport: Sendable, Equatable {
 ///
 /// Everything is derived from a seeded test PKI and fixed times, so making the kit twice gives
 /// byte-identical files, and the kit never depends on the wall clock.
-public enum ConformanceKit {
+package enum ConformanceKit {
     /// The manifest's file name.
-    public static let manifestName = "manifest.json"
+    package static let manifestName = "manifest.json"
     /// The JSON Schema's file name.
-    public static let schemaName = "manifest.schema.json"
+    package static let schemaName = "manifest.schema.json"
     /// The seed of the kit's test PKI.
-    public static let pkiSeed = "cossigner-conformance-kit-v1"
+    package static let pkiSeed = "cossigner-conformance-kit-v1"
     /// The number of test parties.
-    public static let pkiParties = 3
+    package static let pkiParties = 3
     /// Where the test PKI sits in the kit.
-    public static let pkiDirectory = "pki"
+    package static let pkiDirectory = "pki"
 
     /// Where `vectors make` reads the DCC Boxed material (templates and test keys under `vectors/dccboxed/`)
     /// that the explain and responses cases are built from: `$COSSIGNER_SHARED`, else `../shared`.
-    public static var defaultSharedDirectory: String {
+    package static var defaultSharedDirectory: String {
         ProcessInfo.processInfo.environment["COSSIGNER_SHARED"] ?? "../shared"
     }
 
@@ -50,7 +51,7 @@ public enum ConformanceKit {
     /// - Parameter shared: the folder holding `vectors/dccboxed/` (DCC Boxed templates and test keys).
     /// - Throws: ``KitError`` if the kit cannot be built (a bug, a broken OpenSSL, or the DCC Boxed material
     ///   missing).
-    public static func files(shared: String = defaultSharedDirectory) throws(KitError) -> [KitFile] {
+    package static func files(shared: String = defaultSharedDirectory) throws(KitError) -> [KitFile] {
         do {
             var maker = try KitMaker(shared: shared)
             return try maker.build()
@@ -65,7 +66,7 @@ public enum ConformanceKit {
     /// are not touched; files of other names are left alone.
     /// - Throws: ``KitError``.
     @discardableResult
-    public static func make(directory: String, shared: String = defaultSharedDirectory) throws(KitError) -> KitWriteReport {
+    package static func make(directory: String, shared: String = defaultSharedDirectory) throws(KitError) -> KitWriteReport {
         let all = try files(shared: shared)
         var report = KitWriteReport()
         try makeDirectory(directory)
@@ -103,7 +104,7 @@ public enum ConformanceKit {
     }
 
     /// Whether `path` is a kit directory (holds a `manifest.json`).
-    public static func isKit(_ path: String) -> Bool {
+    package static func isKit(_ path: String) -> Bool {
         Files.isDirectory(path) && access(path + "/" + manifestName, R_OK) == 0
     }
 }

@@ -1,21 +1,22 @@
+import CoSSigner
 import Foundation
 
 /// The result of one kit case.
-public struct KitCaseResult: Sendable, Equatable {
+package struct KitCaseResult: Sendable, Equatable {
     /// pass / fail / skip.
-    public enum Status: String, Sendable {
+    package enum Status: String, Sendable {
         case pass, fail, skip
     }
 
     /// The case id.
-    public let id: String
+    package let id: String
     /// The case's group.
-    public let group: KitGroup
-    public let status: Status
+    package let group: KitGroup
+    package let status: Status
     /// What was expected and what came out (for failures and skips).
-    public let detail: String
+    package let detail: String
 
-    public init(id: String, group: KitGroup, status: Status, detail: String = "") {
+    package init(id: String, group: KitGroup, status: Status, detail: String = "") {
         self.id = id
         self.group = group
         self.status = status
@@ -24,16 +25,16 @@ public struct KitCaseResult: Sendable, Equatable {
 }
 
 /// What a whole kit run gave.
-public struct KitRunReport: Sendable {
+package struct KitRunReport: Sendable {
     /// One result per case, in manifest order.
-    public var results: [KitCaseResult] = []
+    package var results: [KitCaseResult] = []
 
-    public var passed: Int { results.filter { $0.status == .pass }.count }
-    public var failed: Int { results.filter { $0.status == .fail }.count }
-    public var skipped: Int { results.filter { $0.status == .skip }.count }
+    package var passed: Int { results.filter { $0.status == .pass }.count }
+    package var failed: Int { results.filter { $0.status == .fail }.count }
+    package var skipped: Int { results.filter { $0.status == .skip }.count }
 
     /// The failures as one line each, and the counts, in the form the crypto vector runner uses.
-    public var vectorReport: VectorRunReport {
+    package var vectorReport: VectorRunReport {
         VectorRunReport(passed: passed, failed: failed,
                         failures: results.filter { $0.status == .fail }.map { "\($0.id): \($0.detail)" })
     }
@@ -82,7 +83,7 @@ extension ConformanceKit {
     /// - Parameter groups: only these groups (all when nil).
     /// - Throws: ``KitError`` if the manifest cannot be read. A case whose files are missing fails; it
     ///   does not stop the run.
-    public static func run(directory: String, groups: Set<KitGroup>? = nil) throws(KitError) -> KitRunReport {
+    package static func run(directory: String, groups: Set<KitGroup>? = nil) throws(KitError) -> KitRunReport {
         let manifest = try KitManifest.load(directory: directory)
         let kit = KitFiles(directory: directory)
         var report = KitRunReport()
@@ -232,7 +233,7 @@ enum KitRunner {
         if c.inputs.registration != nil {
             let registrationPath = try kit.path(c.inputs.registration, "registration")
             do throws(RegistrationDataError) {
-                registration = try RegistrationData(contentsOfFile: registrationPath)
+                registration = try RegistrationData(reading: registrationPath)
             } catch {
                 return Observed(outcome: .refused, reason: KitRefusal.registrationDataInvalid.rawValue,
                                 exitCode: Int(error.failureClass.exitCode), problems: error.problems.map(\.description))

@@ -1,3 +1,4 @@
+import CoSSigner
 /// A minimal DER writer: just the types the test PKI's certificates need. Each function returns
 /// one complete TLV.
 enum DER {

@@ -1,29 +1,29 @@
+import CoSSigner
 /// The proof obligation of ``FastCanonicalizer``: for any input, in each mode, it either declines (`nil`) or gives
 /// exactly the octets of the libxml2 path. Used by the differential tests (`swift test`) and by
 /// `cos-signer bench c14n-diff` (the full corpus in `Scripts/bench`). Not part of the product's API.
-@_spi(Testing)
-public enum CanonicalizerDifferential {
+package enum CanonicalizerDifferential {
     /// The outcome of comparing a set of documents.
-    public struct Report: Sendable {
+    package struct Report: Sendable {
         /// Documents compared.
-        public var documents = 0
+        package var documents = 0
         /// Comparisons made (documents × modes).
-        public var comparisons = 0
+        package var comparisons = 0
         /// Comparisons the fast path handled (the rest fell back to libxml2).
-        public var fastHandled = 0
+        package var fastHandled = 0
         /// Comparisons where libxml2 refused the document (the fast path must then decline too).
-        public var referenceRefused = 0
+        package var referenceRefused = 0
         /// One line per difference (empty when the fast path is correct).
-        public var differences: [String] = []
+        package var differences: [String] = []
 
-        public var summary: String {
+        package var summary: String {
             "c14n differential: \(documents) documents, \(comparisons) comparisons, \(fastHandled) on the fast path, "
                 + "\(comparisons - fastHandled) fell back (\(referenceRefused) refused by libxml2), \(differences.count) differences"
         }
     }
 
     /// Compares `files` and `generated` documents from the corpus generator (seeded).
-    public static func run(files: [(name: String, bytes: [UInt8])], generated: Int, seed: UInt64) -> Report {
+    package static func run(files: [(name: String, bytes: [UInt8])], generated: Int, seed: UInt64) -> Report {
         var report = Report()
         for file in files { compare(file.bytes, name: file.name, into: &report) }
         var generator = DifferentialCorpus(seed: seed)
@@ -34,7 +34,7 @@ public enum CanonicalizerDifferential {
     }
 
     /// Compares one document in the three modes (signing compact, signing keeping whitespace, verifying).
-    public static func compare(_ bytes: [UInt8], name: String, into report: inout Report) {
+    package static func compare(_ bytes: [UInt8], name: String, into report: inout Report) {
         report.documents += 1
         for mode in ["sign-compact", "sign-keep", "verify"] {
             report.comparisons += 1
@@ -128,13 +128,12 @@ public enum CanonicalizerDifferential {
 /// and redeclarations, entities and character references in text and attributes, CDATA, comments, processing
 /// instructions, CRLF, non-ASCII UTF-8, empty elements, whitespace between elements, `ds:Signature`
 /// placeholders — and, for a share of them, small corruptions (the fast path must then decline or agree).
-@_spi(Testing)
-public struct DifferentialCorpus {
+package struct DifferentialCorpus {
     private var state: UInt64
     /// Whether the document being made ends with a root-level ds:Signature (and has no other).
     private var signatureLast = false
 
-    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    package init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
 
     /// SplitMix64.
     private mutating func random() -> UInt64 {
@@ -170,7 +169,7 @@ public struct DifferentialCorpus {
     ]
 
     /// The next document.
-    public mutating func next() -> [UInt8] {
+    package mutating func next() -> [UInt8] {
         var out = ""
         if chance(70) {
             out += pick([

@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "CoSSigner",
-    platforms: [.macOS(.v13)],
     products: [
         .library(name: "CoSSigner", targets: ["CoSSigner"]),
         // Test tooling for adapters' own tests and for ours: the test PKI, the conformance kit, the public-vector

@@ -10,6 +10,7 @@ import Darwin
 /// writes like its other inputs, and a corrupt store is refused (never silently reset, which could
 /// repeat counters) until a person repairs it.
 public struct CounterStoreError: ClassifiedError, Equatable {
+    /// What went wrong with the store.
     public enum Kind: String, Sendable {
         /// The store (or its lock file) could not be opened, locked, read or written.
         case io = "counter store unusable"
@@ -32,6 +33,7 @@ public struct CounterStoreError: ClassifiedError, Equatable {
     /// Why, in words.
     public let reason: String
 
+    /// A counter store failure (for stores of one's own, ``CounterStoreBackend``).
     public init(kind: Kind, path: String, line: Int? = nil, reason: String) {
         self.kind = kind
         self.path = path
@@ -316,7 +318,7 @@ package struct CounterStore: CounterStoreBackend, Hashable {
         guard fd >= 0 else { throw ioError("cannot create \(temporary): \(errnoText())") }
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset) }
+            let n = bytes.withUnsafeBytes { raw in Platform.write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
                 let reason = errnoText()

@@ -46,6 +46,7 @@ public struct SignatureDiagnosis: Sendable, Equatable, Codable {
     /// A one-line fix.
     public let fix: String
 
+    /// A diagnosis.
     public init(code: Code, detail: String, fix: String) {
         self.code = code
         self.detail = detail

@@ -1,6 +1,6 @@
 import CoSSigner
 
-/// The CLI's exit codes, for every command (README "Commands"). The library reports what went wrong as
+/// The CLI's exit codes, for every command (README "The CLI"). The library reports what went wrong as
 /// ``CoSSignerError/Kind``; the numbers are the CLI's and live here.
 enum ExitStatus {
     static let success: Int32 = 0

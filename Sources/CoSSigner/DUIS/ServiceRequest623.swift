@@ -333,7 +333,7 @@ public struct ServiceRequest623: Hashable, Sendable {
         guard let execution = body.executionDateTime else { return }
         guard execution.isFutureDated(relativeTo: now) else {
             throw DUISRequestError(field: DUISPath.executionDateTime, rule: .futureDated,
-                                   reason: "\(execution.lexicalValue) is not after the current time \(now.formatted(.iso8601))")
+                                   reason: "\(execution.lexicalValue) is not after the current time \(now.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))")
         }
     }
 }

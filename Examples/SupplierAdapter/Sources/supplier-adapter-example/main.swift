@@ -108,7 +108,7 @@ func runExample(_ data: TestData, _ checks: inout Checks) throws {
     // 4. "Now" is read for every request: the same signer accepts a future-dated request before its ExecutionDateTime
     //    and refuses it once that time has passed.
     section("4. A long-lived signer and a future-dated request")
-    let execution = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down) + 2)
+    let execution = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down) + 3)  // 2 to 3 s ahead
     let futureDated = try ServiceRequest623(
         requestID: RequestID(businessOriginator: ts1.userID, businessTarget: ts1.businessTarget, counter: 1),
         body: UpdateSecurityCredentialsCoS(

@@ -332,8 +332,10 @@ public struct ServiceRequest623: Hashable, Sendable {
     public func checkFutureDated(now: Date) throws(DUISRequestError) {
         guard let execution = body.executionDateTime else { return }
         guard execution.isFutureDated(relativeTo: now) else {
+            // Milliseconds when "now" has a fraction: in the second after the ExecutionDateTime both read the same.
+            let wholeSecond = now.timeIntervalSince1970.rounded(.down) == now.timeIntervalSince1970
             throw DUISRequestError(field: DUISPath.executionDateTime, rule: .futureDated,
-                                   reason: "\(execution.lexicalValue) is not after the current time \(now.formatted(.iso8601))")
+                                   reason: "\(execution.lexicalValue) is not after the current time \(now.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: !wholeSecond)))")
         }
     }
 }

@@ -6,7 +6,8 @@ import Darwin
 
 /// Why the counter store could not hand out counters.
 ///
-/// Every kind is failure class ``FailureClass/input``: the store is a file the tool reads and
+/// Every kind but ``Kind/unavailable`` is an input failure (``CoSSignerError/Kind/input``, exit code 2): the
+/// store is a file the tool reads and
 /// writes like its other inputs, and a corrupt store is refused (never silently reset, which could
 /// repeat counters) until a person repairs it.
 public struct CounterStoreError: ClassifiedError, Equatable {
@@ -45,7 +46,7 @@ public struct CounterStoreError: ClassifiedError, Equatable {
     /// (exit 3, "counter store unavailable"): the request itself is fine.
     package var failureClass: FailureClass { kind == .unavailable ? .keyOrCertificate : .input }
 
-    /// Equality compares only ``kind`` (as ``CryptoError`` compares only its code), so a test can
+    /// Equality compares only ``kind``, so a test can
     /// write `#expect(throws: CounterStoreError(kind: .corrupt, path: "", reason: ""))`.
     public static func == (lhs: CounterStoreError, rhs: CounterStoreError) -> Bool { lhs.kind == rhs.kind }
 

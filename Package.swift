@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "CoSSigner",
-    platforms: [.macOS(.v13)],
     products: [
         .library(name: "CoSSigner", targets: ["CoSSigner"]),
         // Test tooling for adapters' own tests and for ours: the test PKI, the conformance kit, the public-vector
@@ -16,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        // `swift package generate-documentation --target CoSSigner` (Scripts/docs): the DocC catalogue.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(

@@ -1,3 +1,4 @@
+import CoSSigner
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -110,12 +111,6 @@ public struct JSONLogHandler: LogHandler {
     }
 }
 
-#if canImport(Glibc)
-private let systemWrite = Glibc.write
-#elseif canImport(Darwin)
-private let systemWrite = Darwin.write
-#endif
-
 /// Standard error, with lines gathered and written by one background thread.
 final class LogSink: @unchecked Sendable {
     static let shared = LogSink()
@@ -167,7 +162,7 @@ final class LogSink: @unchecked Sendable {
             guard let base = buffer.baseAddress else { return }
             var offset = 0
             while offset < buffer.count {
-                let n = systemWrite(2, base + offset, buffer.count - offset)
+                let n = Platform.write(2, base + offset, buffer.count - offset)
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { return }
                 offset += n

@@ -2,28 +2,28 @@ import CoSSigner
 /// The proof obligation of ``FastCanonicalizer``: for any input, in each mode, it either declines (`nil`) or gives
 /// exactly the octets of the libxml2 path. Used by the differential tests (`swift test`) and by
 /// `cos-signer bench c14n-diff` (the full corpus in `Scripts/bench`). Not part of the product's API.
-package enum CanonicalizerDifferential {
+public enum CanonicalizerDifferential {
     /// The outcome of comparing a set of documents.
-    package struct Report: Sendable {
+    public struct Report: Sendable {
         /// Documents compared.
-        package var documents = 0
+        public var documents = 0
         /// Comparisons made (documents × modes).
-        package var comparisons = 0
+        public var comparisons = 0
         /// Comparisons the fast path handled (the rest fell back to libxml2).
-        package var fastHandled = 0
+        public var fastHandled = 0
         /// Comparisons where libxml2 refused the document (the fast path must then decline too).
-        package var referenceRefused = 0
+        public var referenceRefused = 0
         /// One line per difference (empty when the fast path is correct).
-        package var differences: [String] = []
+        public var differences: [String] = []
 
-        package var summary: String {
+        public var summary: String {
             "c14n differential: \(documents) documents, \(comparisons) comparisons, \(fastHandled) on the fast path, "
                 + "\(comparisons - fastHandled) fell back (\(referenceRefused) refused by libxml2), \(differences.count) differences"
         }
     }
 
     /// Compares `files` and `generated` documents from the corpus generator (seeded).
-    package static func run(files: [(name: String, bytes: [UInt8])], generated: Int, seed: UInt64) -> Report {
+    public static func run(files: [(name: String, bytes: [UInt8])], generated: Int, seed: UInt64) -> Report {
         var report = Report()
         for file in files { compare(file.bytes, name: file.name, into: &report) }
         var generator = DifferentialCorpus(seed: seed)
@@ -34,7 +34,7 @@ package enum CanonicalizerDifferential {
     }
 
     /// Compares one document in the three modes (signing compact, signing keeping whitespace, verifying).
-    package static func compare(_ bytes: [UInt8], name: String, into report: inout Report) {
+    public static func compare(_ bytes: [UInt8], name: String, into report: inout Report) {
         report.documents += 1
         for mode in ["sign-compact", "sign-keep", "verify"] {
             report.comparisons += 1

@@ -145,14 +145,14 @@ struct BatchDriver {
         var failures: [any ClassifiedError] = []
         if let failure { failures.append(failure) }
         if let reportFailure = prepared.report?.close() {
-            exitCode = max(exitCode, reportFailure.failureClass.exitCode)
+            exitCode = max(exitCode, ExitStatus.of(reportFailure))
         }
         if summary.succeeded + summary.failed == 0 && !options.allowEmpty {
             failures.append(NoDocumentsFound(inputs: inputs, verb: successWord == "signed" ? "signed" : "verified"))
         }
         for failure in failures {
             Terminal.error(failure.description)
-            exitCode = max(exitCode, failure.failureClass.exitCode)
+            exitCode = max(exitCode, ExitStatus.of(failure))
         }
         if exitCode != 0 { throw CommandFailure(exitCode: exitCode) }
     }

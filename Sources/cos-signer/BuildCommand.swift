@@ -170,6 +170,6 @@ struct InspectCommand: ParsableCommand {
         for certificate in unreadable {
             Terminal.error("\(source): the \(certificate.element) cannot be decoded: \(certificate.error ?? "")")
         }
-        if !unreadable.isEmpty { throw CommandFailure(exitCode: FailureClass.input.exitCode) }
+        if !unreadable.isEmpty { throw CommandFailure(exitCode: ExitStatus.input) }
     }
 }

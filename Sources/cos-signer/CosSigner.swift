@@ -29,7 +29,7 @@ struct CosSigner: ParsableCommand {
             code = failure.exitCode
         } catch let error as ClassifiedError {
             Terminal.error(error.description)
-            code = error.failureClass.exitCode
+            code = ExitStatus.of(error)
         } catch {
             let parserCode = exitCode(for: error)
             if parserCode == .success {
@@ -39,17 +39,17 @@ struct CosSigner: ParsableCommand {
                 code = parserCode.rawValue
             } else {
                 Terminal.error(fullMessage(for: error))
-                code = FailureClass.usage.exitCode
+                code = ExitStatus.usage
             }
         }
         // Standard output is checked like any output: a failed write (a full disk, /dev/full) fails the run.
         var finalCode = code
         if let failure = Terminal.finishStandardOutput() {
             Terminal.error(failure.description)
-            finalCode = max(code, FailureClass.input.exitCode)
+            finalCode = max(code, ExitStatus.input)
         }
         Terminal.flush()
-        Glibc.exit(finalCode)
+        Platform.exit(finalCode)
     }
 }
 
@@ -87,7 +87,7 @@ enum Terminal {
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { raw -> Int in
                 guard let base = raw.baseAddress else { return 0 }
-                return Glibc.write(2, base + offset, raw.count - offset)
+                return Platform.write(2, base + offset, raw.count - offset)
             }
             if n <= 0 { break }
             offset += n

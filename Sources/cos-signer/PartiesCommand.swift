@@ -47,7 +47,7 @@ private func loadRegistry(_ path: String, allowInsecureKeyFile: Bool, pkcs11Modu
             Terminal.error("party registry \(path) refused, \(error.problems.count) problems:")
             Terminal.writeErr(lines.map { "  \(path): \($0)\n" }.joined())
         }
-        throw CommandFailure(exitCode: error.failureClass.exitCode)
+        throw CommandFailure(exitCode: ExitStatus.of(error))
     }
 }
 
@@ -212,7 +212,7 @@ struct PartiesSelectCommand: ParsableCommand {
                 return try RegistrationData(reading: path)
             } catch {
                 for line in error.renderedProblems { Terminal.error("registration data \(path): \(line)") }
-                throw CommandFailure(exitCode: error.failureClass.exitCode)
+                throw CommandFailure(exitCode: ExitStatus.of(error))
             }
         }
         var parsedRequest: ServiceRequest623?
@@ -233,7 +233,7 @@ struct PartiesSelectCommand: ParsableCommand {
         } catch {
             Terminal.error("key selection refused:")
             for reason in error.reasons { Terminal.writeErr("  - \(reason)\n") }
-            throw CommandFailure(exitCode: error.failureClass.exitCode)
+            throw CommandFailure(exitCode: ExitStatus.of(error))
         }
         Terminal.out("party \(selection.party)")
         if let credential = selection.credential {

@@ -149,11 +149,11 @@ struct SignCommand: ParsableCommand {
         if single {
             var exitCode = summary.exitCode
             if let reportFailure = prepared.report?.close() {  // reported by the writer
-                exitCode = max(exitCode, reportFailure.failureClass.exitCode)
+                exitCode = max(exitCode, ExitStatus.of(reportFailure))
             }
             if let flushFailure {
                 Terminal.error(flushFailure.description)
-                exitCode = max(exitCode, flushFailure.failureClass.exitCode)
+                exitCode = max(exitCode, ExitStatus.of(flushFailure))
             }
             if exitCode != 0 { throw CommandFailure(exitCode: exitCode) }
         } else {

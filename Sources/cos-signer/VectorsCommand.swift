@@ -70,8 +70,8 @@ struct VectorsCommand: ParsableCommand {
             }
             for line in total.failures { Terminal.out(line) }
             Terminal.out("\(total.passed) passed, \(total.failed) failed")
-            if unreadable { throw CommandFailure(exitCode: FailureClass.input.exitCode) }
-            if total.failed > 0 { throw CommandFailure(exitCode: FailureClass.signatureInvalid.exitCode) }
+            if unreadable { throw CommandFailure(exitCode: ExitStatus.input) }
+            if total.failed > 0 { throw CommandFailure(exitCode: ExitStatus.signatureInvalid) }
         }
     }
 
@@ -167,7 +167,7 @@ struct VectorsCommand: ParsableCommand {
             }
             Terminal.out("\(report.skipped) skipped")
             Terminal.out("\(report.passed) passed, \(report.failed) failed")
-            if report.failed > 0 { throw CommandFailure(exitCode: FailureClass.signatureInvalid.exitCode) }
+            if report.failed > 0 { throw CommandFailure(exitCode: ExitStatus.signatureInvalid) }
         }
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 
-/// A durable store of originator counters (the file ``CounterStore``, or a database store such as
-/// `PostgresCounterStore` of the `CoSSignerPostgres` library): hands out blocks of counters, strictly increasing per
-/// Business Originator, never twice.
+/// A durable store of originator counters (the counter file of ``CounterPolicy/store(path:)``, or a database
+/// store such as `PostgresCounterStore` of the `CoSSignerPostgres` library): hands out blocks of counters,
+/// strictly increasing per Business Originator, never twice.
 public protocol CounterStoreBackend: Sendable, CustomStringConvertible {
     /// Reserves `count` consecutive counters for `originator`, durably, and returns them: every counter of the
     /// block is ≥ `floor`, ≥ 1, and greater than any counter the store handed out before for `originator`. A failure
@@ -25,10 +25,11 @@ public enum CounterPolicy: Sendable, Hashable, CustomStringConvertible {
     /// Keep the counter the adapter put in the request.
     case preserve
     /// Milliseconds since 1970-01-01 UTC, the DCC Boxed convention (`System.currentTimeMillis()`),
-    /// but always strictly greater than the last value this process issued (see ``TimeCounter``).
+    /// but always strictly greater than the last value this process issued (one process-wide counter).
     /// Not durable: a clock set back between two runs can repeat a value.
     case time
-    /// The durable per-originator store at `path` (see ``CounterStore``).
+    /// The durable per-originator store at `path` (a text file, locked while in use and synced to disk before a
+    /// counter is used).
     case store(path: String)
     /// Another durable store (a database shared by several replicas).
     case backend(any CounterStoreBackend)

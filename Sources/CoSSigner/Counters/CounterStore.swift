@@ -6,10 +6,12 @@ import Darwin
 
 /// Why the counter store could not hand out counters.
 ///
-/// Every kind is failure class ``FailureClass/input``: the store is a file the tool reads and
+/// Every kind but ``Kind/unavailable`` is an input failure (``CoSSignerError/Kind/input``, exit code 2): the
+/// store is a file the tool reads and
 /// writes like its other inputs, and a corrupt store is refused (never silently reset, which could
 /// repeat counters) until a person repairs it.
 public struct CounterStoreError: ClassifiedError, Equatable {
+    /// What went wrong with the store.
     public enum Kind: String, Sendable {
         /// The store (or its lock file) could not be opened, locked, read or written.
         case io = "counter store unusable"
@@ -32,6 +34,7 @@ public struct CounterStoreError: ClassifiedError, Equatable {
     /// Why, in words.
     public let reason: String
 
+    /// A counter store failure (for stores of one's own, ``CounterStoreBackend``).
     public init(kind: Kind, path: String, line: Int? = nil, reason: String) {
         self.kind = kind
         self.path = path
@@ -43,7 +46,7 @@ public struct CounterStoreError: ClassifiedError, Equatable {
     /// (exit 3, "counter store unavailable"): the request itself is fine.
     package var failureClass: FailureClass { kind == .unavailable ? .keyOrCertificate : .input }
 
-    /// Equality compares only ``kind`` (as ``CryptoError`` compares only its code), so a test can
+    /// Equality compares only ``kind``, so a test can
     /// write `#expect(throws: CounterStoreError(kind: .corrupt, path: "", reason: ""))`.
     public static func == (lhs: CounterStoreError, rhs: CounterStoreError) -> Bool { lhs.kind == rhs.kind }
 
@@ -316,7 +319,7 @@ package struct CounterStore: CounterStoreBackend, Hashable {
         guard fd >= 0 else { throw ioError("cannot create \(temporary): \(errnoText())") }
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset) }
+            let n = bytes.withUnsafeBytes { raw in Platform.write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
                 let reason = errnoText()

@@ -63,12 +63,17 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
 
     /// The DER encoding.
     public let derBytes: [UInt8]
+    /// The subject (SMKI: the User ID in `x500UniqueIdentifier`, the role in OU).
     public let subject: DistinguishedName
+    /// The issuer (the SMKI Organisation CA), as `X509IssuerName` names it.
     public let issuer: DistinguishedName
+    /// The serial number, as `X509SerialNumber` names it.
     public let serialNumber: SerialNumber
     /// ``serialNumber`` in decimal, as XMLDSig's `X509SerialNumber` and the reports print it (made once).
     package let serialNumberDecimal: String
+    /// The start of the validity period.
     public let notBefore: Date
+    /// The end of the validity period.
     public let notAfter: Date
     /// The key usage bits; nil when the extension is absent.
     package let keyUsage: KeyUsage?

@@ -1,6 +1,6 @@
 /// Why a DUIS Service Request (or one of its values) was refused.
 ///
-/// Always an input failure (``FailureClass/input``, exit code 2). ``field`` names the element as a
+/// Always an input failure (``CoSSignerError/Kind/input``, exit code 2). ``field`` names the element as a
 /// path from the root `sr:Request` with the canonical `sr:` prefix (for example
 /// `sr:Header/sr:CommandVariant`), ``rule`` says which rule was broken and ``reason`` says how.
 public struct DUISRequestError: ClassifiedError, Equatable {

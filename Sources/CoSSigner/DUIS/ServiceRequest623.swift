@@ -3,7 +3,7 @@ import Foundation
 /// A DUIS Service Request 6.23 "Update Security Credentials (CoS)": the header and the
 /// ``UpdateSecurityCredentialsCoS`` body, with every value checked.
 ///
-/// Read one with ``init(parsing:source:)`` or ``init(document:source:)`` (a signed request's
+/// Read one with ``init(parsing:source:)`` (a signed request's
 /// `ds:Signature` is accepted as the root's last child and ignored), build one from values with
 /// ``init(requestID:commandVariant:firstInSequence:precedingServiceRequestID:body:schemaVersion:)``,
 /// and write it with ``xmlBytes()`` (compact, unsigned).
@@ -50,7 +50,7 @@ public struct ServiceRequest623: Hashable, Sendable {
     }
 
     /// Parses a 6.23 request, unsigned or signed, from bytes (hardened XML parser, then the strict
-    /// rules of ``init(document:source:)``).
+    /// rules of the DUIS 5.4 schema and 6.23's own).
     /// - Parameters:
     ///   - bytes: the document (UTF-8).
     ///   - source: a file name for error messages.
@@ -332,8 +332,10 @@ public struct ServiceRequest623: Hashable, Sendable {
     public func checkFutureDated(now: Date) throws(DUISRequestError) {
         guard let execution = body.executionDateTime else { return }
         guard execution.isFutureDated(relativeTo: now) else {
+            // Milliseconds when "now" has a fraction: in the second after the ExecutionDateTime both read the same.
+            let wholeSecond = now.timeIntervalSince1970.rounded(.down) == now.timeIntervalSince1970
             throw DUISRequestError(field: DUISPath.executionDateTime, rule: .futureDated,
-                                   reason: "\(execution.lexicalValue) is not after the current time \(now.formatted(.iso8601))")
+                                   reason: "\(execution.lexicalValue) is not after the current time \(now.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: !wholeSecond)))")
         }
     }
 }

@@ -34,8 +34,8 @@ public struct SupplierReplacementCertificates: Hashable, Sendable {
     /// The Supplier key agreement certificate for prepayment top-up (optional).
     public let keyAgreementTopUpCertificate: [UInt8]?
 
-    /// Makes the set from DER-encoded certificates. The certificates' content is checked by
-    /// ``ServiceRequest623/validateCertificates(at:)``; here only emptiness is refused.
+    /// Makes the set from DER-encoded certificates. The certificates' content is checked when the request is
+    /// signed (``SupplierSigner``); here only emptiness is refused.
     /// - Throws: ``DUISRequestError`` if a certificate is empty.
     public init(digitalSigningCertificate: [UInt8], keyAgreementCertificate: [UInt8]? = nil,
                 keyAgreementTopUpCertificate: [UInt8]? = nil) throws(DUISRequestError) {
@@ -71,7 +71,7 @@ enum ReplacementSlot {
 /// `SupplierFloorSeqNumber`, optional `SupplierPrepaymentTopUpFloorSeqNumber`,
 /// `SupplierReplacementCertificates`, `CertificationPathCertificates` (1 to 3),
 /// `ApplyTimeBasedCPVChecks`, `ImportMPxN`. Values are checked when the body is made; the
-/// certificates' content by ``ServiceRequest623/validateCertificates(at:)``.
+/// certificates' content when the request is signed (``SupplierSigner``).
 public struct UpdateSecurityCredentialsCoS: Hashable, Sendable {
     /// The largest floor sequence number the schema allows, 2^63-1.
     public static let maximumFloorSequenceNumber: UInt64 = 9_223_372_036_854_775_807

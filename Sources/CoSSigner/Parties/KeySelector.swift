@@ -189,7 +189,7 @@ package struct KeySelector: Sendable {
         for (id, role) in [(query.businessOriginator, "Business Originator"),
                            (query.replacementEntityIdentifier, "replacement certificates' entity")] {
             guard let id else { continue }
-            ids.append(id)
+            if !ids.contains(id) { ids.append(id) }  // the originator is often the replacement entity too
             if let party = registry.party(forUserID: id) {
                 facts.append(("\(role) \(id) is a User ID of party \(party)", party))
             } else {

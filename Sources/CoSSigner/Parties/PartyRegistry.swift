@@ -1,12 +1,13 @@
 /// The Supplier Parties this deployment signs for, each with its MPIDs, its User IDs and one XML signing
 /// credential (key and certificate) per User ID that signs.
 ///
-/// A registry loads whole or not at all: ``init(contentsOfFile:loader:)`` and
-/// ``init(declarations:source:loader:)`` check everything and throw a ``PartyRegistryError`` naming
-/// every problem — an MPID or User ID declared by two parties, a duplicate party id, a malformed MPID or
+/// A registry loads whole or not at all: ``init(contentsOfFile:keyFilePolicy:pkcs11Module:)`` checks everything and
+/// throws a ``CoSSignerError`` naming every problem — an MPID or User ID declared by two parties, a duplicate party
+/// id, a malformed MPID or
 /// EUI-64, a credential for a User ID the party does not declare (or two for one User ID), a certificate whose
 /// entity identifier is not its credential's User ID, a certificate that is not an XML signing certificate
-/// (``SigningCertificateRules``), two certificates with the same issuer and serial, a key that does not match its
+/// (organisation certificate, OU `87`, digital signature key usage, ECDSA P-256, valid dates), two certificates
+/// with the same issuer and serial, a key that does not match its
 /// certificate, a key or certificate that cannot be read or decrypted.
 ///
 /// A credential's key is a file or a key in a PKCS#11 token (`signing_key = "pkcs11:…"`, with the registry's
@@ -14,8 +15,8 @@
 /// load, and must hold the certificate's key. Several credentials on one token share its module, login and
 /// session pool.
 ///
-/// Each credential's key is loaded and decrypted exactly once, at load (see ``keyLoadCount``); selections
-/// (``KeySelector``) hand out the credential's one ``DUISSigner``, which may be shared by many threads.
+/// Each credential's key is loaded and decrypted exactly once, at load (see ``keyLoadCount``); every
+/// ``SupplierSigner`` made from the registry signs with the credential's one loaded key, which many threads share.
 public final class PartyRegistry: Sendable {
     /// The registry file, or the name given to an in-memory registry.
     public let source: String

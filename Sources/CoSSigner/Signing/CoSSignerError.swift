@@ -90,17 +90,25 @@ public struct CoSSignerError: Error, Sendable, CustomStringConvertible {
                       reason: "\(request.rule.rawValue): \(request.reason)", underlying: request)
         case let store as CounterStoreError:
             self.init(kind: store.kind == .unavailable ? .unavailable : .input, source: store.path, reason: store.reason, underlying: store)
+        case let refused as SigningRefused:
+            // The reason alone: the source is its own field (the description, for the CLI, keeps both).
+            self.init(kind: Self.kind(of: refused.failureClass), source: refused.source ?? source, reason: "cannot sign: \(refused.reason)",
+                      underlying: refused)
         case let classified as any ClassifiedError:
-            let kind: Kind
-            switch classified.failureClass {
-            case .usage, .input: kind = .input
-            case .keyOrCertificate: kind = .credentials
-            case .selectionRefused: kind = .selectionRefused
-            case .signatureInvalid: kind = .signatureInvalid
-            }
-            self.init(kind: kind, source: source, reason: classified.description, underlying: classified)
+            self.init(kind: Self.kind(of: classified.failureClass), source: source, reason: classified.description,
+                      underlying: classified)
         default:
             self.init(kind: .input, source: source, reason: "\(error)")
+        }
+    }
+
+    /// The kind of a failure of `failureClass`.
+    private static func kind(of failureClass: FailureClass) -> Kind {
+        switch failureClass {
+        case .usage, .input: .input
+        case .keyOrCertificate: .credentials
+        case .selectionRefused: .selectionRefused
+        case .signatureInvalid: .signatureInvalid
         }
     }
 }

@@ -10,7 +10,9 @@ public protocol SigningClock: Sendable {
 
 /// The system's clock.
 public struct SystemClock: SigningClock {
+    /// The system's clock.
     public init() {}
+    /// The system's current time.
     public func now() -> Date { Date() }
 }
 
@@ -19,6 +21,8 @@ public struct SystemClock: SigningClock {
 public struct FixedClock: SigningClock {
     /// The instant the clock reads.
     public let date: Date
+    /// A clock that always reads `date`.
     public init(_ date: Date) { self.date = date }
+    /// ``date``, always.
     public func now() -> Date { date }
 }

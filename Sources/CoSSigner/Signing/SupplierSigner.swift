@@ -35,6 +35,8 @@ public final class SupplierSigner: Sendable {
         /// The default of ``maxDocumentBytes``: the XML reader's own limit.
         public static let defaultMaxDocumentBytes = XMLParseLimits.default.maxDocumentBytes
 
+        /// Options; the defaults sign compact output with random nonces, check replacement certificates at the
+        /// request's execution time, and reserve counters 100 at a time.
         public init(keepWhitespace: Bool = false, deterministic: Bool = false, certificatesValidAt: Date? = nil,
                     maxDocumentBytes: Int = Options.defaultMaxDocumentBytes, counterBlockSize: UInt64 = 100) {
             self.keepWhitespace = keepWhitespace

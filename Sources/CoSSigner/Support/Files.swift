@@ -116,7 +116,7 @@ package enum Files {
             let wanted = buffer.count - total
             let n = buffer.withUnsafeMutableBytes { raw -> Int in
                 guard let base = raw.baseAddress else { return 0 }
-                return Glibc.read(fd, base + total, raw.count - total)
+                return Platform.read(fd, base + total, raw.count - total)
             }
             if n < 0 {
                 if errno == EINTR { continue }
@@ -369,7 +369,7 @@ package enum Files {
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { raw -> Int in
                 guard let base = raw.baseAddress else { return 0 }
-                return Glibc.write(fd, base + offset, raw.count - offset)
+                return Platform.write(fd, base + offset, raw.count - offset)
             }
             if n < 0 {
                 if errno == EINTR { continue }

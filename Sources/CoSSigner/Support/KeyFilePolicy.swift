@@ -14,6 +14,7 @@ public struct KeyFilePolicy: Sendable, Equatable {
     /// Accept secret files that the group or others may access (`--allow-insecure-key-file`).
     public var allowInsecurePermissions: Bool
 
+    /// A policy; the default refuses secret files the group or others may access.
     public init(allowInsecurePermissions: Bool = false) {
         self.allowInsecurePermissions = allowInsecurePermissions
     }

@@ -1,8 +1,7 @@
 import Foundation
 
 /// Why a signature that failed most likely failed, and what would fix it: one finding of
-/// ``DUISVerifier/explain(_:source:)`` (and of ``SignatureInvalid/diagnoses`` when
-/// ``DUISVerifier/explainsFailures`` is set).
+/// `cos-signer verify --explain`.
 ///
 /// Diagnoses run only after a document was found invalid, never on the valid path. Each one reconstructs what
 /// the signer or a later step probably did (a compact or indented form of the document, another
@@ -30,7 +29,7 @@ public struct SignatureDiagnosis: Sendable, Equatable, Codable {
         /// KeyInfo names another certificate than the given one whose key verifies the signature.
         case wrongCertificate = "wrong-certificate"
         /// The signature verifies, but the certificate belongs to another entity than the request's Business
-        /// Originator (``RequestVerifier``: a request is signed with its originator's own XML signing certificate).
+        /// Originator (a request is signed with its originator's own XML signing certificate).
         case originatorNotSigner = "originator-not-signer"
         /// The signature verifies, but the certificate is not valid at the verification time (`verify --at`, default
         /// now).
@@ -46,6 +45,7 @@ public struct SignatureDiagnosis: Sendable, Equatable, Codable {
     /// A one-line fix.
     public let fix: String
 
+    /// A diagnosis.
     public init(code: Code, detail: String, fix: String) {
         self.code = code
         self.detail = detail

@@ -8,8 +8,8 @@ import Darwin
 #endif
 
 /// Why the test PKI could not be made or written.
-package struct TestPKIError: ClassifiedError, Equatable {
-    package enum Kind: String, Sendable {
+public struct TestPKIError: ClassifiedError, Equatable {
+    public enum Kind: String, Sendable {
         /// A parameter is out of range (party count, name).
         case invalidOptions = "invalid test PKI options"
         /// The output directory is not empty and overwriting was not asked for.
@@ -23,12 +23,12 @@ package struct TestPKIError: ClassifiedError, Equatable {
         case tokenUnavailable = "cannot put the keys into a PKCS#11 token"
     }
 
-    package let kind: Kind
+    public let kind: Kind
     /// The file or directory concerned, if any.
-    package let path: String?
-    package let reason: String
+    public let path: String?
+    public let reason: String
 
-    package init(kind: Kind, path: String? = nil, reason: String) {
+    public init(kind: Kind, path: String? = nil, reason: String) {
         self.kind = kind
         self.path = path
         self.reason = reason
@@ -46,61 +46,61 @@ package struct TestPKIError: ClassifiedError, Equatable {
     }
 
     /// Equality compares only ``kind``.
-    package static func == (lhs: TestPKIError, rhs: TestPKIError) -> Bool { lhs.kind == rhs.kind }
+    public static func == (lhs: TestPKIError, rhs: TestPKIError) -> Bool { lhs.kind == rhs.kind }
 
-    package var description: String {
+    public var description: String {
         (path.map { "\($0): " } ?? "") + "\(kind.rawValue): \(reason)"
     }
 }
 
 /// A key with its certificate, and the file name stem both are written under (`keys/<stem>.pem`,
 /// `keys/<stem>.key.pem`).
-package struct TestPKICredential: Sendable {
+public struct TestPKICredential: Sendable {
     /// File name stem, e.g. `ts1-xml-sign`.
-    package let stem: String
+    public let stem: String
     package let key: SigningKey
-    package let certificate: Certificate
+    public let certificate: Certificate
 
     /// `keys/<stem>.pem`, relative to the output directory.
-    package var certificatePath: String { "keys/\(stem).pem" }
+    public var certificatePath: String { "keys/\(stem).pem" }
     /// `keys/<stem>.key.pem`, relative to the output directory.
-    package var keyPath: String { "keys/\(stem).key.pem" }
+    public var keyPath: String { "keys/\(stem).key.pem" }
 }
 
 /// One test Supplier Party: identifiers, its SMKI-shaped certificates and two sample 6.23 requests.
-package struct TestPKIParty: Sendable {
+public struct TestPKIParty: Sendable {
     /// Registry id, `ts<i>`.
-    package let id: String
+    public let id: String
     /// Display name, `Test Supplier <i>`.
-    package let name: String
+    public let name: String
     /// Two MPIDs (electricity-like `…E` and gas-like `…G`), to exercise multi-MPID parties.
-    package let mpids: [String]
+    public let mpids: [String]
     /// The party's User ID (Business Originator), also the Entity Identifier of all its certificates.
-    package let userID: EUI64
+    public let userID: EUI64
     /// The meter the sample requests target.
-    package let businessTarget: EUI64
+    public let businessTarget: EUI64
     /// The sample requests' ImportMPxN: a 13-digit MPAN core with a valid check digit.
-    package let importMPxN: String
+    public let importMPxN: String
     /// OU 87 (XmlSign), keyUsage digitalSignature: signs the party's DUIS requests.
-    package let xmlSigning: TestPKICredential
+    public let xmlSigning: TestPKICredential
     /// OU 02 (Supplier), keyUsage digitalSignature.
-    package let digitalSigning: TestPKICredential
+    public let digitalSigning: TestPKICredential
     /// OU 02, keyUsage keyAgreement.
-    package let keyAgreement: TestPKICredential
+    public let keyAgreement: TestPKICredential
     /// OU 02, keyUsage keyAgreement (prepayment top-up).
-    package let keyAgreementTopUp: TestPKICredential
+    public let keyAgreementTopUp: TestPKICredential
     /// Unsigned immediate request (counter 1000).
-    package let immediateRequest: ServiceRequest623
+    public let immediateRequest: ServiceRequest623
     /// Unsigned future-dated request (counter 1001, ``TestPKI/futureExecutionDateTime``).
-    package let futureDatedRequest: ServiceRequest623
+    public let futureDatedRequest: ServiceRequest623
 
     /// All four credentials, XML signing first.
-    package var credentials: [TestPKICredential] { [xmlSigning, digitalSigning, keyAgreement, keyAgreementTopUp] }
+    public var credentials: [TestPKICredential] { [xmlSigning, digitalSigning, keyAgreement, keyAgreementTopUp] }
 
     /// `requests/<id>-immediate.xml`.
-    package var immediateRequestPath: String { "requests/\(id)-immediate.xml" }
+    public var immediateRequestPath: String { "requests/\(id)-immediate.xml" }
     /// `requests/<id>-future-dated.xml`.
-    package var futureDatedRequestPath: String { "requests/\(id)-future-dated.xml" }
+    public var futureDatedRequestPath: String { "requests/\(id)-future-dated.xml" }
 }
 
 /// One file of the generated test PKI.
@@ -134,26 +134,26 @@ package struct TestPKIFile: Sendable, Hashable {
 /// `SHA-256("CoSSigner test PKI v1 serial" 00 seed 00 label)` with the first byte forced into
 /// 0x40 ... 0x7F, and certificate signatures use RFC 6979 nonces. Without a seed keys and serials
 /// are random.
-package struct TestPKI: Sendable {
+public struct TestPKI: Sendable {
     /// The certificatePolicies OID of the ZAZ1 test PKI, used on every certificate.
-    package static let policyOID = "1.2.826.0.1.8641679.1.2.1.4"
+    public static let policyOID = "1.2.826.0.1.8641679.1.2.1.4"
     /// Parties supported.
-    package static let partyCountRange: ClosedRange<Int> = 1...99
+    public static let partyCountRange: ClosedRange<Int> = 1...99
     /// The default CA name prefix.
-    package static let defaultName = "COSSIGNER TEST"
+    public static let defaultName = "COSSIGNER TEST"
     /// The ExecutionDateTime of the future-dated sample requests (far ahead, so checks against the
     /// clock keep passing).
-    package static let futureExecutionDateTime = "2099-12-31T00:00:00Z"
+    public static let futureExecutionDateTime = "2099-12-31T00:00:00Z"
     /// The effective-from date of every registration.csv row.
-    package static let registrationEffectiveFrom = "2020-01-01"
+    public static let registrationEffectiveFrom = "2020-01-01"
 
     /// The CA name prefix.
-    package let name: String
+    public let name: String
     /// The seed, if the PKI is deterministic.
-    package let seed: String?
-    package let root: TestPKICredential
-    package let issuingCA: TestPKICredential
-    package let parties: [TestPKIParty]
+    public let seed: String?
+    public let root: TestPKICredential
+    public let issuingCA: TestPKICredential
+    public let parties: [TestPKIParty]
     /// The root's and the issuing CA's subject names (DER), to issue more certificates under them.
     let rootName: [UInt8]
     let issuingName: [UInt8]
@@ -164,7 +164,7 @@ package struct TestPKI: Sendable {
     ///   - seed: makes every key, serial and signature, and so every file, deterministic.
     ///   - name: CA name prefix: PrintableString characters, 1 ... 40 of them.
     /// - Throws: ``TestPKIError``.
-    package init(partyCount: Int = 2, seed: String? = nil, name: String = TestPKI.defaultName) throws(TestPKIError) {
+    public init(partyCount: Int = 2, seed: String? = nil, name: String = TestPKI.defaultName) throws(TestPKIError) {
         guard Self.partyCountRange.contains(partyCount) else {
             throw TestPKIError(kind: .invalidOptions, reason: "the number of parties must be 1 ... 99, got \(partyCount)")
         }
@@ -293,7 +293,7 @@ package struct TestPKI: Sendable {
     // MARK: - Files
 
     /// `parties.toml`: the party registry, paths relative to the registry file.
-    package var partiesTOML: String {
+    public var partiesTOML: String {
         var text = "# CoSSigner test PKI — NOT FOR PRODUCTION\n"
         for (index, party) in parties.enumerated() {
             if index > 0 { text += "\n" }
@@ -309,7 +309,7 @@ package struct TestPKI: Sendable {
     }
 
     /// `registration.csv`: each party's sample MPxN registered to its first MPID from 2020-01-01.
-    package var registrationCSV: String {
+    public var registrationCSV: String {
         var text = "mpxn,mpid,effective_from\n"
         for party in parties {
             text += "\(party.importMPxN),\(party.mpids[0]),\(Self.registrationEffectiveFrom)\n"
@@ -376,7 +376,7 @@ package struct TestPKI: Sendable {
     /// - Returns: the paths written.
     /// - Throws: ``TestPKIError`` (``TestPKIError/Kind/directoryNotEmpty`` without `force`).
     @discardableResult
-    package func write(to directory: String, force: Bool = false) throws(TestPKIError) -> [String] {
+    public func write(to directory: String, force: Bool = false) throws(TestPKIError) -> [String] {
         if let entries = Self.directoryEntries(directory) {
             if !entries.isEmpty, !force {
                 throw TestPKIError(kind: .directoryNotEmpty, path: directory,

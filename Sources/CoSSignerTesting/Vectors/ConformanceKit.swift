@@ -14,13 +14,13 @@ package struct KitFile: Sendable, Equatable {
 }
 
 /// What ``ConformanceKit/make(directory:)`` did.
-package struct KitWriteReport: Sendable, Equatable {
+public struct KitWriteReport: Sendable, Equatable {
     /// Files written because they were missing or different.
-    package var written: [String] = []
+    public var written: [String] = []
     /// Files already present with the same bytes (left untouched).
-    package var unchanged: [String] = []
+    public var unchanged: [String] = []
     /// Cases in the manifest.
-    package var caseCount = 0
+    public var caseCount = 0
 }
 
 /// The conformance kit for supplier adapters (`TestVectors/`): its description in code, the maker
@@ -29,21 +29,21 @@ package struct KitWriteReport: Sendable, Equatable {
 ///
 /// Everything is derived from a seeded test PKI and fixed times, so making the kit twice gives
 /// byte-identical files, and the kit never depends on the wall clock.
-package enum ConformanceKit {
+public enum ConformanceKit {
     /// The manifest's file name.
-    package static let manifestName = "manifest.json"
+    public static let manifestName = "manifest.json"
     /// The JSON Schema's file name.
-    package static let schemaName = "manifest.schema.json"
+    public static let schemaName = "manifest.schema.json"
     /// The seed of the kit's test PKI.
-    package static let pkiSeed = "cossigner-conformance-kit-v1"
+    public static let pkiSeed = "cossigner-conformance-kit-v1"
     /// The number of test parties.
-    package static let pkiParties = 3
+    public static let pkiParties = 3
     /// Where the test PKI sits in the kit.
-    package static let pkiDirectory = "pki"
+    public static let pkiDirectory = "pki"
 
     /// Where `vectors make` reads the DCC Boxed material (templates and test keys under `vectors/dccboxed/`)
     /// that the explain and responses cases are built from: `$COSSIGNER_SHARED`, else `../shared`.
-    package static var defaultSharedDirectory: String {
+    public static var defaultSharedDirectory: String {
         ProcessInfo.processInfo.environment["COSSIGNER_SHARED"] ?? "../shared"
     }
 
@@ -66,7 +66,7 @@ package enum ConformanceKit {
     /// are not touched; files of other names are left alone.
     /// - Throws: ``KitError``.
     @discardableResult
-    package static func make(directory: String, shared: String = defaultSharedDirectory) throws(KitError) -> KitWriteReport {
+    public static func make(directory: String, shared: String = defaultSharedDirectory) throws(KitError) -> KitWriteReport {
         let all = try files(shared: shared)
         var report = KitWriteReport()
         try makeDirectory(directory)
@@ -104,7 +104,7 @@ package enum ConformanceKit {
     }
 
     /// Whether `path` is a kit directory (holds a `manifest.json`).
-    package static func isKit(_ path: String) -> Bool {
+    public static func isKit(_ path: String) -> Bool {
         Files.isDirectory(path) && access(path + "/" + manifestName, R_OK) == 0
     }
 }

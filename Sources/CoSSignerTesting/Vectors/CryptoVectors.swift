@@ -2,22 +2,22 @@ import CoSSigner
 import Foundation
 
 /// The outcome of running one vector file.
-package struct VectorRunReport: Sendable {
+public struct VectorRunReport: Sendable {
     /// Cases whose result was as expected.
-    package var passed: Int
+    public var passed: Int
     /// Cases whose result was not as expected, or that could not be run.
-    package var failed: Int
+    public var failed: Int
     /// One line per failed case: file, tcId, comment, expected vs got.
-    package var failures: [String]
+    public var failures: [String]
 
-    package init(passed: Int = 0, failed: Int = 0, failures: [String] = []) {
+    public init(passed: Int = 0, failed: Int = 0, failures: [String] = []) {
         self.passed = passed
         self.failed = failed
         self.failures = failures
     }
 
     /// Adds another report's counts and lines.
-    package mutating func merge(_ other: VectorRunReport) {
+    public mutating func merge(_ other: VectorRunReport) {
         passed += other.passed
         failed += other.failed
         failures += other.failures
@@ -51,10 +51,10 @@ package struct VectorFileError: ClassifiedError, Equatable {
 /// - The RFC 6979 file of this project (`rfc6979-p256.json`): every case's signature is verified
 ///   with its hash (r||s and DER), its digest checked, and the deterministic signer must
 ///   reproduce k, r and s exactly (with HMAC over the case's hash, as RFC 6979 §3.2 specifies).
-package enum CryptoVectors {
+public enum CryptoVectors {
     /// Runs every case in the file.
     /// - Throws: ``VectorFileError`` if the file is unreadable, not JSON, or of no known kind.
-    package static func run(file path: String) throws -> VectorRunReport {
+    public static func run(file path: String) throws -> VectorRunReport {
         let data: Data
         do {
             data = Data(try Files.read(path, maxBytes: 256 << 20))

@@ -8,18 +8,18 @@ import Foundation
 /// verify), `{out}` the file the signer must write, `{key}` the PKCS#8 PEM private key, `{cert}` the
 /// certificate (PEM), `{mode}` `compact` or `keep-whitespace`, `{at}` the verification time
 /// (RFC 3339) of cases that have one.
-package struct KitCheckOptions: Sendable {
+public struct KitCheckOptions: Sendable {
     /// The signer template (signing cases); nil skips them.
-    package var signedBy: String?
+    public var signedBy: String?
     /// The verifier template (verification cases; exit 0 = valid, anything else = invalid); nil skips them.
-    package var verifiedBy: String?
+    public var verifiedBy: String?
     /// The signer uses RFC 6979 nonces, so its output must equal the expected bytes exactly. Otherwise
     /// its output must verify and carry the expected DigestValue.
-    package var deterministicSigner: Bool
+    public var deterministicSigner: Bool
     /// Seconds one command may run.
-    package var timeout: Double
+    public var timeout: Double
 
-    package init(signedBy: String? = nil, verifiedBy: String? = nil, deterministicSigner: Bool = false, timeout: Double = 60) {
+    public init(signedBy: String? = nil, verifiedBy: String? = nil, deterministicSigner: Bool = false, timeout: Double = 60) {
         self.signedBy = signedBy
         self.verifiedBy = verifiedBy
         self.deterministicSigner = deterministicSigner
@@ -30,13 +30,13 @@ package struct KitCheckOptions: Sendable {
 /// Runs another implementation's signer and verifier over a conformance kit and reports per case
 /// whether it agrees with the expected outcome. Key selection and request validation cases are
 /// specific to an adapter's own API and are not run (reported as skipped).
-package enum KitChecker {
+public enum KitChecker {
     /// The placeholders a template may use.
-    package static let placeholders = ["{in}", "{out}", "{key}", "{cert}", "{mode}", "{at}"]
+    public static let placeholders = ["{in}", "{out}", "{key}", "{cert}", "{mode}", "{at}"]
 
     /// Checks the external commands against the kit in `directory`.
     /// - Throws: ``KitError`` if the manifest cannot be read or no template is given.
-    package static func run(directory: String, options: KitCheckOptions) throws(KitError) -> KitRunReport {
+    public static func run(directory: String, options: KitCheckOptions) throws(KitError) -> KitRunReport {
         guard options.signedBy != nil || options.verifiedBy != nil else {
             throw KitError(path: directory, reason: "give a signer template, a verifier template or both", failureClass: .usage)
         }

@@ -187,11 +187,11 @@ package struct KitExpected: Codable, Sendable, Equatable {
 }
 
 /// Why a kit could not be made, read or run.
-package struct KitError: ClassifiedError, Equatable {
+public struct KitError: ClassifiedError, Equatable {
     /// The file or directory concerned.
-    package let path: String
+    public let path: String
     /// Why.
-    package let reason: String
+    public let reason: String
     package let failureClass: FailureClass
 
     package init(path: String, reason: String, failureClass: FailureClass = .input) {
@@ -200,7 +200,7 @@ package struct KitError: ClassifiedError, Equatable {
         self.failureClass = failureClass
     }
 
-    package var description: String { "\(path): \(reason)" }
+    public var description: String { "\(path): \(reason)" }
 }
 
 extension KitManifest {

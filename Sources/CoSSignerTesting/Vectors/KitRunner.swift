@@ -2,19 +2,19 @@ import CoSSigner
 import Foundation
 
 /// The result of one kit case.
-package struct KitCaseResult: Sendable, Equatable {
+public struct KitCaseResult: Sendable, Equatable {
     /// pass / fail / skip.
     package enum Status: String, Sendable {
         case pass, fail, skip
     }
 
     /// The case id.
-    package let id: String
+    public let id: String
     /// The case's group.
     package let group: KitGroup
     package let status: Status
     /// What was expected and what came out (for failures and skips).
-    package let detail: String
+    public let detail: String
 
     package init(id: String, group: KitGroup, status: Status, detail: String = "") {
         self.id = id
@@ -25,16 +25,16 @@ package struct KitCaseResult: Sendable, Equatable {
 }
 
 /// What a whole kit run gave.
-package struct KitRunReport: Sendable {
+public struct KitRunReport: Sendable {
     /// One result per case, in manifest order.
-    package var results: [KitCaseResult] = []
+    public var results: [KitCaseResult] = []
 
-    package var passed: Int { results.filter { $0.status == .pass }.count }
-    package var failed: Int { results.filter { $0.status == .fail }.count }
-    package var skipped: Int { results.filter { $0.status == .skip }.count }
+    public var passed: Int { results.filter { $0.status == .pass }.count }
+    public var failed: Int { results.filter { $0.status == .fail }.count }
+    public var skipped: Int { results.filter { $0.status == .skip }.count }
 
     /// The failures as one line each, and the counts, in the form the crypto vector runner uses.
-    package var vectorReport: VectorRunReport {
+    public var vectorReport: VectorRunReport {
         VectorRunReport(passed: passed, failed: failed,
                         failures: results.filter { $0.status == .fail }.map { "\($0.id): \($0.detail)" })
     }
@@ -79,6 +79,14 @@ extension KitExpected {
 }
 
 extension ConformanceKit {
+    /// Runs every case of the kit in `directory` (made by ``make(directory:shared:)``, e.g. this repository's
+    /// `TestVectors/`) against this implementation.
+    /// - Throws: ``KitError`` if the manifest cannot be read. A case whose files are missing fails; it does not stop
+    ///   the run.
+    public static func run(directory: String) throws(KitError) -> KitRunReport {
+        try run(directory: directory, groups: nil)
+    }
+
     /// Runs every case of the kit in `directory` against this implementation.
     /// - Parameter groups: only these groups (all when nil).
     /// - Throws: ``KitError`` if the manifest cannot be read. A case whose files are missing fails; it

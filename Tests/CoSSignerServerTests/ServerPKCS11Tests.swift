@@ -70,10 +70,11 @@ import Glibc
         // Every output verifies (our verifier, all of them, each under its originator's certificate; counters
         // distinct); xmlsec1 checks a sample of each party.
         try FileManager.default.createDirectory(atPath: workspace.path("signed"), withIntermediateDirectories: true)
-        var counters = Set<UInt64>()
+        // Counters are per Business Originator: request i is party ts(i % 2 + 1)'s.
+        var counters = Set<String>()
         for transfer in transfers where transfer.succeeded {
             let body = transfer.body
-            if let counter = requestCounter(body) { counters.insert(counter) }
+            if let counter = requestCounter(body) { counters.insert("ts\(transfer.index % 2 + 1):\(counter)") }
             try body.write(to: workspace.path(String(format: "signed/%05d.xml", transfer.index)))
         }
         #expect(counters.count == total)

@@ -15,8 +15,9 @@ public struct ServerConfiguration: Sendable {
     /// The database password for a `postgresql://` counter store: the first line of this file (owner-only); without
     /// it, `PGPASSWORD`.
     public var counterStorePasswordFile: String?
-    /// Counters reserved from the store at a time.
-    public var counterBlockSize: UInt64 = 100
+    /// Counters reserved from the store at a time; nil: 1 from a database (counters ordered across replicas), 100
+    /// from a file.
+    public var counterBlockSize: UInt64?
     /// Where to listen.
     public var listen: ListenAddress
     /// TLS: the server's certificate chain (PEM), its key (PEM) and the CA(s) that issue client certificates (PEM).
@@ -59,6 +60,11 @@ public struct ServerConfiguration: Sendable {
         counterStorePath.map { $0.hasPrefix("postgresql://") || $0.hasPrefix("postgres://") } ?? false
     }
 
+    /// The counters reserved at a time: ``counterBlockSize``, or its default for the kind of store.
+    public var effectiveCounterBlockSize: UInt64 {
+        counterBlockSize ?? (usesDatabaseCounterStore ? 1 : 100)
+    }
+
     /// The counter policy requests signed with `preserveCounter: false` get: the durable file store when one is
     /// given, else `time`. (A database store is opened by ``ServerCounters/init(configuration:)``.)
     public var counterPolicy: CounterPolicy {
@@ -77,6 +83,7 @@ public struct ServerConfiguration: Sendable {
         if counterStorePasswordFile != nil && !usesDatabaseCounterStore {
             return "--counter-store-password-file is only used with a postgresql:// --counter-store"
         }
+        if let counterBlockSize, counterBlockSize < 1 { return "--counter-block must be at least 1" }
         if maxBodyBytes < 1 { return "--max-body-bytes must be at least 1" }
         if maxConcurrentRequests < 1 { return "--max-concurrent must be at least 1" }
         if requestTimeout <= .zero { return "--request-timeout must be more than 0" }

@@ -70,7 +70,7 @@ public final class SigningState: Sendable {
         do {
             signer = try SupplierSigner(registry: registry, registrationData: registrationData, counters: counters.policy,
                                         options: .init(maxDocumentBytes: configuration.maxBodyBytes,
-                                                       counterBlockSize: configuration.counterBlockSize))
+                                                       counterBlockSize: configuration.effectiveCounterBlockSize))
         } catch {
             throw ServerStartError(error.description, exitCode: error.kind == .input ? 2 : 3)
         }

@@ -119,8 +119,9 @@ struct CosSignerServerCommand: AsyncParsableCommand {
             configuration.registrationPath = registration
             configuration.counterStorePath = counterStore
             configuration.counterStorePasswordFile = counterStorePasswordFile
-            // One counter per statement from a database, so that counters stay ordered across replicas.
-            configuration.counterBlockSize = counterBlock ?? (configuration.usesDatabaseCounterStore ? 1 : 100)
+            // Without --counter-block: one counter per statement from a database, so that counters stay ordered
+            // across replicas; 100 from a file.
+            configuration.counterBlockSize = counterBlock
             configuration.pkcs11Module = pkcs11Module
             if let tlsCert, let tlsKey, let clientCa {
                 configuration.tls = .init(certificateChain: tlsCert, privateKey: tlsKey, clientCA: clientCa)

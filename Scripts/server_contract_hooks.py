@@ -38,7 +38,18 @@ def before_load_schema(context, raw_schema):
         paths[path]["post"]["requestBody"]["content"][media_type]["example"] = example
 
     body("/v1/sign", "application/xml", request)
-    body("/v1/verify", "application/xml", signed)
+    # /v1/verify: a valid signature, and two invalid ones whose verdicts carry diagnoses (a copy pretty-printed
+    # after signing: reformatted-after-signing; an ImportMPxN digit changed: content-changed), so that the
+    # Diagnosis schema is checked against real answers.
+    start = signed.index("<sr:ImportMPxN>") + len("<sr:ImportMPxN>") + 3
+    tampered = signed[:start] + ("8" if signed[start] == "9" else "9") + signed[start + 1:]
+    content = paths["/v1/verify"]["post"]["requestBody"]["content"]["application/xml"]
+    content.pop("example", None)
+    content["examples"] = {
+        "valid": {"value": signed},
+        "reformatted": {"value": signed.replace("><", ">\n  <")},
+        "tampered": {"value": tampered},
+    }
     body("/v1/requests/6.23", "application/json", fields)
     body("/sign", "application/json", {"message": base64.b64encode(request.encode()).decode(), "preserveCounter": False})
     body("/verify", "application/json", {"message": base64.b64encode(signed.encode()).decode()})

@@ -368,3 +368,29 @@ public final class PostgresCounterStore: CounterStoreBackend, @unchecked Sendabl
         return "\(error)"
     }
 }
+
+extension PostgresCounterStore {
+    /// The store named by `url` (`postgresql://USER@HOST:PORT/DATABASE[?sslmode=…]`), with its password from
+    /// `passwordFile` (the first line; the file must be readable by its owner only, as a key file) or, without one,
+    /// from `PGPASSWORD` in `environment`: the sources `cos-signer --counter-store` and `cos-signer-server
+    /// --counter-store` share. Nothing is connected yet.
+    /// - Throws: ``CounterStoreError`` (``CounterStoreError/Kind/invalidRequest``) for a URL that is not
+    ///   acceptable; the password file's permission or read error (both name the file, never its content).
+    public static func open(url: String, passwordFile: String?,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PostgresCounterStore {
+        let location = try Location(url: url)
+        let password = try password(file: passwordFile, environment: environment)
+        return try PostgresCounterStore(location: location, password: password)
+    }
+
+    /// The database password: the first line of `file` (owner-only), else `PGPASSWORD`, else nil.
+    static func password(file: String?, environment: [String: String]) throws -> String? {
+        guard let path = file else { return environment["PGPASSWORD"] }
+        try KeyFilePolicy.strict.check(path, kind: .passwordFile)
+        var bytes = try Files.read(path, maxBytes: 4096)
+        defer { bytes.withUnsafeMutableBytes { raw in if let base = raw.baseAddress { memset(base, 0, raw.count) } } }
+        var end = bytes.firstIndex(of: 0x0A) ?? bytes.count
+        if end > 0, bytes[end - 1] == 0x0D { end -= 1 }
+        return String(decoding: bytes[..<end], as: UTF8.self)
+    }
+}

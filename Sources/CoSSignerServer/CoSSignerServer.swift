@@ -54,13 +54,13 @@ public enum CoSSignerServer {
         }()
         if let problem = configuration.startProblem() { throw ServerStartError(problem) }
 
-        let counters = counters ?? configuration.counterStorePath.map { .file($0) } ?? .time
+        let counters = try counters ?? ServerCounters(configuration: configuration)
         let state = try SigningState(configuration: configuration, counters: counters)
         let generation = state.generation
         logger.info("registry loaded", metadata: [
             "parties": .stringConvertible(generation.registry.parties.count),
             "clients": .stringConvertible(generation.clients?.clients.count ?? 0),
-            "counters": .string(configuration.counterStorePath == nil ? "time" : "store"),
+            "counters": .string(configuration.counterStorePath == nil ? "time" : configuration.usesDatabaseCounterStore ? "database" : "store"),
         ])
         if configuration.tls != nil && configuration.clientsPath == nil {
             logger.warning("no --clients file: every client certificate issued by the --client-ca may sign for every party")

@@ -8,10 +8,16 @@ public struct ServerConfiguration: Sendable {
     public var partiesPath: String
     /// Registration data (CSV), reloaded with the registry.
     public var registrationPath: String?
-    /// The durable counter store; nil: `time` counters (strictly increasing in this process, not durable).
+    /// The durable counter store: a file, or a PostgreSQL database shared by replicas
+    /// (`postgresql://USER@HOST:PORT/DATABASE[?sslmode=…]`); nil: `time` counters (strictly increasing in this
+    /// process, not durable).
     public var counterStorePath: String?
-    /// Counters reserved from the store at a time.
-    public var counterBlockSize: UInt64 = 100
+    /// The database password for a `postgresql://` counter store: the first line of this file (owner-only); without
+    /// it, `PGPASSWORD`.
+    public var counterStorePasswordFile: String?
+    /// Counters reserved from the store at a time; nil: 1 from a database (counters ordered across replicas), 100
+    /// from a file.
+    public var counterBlockSize: UInt64?
     /// Where to listen.
     public var listen: ListenAddress
     /// TLS: the server's certificate chain (PEM), its key (PEM) and the CA(s) that issue client certificates (PEM).
@@ -28,6 +34,9 @@ public struct ServerConfiguration: Sendable {
     public var shutdownTimeout: Duration = .seconds(60)
     /// The log level (logs are JSON lines on standard error).
     public var logLevel: Logger.Level = .info
+    /// The PKCS#11 module of the registry's token keys (`signing_key = "pkcs11:…"`): wins over the registry's
+    /// `pkcs11_module`, as `cos-signer --pkcs11-module` does.
+    public var pkcs11Module: String?
 
     /// The three TLS files, given together.
     public struct TLSFiles: Sendable {
@@ -46,8 +55,18 @@ public struct ServerConfiguration: Sendable {
         self.listen = listen
     }
 
-    /// The counter policy requests signed with `preserveCounter: false` get: the durable store when one is given,
-    /// else `time`.
+    /// Whether the counter store is a PostgreSQL database (`postgresql://` or `postgres://`) rather than a file.
+    public var usesDatabaseCounterStore: Bool {
+        counterStorePath.map { $0.hasPrefix("postgresql://") || $0.hasPrefix("postgres://") } ?? false
+    }
+
+    /// The counters reserved at a time: ``counterBlockSize``, or its default for the kind of store.
+    public var effectiveCounterBlockSize: UInt64 {
+        counterBlockSize ?? (usesDatabaseCounterStore ? 1 : 100)
+    }
+
+    /// The counter policy requests signed with `preserveCounter: false` get: the durable file store when one is
+    /// given, else `time`. (A database store is opened by ``ServerCounters/init(configuration:)``.)
     public var counterPolicy: CounterPolicy {
         counterStorePath.map { .store(path: $0) } ?? .time
     }
@@ -61,6 +80,10 @@ public struct ServerConfiguration: Sendable {
         if clientsPath != nil && tls == nil {
             return "--clients maps client certificate subjects to parties, so it needs TLS with client certificates (--tls-cert, --tls-key, --client-ca)"
         }
+        if counterStorePasswordFile != nil && !usesDatabaseCounterStore {
+            return "--counter-store-password-file is only used with a postgresql:// --counter-store"
+        }
+        if let counterBlockSize, counterBlockSize < 1 { return "--counter-block must be at least 1" }
         if maxBodyBytes < 1 { return "--max-body-bytes must be at least 1" }
         if maxConcurrentRequests < 1 { return "--max-concurrent must be at least 1" }
         if requestTimeout <= .zero { return "--request-timeout must be more than 0" }

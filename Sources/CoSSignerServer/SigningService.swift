@@ -164,7 +164,8 @@ final class SigningService: Sendable {
         let generation = state.generation
         let started = ContinuousClock.now
         do {
-            let verified = try generation.signer.verify(xml: xml, source: "message")
+            // The DCC tool's answer carries the reason only: no diagnoses to compute.
+            let verified = try generation.signer.verify(xml: xml, source: "message", explain: false)
             metrics.verified(route: Route.dccVerify.rawValue, duration: ContinuousClock.now - started)
             Self.describe(verified, into: &metadata)
             return Self.jsonResponse(JSONValue.base64Member("message", Base64.encode(verified.signedContent)))
@@ -228,7 +229,7 @@ final class SigningService: Sendable {
         let started = ContinuousClock.now
         let verdict: JSONValue
         do {
-            let verified = try generation.signer.verify(xml: body, source: "request")
+            let verified = try generation.signer.verify(xml: body, source: "request", explain: true)
             metrics.verified(route: Route.verify.rawValue, duration: ContinuousClock.now - started)
             Self.describe(verified, into: &metadata)
             verdict = .object([
@@ -255,8 +256,10 @@ final class SigningService: Sendable {
                 ("certificateIssuer", .null), ("isRequest", .null),
                 ("reason", .string(error.description)), ("field", error.field.map(JSONValue.string) ?? .null),
                 ("signedContent", .null),
-                // Issue 21 (`verify --explain`) fills this with the diagnoses of the failure; empty until then.
-                ("diagnoses", .array([])),
+                // Why it most likely failed, and the fix: the diagnoses of `cos-signer verify --explain --json`.
+                ("diagnoses", .array(error.diagnoses.map { diagnosis in
+                    .object([("code", .string(diagnosis.code.rawValue)), ("detail", .string(diagnosis.detail)), ("fix", .string(diagnosis.fix))])
+                })),
             ])
         } catch {
             throw Problem.from(error, client: nil)

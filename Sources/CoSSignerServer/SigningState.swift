@@ -48,7 +48,10 @@ public final class SigningState: Sendable {
     static func load(_ configuration: ServerConfiguration, counters: ServerCounters, number: Int) throws(ServerStartError) -> SigningGeneration {
         let registry: PartyRegistry
         do {
-            registry = try PartyRegistry(contentsOfFile: configuration.partiesPath, loader: .files)
+            // Token keys (signing_key = "pkcs11:…") are found in their token again at each load: --pkcs11-module wins
+            // over the registry's pkcs11_module; each PIN is read from its pin_env/pin_file, never logged.
+            registry = try PartyRegistry(contentsOfFile: configuration.partiesPath,
+                                         loader: .files(keyFilePolicy: .strict, pkcs11Module: configuration.pkcs11Module))
         } catch {
             throw ServerStartError(error.description, exitCode: error.failureClass.exitCode)
         }
@@ -67,7 +70,7 @@ public final class SigningState: Sendable {
         do {
             signer = try SupplierSigner(registry: registry, registrationData: registrationData, counters: counters.policy,
                                         options: .init(maxDocumentBytes: configuration.maxBodyBytes,
-                                                       counterBlockSize: configuration.counterBlockSize))
+                                                       counterBlockSize: configuration.effectiveCounterBlockSize))
         } catch {
             throw ServerStartError(error.description, exitCode: error.kind == .input ? 2 : 3)
         }

@@ -98,19 +98,7 @@ struct CounterOptions: ParsableArguments {
     /// The database store named by `url`, with its password from --counter-store-password-file or PGPASSWORD.
     private func makeDatabaseStore(_ url: String) throws -> any CounterStoreBackend {
         #if canImport(CoSSignerPostgres)
-        let location = try PostgresCounterStore.Location(url: url)
-        var password: String?
-        if let path = counterStorePasswordFile {
-            try KeyFilePolicy.strict.check(path, kind: .passwordFile)
-            var bytes = try Files.read(path, maxBytes: 4096)
-            defer { bytes.withUnsafeMutableBytes { raw in if let base = raw.baseAddress { memset(base, 0, raw.count) } } }
-            var end = bytes.firstIndex(of: 0x0A) ?? bytes.count
-            if end > 0, bytes[end - 1] == 0x0D { end -= 1 }
-            password = String(decoding: bytes[..<end], as: UTF8.self)
-        } else if let value = ProcessInfo.processInfo.environment["PGPASSWORD"] {
-            password = value
-        }
-        return try PostgresCounterStore(location: location, password: password)
+        return try PostgresCounterStore.open(url: url, passwordFile: counterStorePasswordFile)
         #else
         throw ValidationError("this build of cos-signer has no PostgreSQL counter store (built with COSSIGNER_CORE_ONLY=1)")
         #endif

@@ -175,16 +175,16 @@ struct ReportLine: Decodable {
         }
     }
 
-    @Test func fourProcessesShareOneSequenceForTwentyThousandRequests() throws {
+    @Test(.postgresCluster(.shared)) func fourProcessesShareOneSequenceForTwentyThousandRequests() throws {
         try Self.run(perProcess: 5_000, fault: .none)
     }
 
     // The fault runs sign 6,000 requests each: enough for the fault to strike mid-run with every process signing.
-    @Test func aDatabaseRestartMidRunNeverRepeatsACounterAndEveryFailureIsReported() throws {
+    @Test(.postgresCluster(.exclusive)) func aDatabaseRestartMidRunNeverRepeatsACounterAndEveryFailureIsReported() throws {
         try Self.run(perProcess: 1_500, fault: .restartDatabase)
     }
 
-    @Test func aProcessKilledMidRunNeverCausesARepeat() throws {
+    @Test(.postgresCluster(.shared)) func aProcessKilledMidRunNeverCausesARepeat() throws {
         try Self.run(perProcess: 1_500, fault: .killOneProcess)
     }
 }

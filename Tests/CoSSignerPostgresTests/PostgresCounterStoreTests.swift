@@ -16,7 +16,7 @@ import Testing
     static let alice = try! EUI64(parsing: "90-B3-D5-1F-3F-01-00-00")
     static let bob = try! EUI64(parsing: "90-B3-D5-1F-3F-02-00-00")
 
-    @Test func blocksAreStrictlyIncreasingAboveTheFloorAndLogged() throws {
+    @Test(.postgresCluster(.shared)) func blocksAreStrictlyIncreasingAboveTheFloorAndLogged() throws {
         let url = try PostgresTestCluster.database("blocks")
         let store = try Self.store(url)
         #expect(store.description == url)
@@ -45,7 +45,7 @@ import Testing
         #expect(exhausted.kind == .exhausted)
     }
 
-    @Test func aSchemaOfAnotherVersionIsRefusedNotOverwritten() throws {
+    @Test(.postgresCluster(.shared)) func aSchemaOfAnotherVersionIsRefusedNotOverwritten() throws {
         let url = try PostgresTestCluster.database("schema")
         _ = try PostgresTestCluster.sql(url, "CREATE TABLE cos_signer_schema (version integer NOT NULL); INSERT INTO cos_signer_schema VALUES (2)")
         let error = try #require(#expect(throws: CounterStoreError.self) { try Self.store(url).reserve(originator: Self.alice, count: 1, floor: 1) })
@@ -75,7 +75,7 @@ import Testing
         }
     }
 
-    @Test func passwordsComeFromTheEnvironmentOrAPrivateFileNeverTheCommandLine() throws {
+    @Test(.postgresCluster(.shared)) func passwordsComeFromTheEnvironmentOrAPrivateFileNeverTheCommandLine() throws {
         let url = try PostgresTestCluster.database("password")
         let name = url.split(separator: "/").last.map(String.init) ?? ""
         let passwordURL = "postgresql://cossigner_password@127.0.0.1:\(PostgresTestCluster.port)/\(name)"
@@ -106,7 +106,7 @@ import Testing
         #expect(inURL.status != 0 && inURL.stderr.contains("the URL holds a password") && !inURL.stderr.contains("test%20password"), "\(inURL.stderr)")
     }
 
-    @Test func tlsToTheDatabaseWhenAsked() throws {
+    @Test(.postgresCluster(.shared)) func tlsToTheDatabaseWhenAsked() throws {
         let url = try PostgresTestCluster.database("tls")
         let ca = "\(PostgresTestCluster.directory)/tls/ca.pem"
         #expect(try Self.store(url + "?sslmode=require").reserve(originator: Self.alice, count: 1, floor: 1) == 1...1)
@@ -125,7 +125,7 @@ import Testing
         #expect(try Self.store(url).reserve(originator: Self.alice, count: 1, floor: 1) == 3...3)
     }
 
-    @Test func anUnreachableDatabaseSignsNothingAndTheStoreReconnectsWhenItReturns() throws {
+    @Test(.postgresCluster(.exclusive)) func anUnreachableDatabaseSignsNothingAndTheStoreReconnectsWhenItReturns() throws {
         let work = try SigningWork(parties: 1, documents: 1)
         defer { work.remove() }
         // Nothing listens on this port.

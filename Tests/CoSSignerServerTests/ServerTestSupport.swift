@@ -120,7 +120,8 @@ final class ServerProcess: @unchecked Sendable {
     /// `http://127.0.0.1:PORT` or `https://…`.
     private(set) var url = ""
 
-    init(_ arguments: [String], in workspace: Workspace, name: String = "server") throws {
+    /// - Parameter environment: variables added to the test's environment (SOFTHSM2_CONF, PGPASSWORD).
+    init(_ arguments: [String], in workspace: Workspace, name: String = "server", environment: [String: String] = [:]) throws {
         stdoutPath = workspace.path("\(name)-\(UUID().uuidString.prefix(8)).out")
         stderrPath = workspace.path("\(name)-\(UUID().uuidString.prefix(8)).err")
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
@@ -130,6 +131,7 @@ final class ServerProcess: @unchecked Sendable {
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.standardInput = FileHandle.nullDevice
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         try process.run()
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {

@@ -39,16 +39,21 @@ public struct CoSSignerError: Error, Sendable, CustomStringConvertible {
     public let reason: String
     /// For ``Kind/selectionRefused``: every reason, with the MPIDs, EUI-64s and parties involved.
     public let refusal: KeySelectionRefused?
+    /// For ``Kind/signatureInvalid`` from ``SupplierSigner/verify(xml:at:source:)``: why the signature most likely
+    /// failed and what would fix it, most likely first (the codes and texts of `cos-signer verify --explain`); empty
+    /// when no known cause applies, and for every other kind.
+    public let diagnoses: [SignatureDiagnosis]
     /// The error this one reports (the library's own typed error, for its exact message).
     package let underlying: (any Error & Sendable)?
 
     package init(kind: Kind, source: String? = nil, field: String? = nil, reason: String, refusal: KeySelectionRefused? = nil,
-                 underlying: (any Error & Sendable)? = nil) {
+                 diagnoses: [SignatureDiagnosis] = [], underlying: (any Error & Sendable)? = nil) {
         self.kind = kind
         self.source = source
         self.field = field
         self.reason = reason
         self.refusal = refusal
+        self.diagnoses = diagnoses
         self.underlying = underlying
     }
 
@@ -79,7 +84,7 @@ public struct CoSSignerError: Error, Sendable, CustomStringConvertible {
             self.init(kind: .selectionRefused, source: source, reason: refused.description, refusal: refused, underlying: refused)
         case let invalid as SignatureInvalid:
             self.init(kind: .signatureInvalid, source: invalid.source ?? source, field: invalid.part.rawValue, reason: invalid.reason,
-                      underlying: invalid)
+                      diagnoses: invalid.diagnoses, underlying: invalid)
         case let request as DUISRequestError:
             self.init(kind: .input, source: request.source ?? source, field: request.field.isEmpty ? nil : request.field,
                       reason: "\(request.rule.rawValue): \(request.reason)", underlying: request)

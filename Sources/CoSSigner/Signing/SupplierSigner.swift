@@ -55,6 +55,9 @@ public final class SupplierSigner: Sendable {
     package let requestSigner: RequestSigner
     /// The verifying pipeline (the registry's certificates, or the explicit one, and any others given).
     package let requestVerifier: RequestVerifier
+    /// The same, diagnosing invalid signatures (``CoSSignerError/diagnoses``): the diagnoses run only once a
+    /// document was found invalid, never on the valid path.
+    package let explainingVerifier: RequestVerifier
 
     /// A signer that selects each request's party and credential from `registry`.
     /// - Parameters:
@@ -75,6 +78,7 @@ public final class SupplierSigner: Sendable {
                                                             mpid: nil, registrationDate: nil),
                                             counters: counters, clock: clock, options: options)
         requestVerifier = try Self.makeVerifier(registry.certificates.certificates + verificationCertificates, clock: clock, options: options)
+        explainingVerifier = Self.explaining(requestVerifier)
     }
 
     /// A signer with one explicit credential (a key and its XML signing certificate): it signs only requests whose
@@ -87,6 +91,13 @@ public final class SupplierSigner: Sendable {
         self.clock = clock
         requestSigner = try Self.makeSigner(keys: .fixed(credential.signer), counters: counters, clock: clock, options: options)
         requestVerifier = try Self.makeVerifier([credential.certificate] + verificationCertificates, clock: clock, options: options)
+        explainingVerifier = Self.explaining(requestVerifier)
+    }
+
+    private static func explaining(_ verifier: RequestVerifier) -> RequestVerifier {
+        var duis = verifier.verifier
+        duis.explainsFailures = true
+        return RequestVerifier(verifier: duis, clock: verifier.clock)
     }
 
     private static func makeSigner(keys: SigningKeySource, counters: CounterPolicy, clock: any SigningClock,
@@ -165,11 +176,18 @@ public final class SupplierSigner: Sendable {
     ///   - time: when the certificate must be valid (the clock's now by default).
     ///   - source: a name for messages.
     /// - Returns: the verified content, its certificate, RequestID, party and typed 6.23 when it is one.
-    /// - Throws: ``CoSSignerError`` (``CoSSignerError/Kind/signatureInvalid`` for an invalid signature).
+    /// - Throws: ``CoSSignerError`` (``CoSSignerError/Kind/signatureInvalid`` for an invalid signature, with its
+    ///   ``CoSSignerError/diagnoses``: why it most likely failed and the fix, as `cos-signer verify --explain` says).
     public func verify(xml: [UInt8], at time: Date? = nil, source: String? = nil) throws(CoSSignerError) -> VerifiedRequest {
+        try verify(xml: xml, at: time, source: source, explain: true)
+    }
+
+    /// ``verify(xml:at:source:)``, with the diagnoses of an invalid signature only when `explain` is set (a caller
+    /// that reports only the reason saves their cost).
+    package func verify(xml: [UInt8], at time: Date? = nil, source: String? = nil, explain: Bool) throws(CoSSignerError) -> VerifiedRequest {
         let verified: VerifiedMessage
         do {
-            verified = try requestVerifier.verify(xml, source: source, at: time)
+            verified = try (explain ? explainingVerifier : requestVerifier).verify(xml, source: source, at: time)
         } catch {
             throw CoSSignerError(error, source: source)
         }

@@ -46,31 +46,47 @@ struct BenchCommand: ParsableCommand {
         var counterStore: String?
 
         func run() throws {
-            let requests = try BenchDocuments.requests(in: pki)
-            let key = try SigningKey(contentsOfFile: pki + "/keys/ts1-xml-sign.key.pem")
-            let certificate = try Certificate(contentsOfFile: pki + "/keys/ts1-xml-sign.pem")
-            let signer = try DUISSigner(key: key, certificate: certificate)
+            // Since one credential per User ID, each party of the test PKI has its own XML signing key: every
+            // request is signed with its own party's credential (the file name's `<party>-` prefix), the first
+            // party's key alone where one key is the point (bare ECDSA, the token).
+            let requests = try BenchDocuments.partyRequests(in: pki)
+            let credentials = try BenchDocuments.credentials(in: pki, parties: requests.map(\.party))
+            guard let first = credentials.first else { throw ValidationError("no requests in \(pki)/requests") }
+            let key = first.key
+            let certificate = first.certificate
             let registry = try PartyRegistry(contentsOfFile: pki + "/parties.toml", loader: .files)
             let selector = KeySelector(registry: registry)
             let validation = DUISValidationOptions(now: Date())
-            let full = RequestSigner(keys: .fixed(signer), options: RequestSigningOptions(validation: validation))
             var deterministicOptions = RequestSigningOptions(validation: validation)
             deterministicOptions.signing.deterministic = true
-            let fullDeterministic = RequestSigner(keys: .fixed(signer), options: deterministicOptions)
+            // Per request: its party's DUISSigner, and RequestSigners with that party's key fixed.
+            let signers = try requests.map { request in
+                guard let credential = credentials.first(where: { $0.party == request.party }) else {
+                    throw ValidationError("no credential for party \(request.party)")
+                }
+                return credential.signer
+            }
+            let fulls = signers.map { RequestSigner(keys: .fixed($0), options: RequestSigningOptions(validation: validation)) }
+            let fullsDeterministic = signers.map { RequestSigner(keys: .fixed($0), options: deterministicOptions) }
             let fullParties = RequestSigner(keys: .selected(selector, mpid: nil, registrationDate: nil),
                                             options: RequestSigningOptions(validation: validation))
-            let signed = try requests.map { try signer.sign($0).bytes }
-            let verifier = DUISVerifier(certificates: [certificate])
-            let digest = SHA256.hash(requests[0])
+            let indices = Array(requests.indices)
+            let bytes = requests.map(\.bytes)
+            let signed = try indices.map { try signers[$0].sign(bytes[$0]).bytes }
+            let verifier = DUISVerifier(certificates: credentials.map(\.certificate))
+            let digest = SHA256.hash(bytes[0])
             let bareSignature = try key.signature(forDigest: digest)
             // Every path must work before it is timed.
-            for (request, signedBytes) in zip(requests, signed) {
-                _ = try full.sign(request)
-                _ = try fullParties.sign(request)
-                _ = try verifier.verify(signedBytes)
+            for i in indices {
+                _ = try fulls[i].sign(bytes[i])
+                _ = try fullsDeterministic[i].sign(bytes[i])
+                _ = try fullParties.sign(bytes[i])
+                _ = try verifier.verify(signed[i])
             }
+            // The first party's requests, for the cases with its key alone.
+            let firstPartyRequests = requests.filter { $0.party == first.party }.map(\.bytes)
 
-            let documents = try requests.map { try XMLDocument(parsing: $0) }
+            let documents = try bytes.map { try XMLDocument(parsing: $0) }
             let models = try documents.map { try ServiceRequest623(document: $0) }
             let certificateDERs = models[0].body.certificationPathCertificates + [models[0].body.supplierReplacementCertificates.digitalSigningCertificate]
             var tokenCases: [(String, () throws -> Void)] = []
@@ -79,11 +95,11 @@ struct BenchCommand: ParsableCommand {
                     uri: pkcs11, modulePath: pkcs11Module, pin: pinFile.map { .file($0) }, certificate: certificate)
                 let tokenSigner = try DUISSigner(key: AnySigningKey(tokenKey), certificate: certificate)
                 let tokenFull = RequestSigner(keys: .fixed(tokenSigner), options: RequestSigningOptions(validation: validation))
-                for request in requests { _ = try verifier.verify(try tokenFull.sign(request).document.bytes) }
+                for request in firstPartyRequests { _ = try verifier.verify(try tokenFull.sign(request).document.bytes) }
                 tokenCases = [
                     ("token-ecdsa-sign", { _ = try tokenKey.signature(forDigest: digest) }),
-                    ("token-core-sign", BenchDocuments.cycle(requests) { _ = try tokenSigner.sign($0) }),
-                    ("token-full-sign", BenchDocuments.cycle(requests) { _ = try tokenFull.sign($0) }),
+                    ("token-core-sign", BenchDocuments.cycle(firstPartyRequests) { _ = try tokenSigner.sign($0) }),
+                    ("token-full-sign", BenchDocuments.cycle(firstPartyRequests) { _ = try tokenFull.sign($0) }),
                 ]
             }
             var counterCases: [(String, () throws -> Void)] = []
@@ -107,14 +123,14 @@ struct BenchCommand: ParsableCommand {
                 ("ecdsa-sign", { _ = try key.signature(forDigest: digest) }),
                 ("ecdsa-sign-det", { _ = try key.deterministicSignature(forDigest: digest) }),
                 ("ecdsa-verify", { _ = key.publicKey.isValidSignature(bareSignature, forDigest: digest) }),
-                ("core-sign", BenchDocuments.cycle(requests) { _ = try signer.sign($0) }),
-                ("core-sign-det", BenchDocuments.cycle(requests) { _ = try signer.sign($0, options: SigningOptions(deterministic: true)) }),
-                ("full-sign", BenchDocuments.cycle(requests) { _ = try full.sign($0) }),
-                ("full-sign-det", BenchDocuments.cycle(requests) { _ = try fullDeterministic.sign($0) }),
-                ("full-sign-parties", BenchDocuments.cycle(requests) { _ = try fullParties.sign($0) }),
+                ("core-sign", BenchDocuments.cycle(indices) { _ = try signers[$0].sign(bytes[$0]) }),
+                ("core-sign-det", BenchDocuments.cycle(indices) { _ = try signers[$0].sign(bytes[$0], options: SigningOptions(deterministic: true)) }),
+                ("full-sign", BenchDocuments.cycle(indices) { _ = try fulls[$0].sign(bytes[$0]) }),
+                ("full-sign-det", BenchDocuments.cycle(indices) { _ = try fullsDeterministic[$0].sign(bytes[$0]) }),
+                ("full-sign-parties", BenchDocuments.cycle(bytes) { _ = try fullParties.sign($0) }),
                 ("verify", BenchDocuments.cycle(signed) { _ = try verifier.verify($0) }),
-                ("xml-parse", BenchDocuments.cycle(requests) { _ = try XMLDocument(parsing: $0) }),
-                ("xml-parse-c14n", BenchDocuments.cycle(requests) { _ = try XMLDocument(parsing: $0).inclusiveCanonicalForm() }),
+                ("xml-parse", BenchDocuments.cycle(bytes) { _ = try XMLDocument(parsing: $0) }),
+                ("xml-parse-c14n", BenchDocuments.cycle(bytes) { _ = try XMLDocument(parsing: $0).inclusiveCanonicalForm() }),
                 ("model-623", BenchDocuments.cycle(documents) { _ = try ServiceRequest623(document: $0) }),
                 ("claims-623", BenchDocuments.cycle(documents) { _ = ServiceRequest623.claims623($0) }),
                 ("cert-checks", BenchDocuments.cycle(models) { try $0.validateCertificates() }),
@@ -147,8 +163,12 @@ struct BenchCommand: ParsableCommand {
         @Flag(help: "Insert an empty ds:Signature template (for xmlsec1 --sign).")
         var xmlsecTemplate = false
 
+        @Option(help: "Only this party's requests (e.g. ts1: for `sign --key` with that party's key).")
+        var party: String?
+
         func run() throws {
-            let requests = try BenchDocuments.requests(in: pki)
+            let requests = try BenchDocuments.partyRequests(in: pki).filter { party == nil || $0.party == party }.map(\.bytes)
+            guard !requests.isEmpty else { throw ValidationError("no requests of party \(party ?? "") in \(pki)/requests") }
             mkdir(output, 0o755)
             for i in 0..<count {
                 var bytes = BenchDocuments.withCounter(requests[i % requests.count], 1_000_000 + UInt64(i))
@@ -190,11 +210,36 @@ struct BenchCommand: ParsableCommand {
 }
 
 enum BenchDocuments {
-    static func requests(in pki: String) throws -> [[UInt8]] {
+    /// A test PKI party's XML signing credential (`keys/<party>-xml-sign.key.pem`, `keys/<party>-xml-sign.pem`).
+    struct Credential {
+        let party: String
+        let key: SigningKey
+        let certificate: Certificate
+        let signer: DUISSigner
+    }
+
+    /// The requests of `<pki>/requests`, each with its party (the file name up to its first '-': `ts2-immediate.xml`).
+    static func partyRequests(in pki: String) throws -> [(party: String, bytes: [UInt8])] {
         let directory = pki + "/requests"
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".xml") }.sorted()
         guard !names.isEmpty else { throw ValidationError("no requests in \(directory)") }
-        return try names.map { try Files.read(directory + "/" + $0, maxBytes: 1 << 20) }
+        return try names.map { name in
+            guard let dash = name.firstIndex(of: "-") else {
+                throw ValidationError("\(directory)/\(name): not a test PKI request name (<party>-<kind>.xml)")
+            }
+            return (String(name[..<dash]), try Files.read(directory + "/" + name, maxBytes: 1 << 20))
+        }
+    }
+
+    /// Each party's XML signing credential, in the order the parties first appear.
+    static func credentials(in pki: String, parties: [String]) throws -> [Credential] {
+        var seen: [String] = []
+        for party in parties where !seen.contains(party) { seen.append(party) }
+        return try seen.map { party in
+            let key = try SigningKey(contentsOfFile: "\(pki)/keys/\(party)-xml-sign.key.pem")
+            let certificate = try Certificate(contentsOfFile: "\(pki)/keys/\(party)-xml-sign.pem")
+            return Credential(party: party, key: key, certificate: certificate, signer: try DUISSigner(key: key, certificate: certificate))
+        }
     }
 
     /// A closure that processes the next document of `documents` each time it is called.

@@ -74,16 +74,17 @@ public enum CoSSignerServer {
 
         let metrics = ServerMetrics()
         let service = SigningService(state: state, metrics: metrics, logger: logger)
-        let server: HTTPServerBuilder
         // Idle keep-alive connections are closed after a while (and slow bodies are cut by the request timeout).
         let maxBodyBytes = configuration.maxBodyBytes
-        let http1 = HTTPServerBuilder.http1(configuration: .init(
+        let http1Configuration = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBodyBytes)],
-            idleTimeout: .seconds(Int64(max(60, configuration.requestTimeout.components.seconds * 2)))))
-        if let tls = configuration.tls {
-            server = try .tls(http1, tlsConfiguration: try Self.tlsConfiguration(tls))
-        } else {
-            server = http1
+            idleTimeout: .seconds(Int64(max(60, configuration.requestTimeout.components.seconds * 2))))
+        let tlsConfiguration = try configuration.tls.map { files throws(ServerStartError) in try Self.tlsConfiguration(files) }
+        // HTTP/1 (in TLS off loopback), each connection handled on its own event loop (EventLoopPinnedChannel).
+        let server = HTTPServerBuilder { responder in
+            let http1 = HTTP1Channel(responder: responder, configuration: http1Configuration)
+            guard let tlsConfiguration else { return EventLoopPinnedChannel(http1) }
+            return EventLoopPinnedChannel(try TLSChannel(http1, tlsConfiguration: tlsConfiguration))
         }
         let scheme = configuration.tls == nil ? "http" : "https"
         let listen = configuration.listen

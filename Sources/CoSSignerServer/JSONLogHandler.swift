@@ -46,7 +46,9 @@ public struct JSONLogHandler: LogHandler {
         line.append(contentsOf: #","message":"#.utf8)
         JSONValue.writeString(event.message.description, to: &line)
         var all = metadata
-        if let extra = event.metadata { all.merge(extra) { $1 } }
+        if let extra = event.metadata {
+            if all.isEmpty { all = extra } else { all.merge(extra) { $1 } }
+        }
         for key in all.keys.sorted() {
             guard let value = all[key] else { continue }
             line.append(UInt8(ascii: ","))

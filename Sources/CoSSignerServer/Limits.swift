@@ -37,13 +37,14 @@ final class BodyReader: Sendable {
 
     /// Collects the body: at most `limit` bytes, all arrived within `timeout`.
     /// - Throws: ``Problem`` 413, 408, or 400 when the connection fails while it arrives.
-    func collect(_ request: Request) async throws(Problem) -> [UInt8] {
+    /// - Parameter executor: where the collecting task runs (the connection's event loop: no thread switch).
+    func collect(_ request: Request, on executor: (any TaskExecutor)?) async throws(Problem) -> [UInt8] {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
             throw Problem.tooLarge(limit: limit)
         }
         let body = request.body
         let limit = self.limit
-        let task = Task { try await body.collect(upTo: limit) }
+        let task = Task(executorPreference: executor) { try await body.collect(upTo: limit) }
         let deadline = ContinuousClock.now + timeout
         let key = watched.withLockedValue { state in
             let key = state.next

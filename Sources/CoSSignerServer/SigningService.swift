@@ -33,6 +33,9 @@ enum Route: String, CaseIterable, Sendable {
 
     /// Signing and verifying: counted against `--max-concurrent`, bodies read.
     var isWork: Bool { method == .post }
+
+    /// Signing: may need a counter from the counter store.
+    var signs: Bool { self == .dccSign || self == .sign || self == .build623 }
 }
 
 /// Handles every request: routing, limits, client identity, signing and verifying, answers, metrics and logs.
@@ -92,7 +95,12 @@ final class SigningService: Sendable {
             let problem = Problem.methodNotAllowed(request.method.rawValue, path: route.rawValue, allowed: [route.method.rawValue])
             return Outcome(response: Self.problemResponse(problem, dcc: route.isDCC), metadata: ["kind": "methodNotAllowed"])
         }
-        guard route.isWork else { return operations(route, request) }
+        guard route.isWork else {
+            // `/readyz` asks the counter store whether it is usable: a file to lock or a database to ask, off the
+            // event loops (a database's answer may need them; NIO refuses to wait on one).
+            guard route == .readyz && state.generation.signingMayWait else { return operations(route, request) }
+            return await withTaskExecutorPreference(globalConcurrentExecutor) { operations(route, request) }
+        }
         guard limiter.tryAcquire() else {
             metrics.refusal("saturated")
             return Outcome(response: Self.problemResponse(.saturated(limiter.limit), dcc: route.isDCC), metadata: ["kind": "saturated"])
@@ -106,15 +114,28 @@ final class SigningService: Sendable {
         do {
             let identity = try await identify(channel)
             if let subject = identity.subject { metadata["client"] = .string(subject.rfc2253) }
-            let body = try await bodies.collect(request)
+            let body = try await bodies.collect(request, on: EventLoopExecutor(channel.eventLoop))
+            func work(_ metadata: inout Logger.Metadata) throws(Problem) -> Response {
+                switch route {
+                case .dccSign: try dccSign(body, identity: identity, metadata: &metadata)
+                case .dccVerify: try dccVerify(body, metadata: &metadata)
+                case .sign: try sign(request, body, identity: identity, metadata: &metadata)
+                case .build623: try build(request, body, identity: identity, metadata: &metadata)
+                case .verify: try verify(request, body, metadata: &metadata)
+                default: Self.problemResponse(.notFound(route.rawValue), dcc: false)
+                }
+            }
             let response: Response
-            switch route {
-            case .dccSign: response = try dccSign(body, identity: identity, metadata: &metadata)
-            case .dccVerify: response = try dccVerify(body, metadata: &metadata)
-            case .sign: response = try sign(request, body, identity: identity, metadata: &metadata)
-            case .build623: response = try build(request, body, identity: identity, metadata: &metadata)
-            case .verify: response = try verify(request, body, metadata: &metadata)
-            default: response = Self.problemResponse(.notFound(route.rawValue), dcc: false)
+            if route.signs && state.generation.signingMayWait {
+                // A counter from a durable store or a token key may wait on I/O: not on an event loop, where it
+                // would hold up every other connection of that loop (and a database's answer may need the loop).
+                var offLoop = metadata
+                response = try await withTaskExecutorPreference(globalConcurrentExecutor) { () throws(Problem) -> Response in
+                    try work(&offLoop)
+                }
+                metadata = offLoop
+            } else {
+                response = try work(&metadata)
             }
             return Outcome(response: response, metadata: metadata)
         } catch {
@@ -186,7 +207,7 @@ final class SigningService: Sendable {
     /// `POST /v1/sign?mpid=TS1E&deterministic=true&preserveCounter=true` with the XML → the signed XML.
     private func sign(_ request: Request, _ body: [UInt8], identity: ClientIdentity, metadata: inout Logger.Metadata) throws(Problem) -> Response {
         try Self.requireMediaType(request, xml: true)
-        let query = try QueryParameters(request.uri.query, allowed: ["mpid", "deterministic", "preserveCounter"])
+        let query = try QueryParameters(request.uri.query, allowed: QueryParameters.signing)
         let mpid = try query.mpid()
         let call = SigningCall(preserveCounter: try query.bool("preserveCounter") ?? false, deterministic: try query.bool("deterministic"),
                                partyAllowed: identity.partyAllowed)
@@ -197,7 +218,7 @@ final class SigningService: Sendable {
     /// `POST /v1/requests/6.23` with the JSON fields of `cos-signer build` → built, checked and signed.
     private func build(_ request: Request, _ body: [UInt8], identity: ClientIdentity, metadata: inout Logger.Metadata) throws(Problem) -> Response {
         try Self.requireMediaType(request, xml: false)
-        let query = try QueryParameters(request.uri.query, allowed: ["mpid", "deterministic"])
+        let query = try QueryParameters(request.uri.query, allowed: QueryParameters.building)
         let mpid = try query.mpid()
         let fields = try BuildRequest(json: body)
         let built: ServiceRequest623
@@ -224,7 +245,7 @@ final class SigningService: Sendable {
     /// `POST /v1/verify` with the signed XML → the JSON verdict.
     private func verify(_ request: Request, _ body: [UInt8], metadata: inout Logger.Metadata) throws(Problem) -> Response {
         try Self.requireMediaType(request, xml: true)
-        _ = try QueryParameters(request.uri.query, allowed: [])
+        _ = try QueryParameters(request.uri.query, allowed: QueryParameters.none)
         let generation = state.generation
         let started = ContinuousClock.now
         let verdict: JSONValue
@@ -400,6 +421,8 @@ final class SigningService: Sendable {
     /// (JSON routes); no Content-Type is accepted as the route's own.
     static func requireMediaType(_ request: Request, xml: Bool) throws(Problem) {
         guard let header = request.headers[.contentType] else { return }
+        // The usual case, exactly the route's own type: no parsing.
+        if header == (xml ? "application/xml" : "application/json") { return }
         let mediaType = header.prefix { $0 != ";" }.drop { $0 == " " || $0 == "\t" }
         let type = mediaType.lastIndex { $0 != " " && $0 != "\t" }.map { mediaType[...$0].lowercased() } ?? ""
         let accepted = xml
@@ -436,6 +459,11 @@ final class SigningService: Sendable {
 /// The query of a request: only the parameters a route takes, each once.
 struct QueryParameters {
     private var values: [String: String] = [:]
+
+    /// The parameters of `/v1/sign`, `/v1/requests/6.23` and `/v1/verify`.
+    static let signing: Set<String> = ["mpid", "deterministic", "preserveCounter"]
+    static let building: Set<String> = ["mpid", "deterministic"]
+    static let none: Set<String> = []
 
     init(_ query: String?, allowed: Set<String>) throws(Problem) {
         guard let query, !query.isEmpty else { return }

@@ -12,6 +12,9 @@ public struct SigningGeneration: Sendable {
     public let loadedAt: Date
     /// 1 for the registry loaded at start, +1 at each successful reload.
     public let number: Int
+    /// Whether signing may wait on I/O: a counter from a durable store (a file or a database) or a key in a token.
+    /// Such signing runs off the event loops (see ``EventLoopExecutor``).
+    let signingMayWait: Bool
 }
 
 /// The current ``SigningGeneration``, replaced whole on SIGHUP: a request takes the generation current when it starts
@@ -74,7 +77,14 @@ public final class SigningState: Sendable {
         } catch {
             throw ServerStartError(error.description, exitCode: error.kind == .input ? 2 : 3)
         }
-        return SigningGeneration(registry: registry, signer: signer, clients: clients, loadedAt: Date(), number: number)
+        let usesStore: Bool
+        switch counters.policy {
+        case .store, .backend: usesStore = true
+        case .time, .preserve: usesStore = false
+        }
+        let usesTokenKeys = registry.parties.contains { $0.credentials.contains { $0.declaration.isPKCS11Key } }
+        return SigningGeneration(registry: registry, signer: signer, clients: clients, loadedAt: Date(), number: number,
+                                 signingMayWait: usesStore || usesTokenKeys)
     }
 }
 

@@ -39,6 +39,7 @@ public enum TestPaths {
 public struct ToolMissing: Error, CustomStringConvertible {
     public let tool: String
     public var description: String { "required tool '\(tool)' is not installed (CI installs it through .ci/run)" }
+    public init(tool: String) { self.tool = tool }
 }
 
 /// The result of running a program.
@@ -46,6 +47,10 @@ public struct ProcessResult: Sendable {
     public let status: Int32
     public let stdout: String
     public let stderr: String
+    /// Standard output as bytes (a program whose output is not text, or must be compared byte for byte).
+    public let output: [UInt8]
+    /// Both outputs, standard output first (for a message on failure).
+    public var combined: String { stdout + stderr }
 }
 
 /// Runs programs to completion.
@@ -125,15 +130,72 @@ public enum TestProcess {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0, errno == EINTR {}
         let exitCode: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        return ProcessResult(status: exitCode, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+        return ProcessResult(status: exitCode, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self),
+                             output: out)
+    }
+
+    /// Starts `executable` in the background: standard input from /dev/null, standard output to a file read by
+    /// ``BackgroundProcess/finish()``, standard error discarded unless `stderrPath` is given.
+    public static func start(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                             stderrPath: String? = nil) throws -> BackgroundProcess {
+        let path = try resolve(executable)
+        let directory = try TestPaths.temporaryDirectory()
+        let outPath = directory.appendingPathComponent("stdout").path
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let env = environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } } ?? ProcessInfo.processInfo.environment
+        var pid: pid_t = 0
+        let spawned = withCStrings([path] + arguments) { cArgv in
+            withCStrings(env.map { "\($0.key)=\($0.value)" }) { cEnvp in posix_spawn(&pid, path, &actions, nil, cArgv, cEnvp) }
+        }
+        guard spawned == 0 else { throw SpawnFailed(reason: "posix_spawn \(path): \(spawned)") }
+        return BackgroundProcess(pid: pid, directory: directory, outPath: outPath)
     }
 
     /// `body` with `strings` as a NULL-terminated C array.
-    private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
         var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
         pointers.append(nil)
         defer { for pointer in pointers { free(pointer) } }
         return body(pointers)
+    }
+}
+
+/// A program started by ``TestProcess/start(_:_:environment:stderrPath:)``.
+public final class BackgroundProcess: @unchecked Sendable {
+    /// Its process id.
+    public let pid: pid_t
+    private let directory: URL
+    private let outPath: String
+
+    init(pid: pid_t, directory: URL, outPath: String) {
+        self.pid = pid
+        self.directory = directory
+        self.outPath = outPath
+    }
+
+    /// Whether it is still running (it has not exited; it is not reaped here).
+    public var isRunning: Bool {
+        var info = siginfo_t()  // zeroed: si_pid stays 0 when it has not exited (WNOHANG)
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return false }
+        return info._sifields._sigchld.si_pid == 0
+    }
+
+    /// Sends `signal` (SIGKILL by default).
+    public func kill(_ signal: Int32 = SIGKILL) { _ = Glibc.kill(pid, signal) }
+
+    /// Waits for its end; its status (128 + signal when killed) and standard output.
+    public func finish() -> ProcessResult {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+        let exitCode: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        let out = FileManager.default.contents(atPath: outPath).map { [UInt8]($0) } ?? []
+        try? FileManager.default.removeItem(at: directory)
+        return ProcessResult(status: exitCode, stdout: String(decoding: out, as: UTF8.self), stderr: "", output: out)
     }
 }
 

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import CoSSigner
 import CoSSignerTesting
 import Foundation
@@ -80,7 +81,7 @@ import Glibc
     }
 
     static func xmlsec1Verifies(_ paths: [String], certificate: String) throws -> ProcessResult {
-        try runProcess("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate] + paths)
+        try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate] + paths)
     }
 
     static let secrets = [SoftHSM.userPIN, SoftHSM.soPIN, "Wrong-PIN-0000"]
@@ -289,7 +290,7 @@ import Glibc
 
     /// `testpki --pkcs11`: the token, its PIN file and a registry signing with it; the default files unchanged.
     @Test func testpkiPutsThePartiesKeysIntoATokenAndItsRegistrySigns() throws {
-        let base = try Fixtures.temporaryDirectory()
+        let base = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: base) }
         let pki = base.appendingPathComponent("pki").path, plain = base.appendingPathComponent("plain").path
         let made = try CLI.run(["testpki", pki, "--seed", "token", "--parties", "3", "--pkcs11", SoftHSM.module])
@@ -342,7 +343,7 @@ import Glibc
     }
 
     @Test func testpkiWithoutSoftHSM2FailsWithExit3AndWritesNothing() throws {
-        let base = try Fixtures.temporaryDirectory()
+        let base = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: base) }
         let noTool = try CLI.run(["testpki", base.appendingPathComponent("a").path, "--pkcs11", SoftHSM.module],
                                  environment: ["PATH": base.appendingPathComponent("no-bin").path])

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
@@ -21,7 +22,7 @@ extension PKCS11KeyTests {
     struct RegistryFolder {
         let url: URL
         init(store: SoftHSM) throws {
-            url = try Fixtures.temporaryDirectory()
+            url = try TestPaths.temporaryDirectory()
             let keys = url.appendingPathComponent("keys"), secrets = url.appendingPathComponent("secrets")
             try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: secrets, withIntermediateDirectories: true)
@@ -77,7 +78,7 @@ extension PKCS11KeyTests {
     static func xmlsec1Verifies(_ bytes: [UInt8], certificate: String, in folder: RegistryFolder) throws -> Bool {
         let path = folder.path("signed-\(UUID().uuidString).xml")
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        let result = try runProcess("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate, path])
+        let result = try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate, path])
         return result.status == 0
     }
 

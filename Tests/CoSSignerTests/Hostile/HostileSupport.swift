@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import CoSSigner
 import CoSSignerTesting
 import Foundation
@@ -45,7 +46,7 @@ enum HostileCLI {
     /// Standard output goes to `stdoutFile` if given (e.g. `/dev/full`; `stdout` is then empty).
     static func run(_ arguments: [String], stdinFile: String? = nil, stdinShell: String? = nil, stdoutFile: String? = nil,
                     environment: [String: String] = [:]) throws -> HostileRun {
-        let directory = try Fixtures.temporaryDirectory()
+        let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let outPath = directory.appendingPathComponent("stdout").path
         let errPath = directory.appendingPathComponent("stderr").path
@@ -155,7 +156,7 @@ final class HostilePeakMemory: @unchecked Sendable {
 struct HostileWorkspace {
     let directory: URL
 
-    init() throws { directory = try Fixtures.temporaryDirectory() }
+    init() throws { directory = try TestPaths.temporaryDirectory() }
 
     func remove() { try? FileManager.default.removeItem(at: directory) }
 

@@ -14,8 +14,8 @@ import Glibc
 /// initialised once per process, and that suite checks that no module outlives its last key.
 extension PKCS11KeyTests {
     static let otherKeyName = "xml-sign-90B3D51F30020000-ds.key.pem"
-    static let gts01 = "90-B3-D5-1F-30-01-00-00"
-    static let gts02 = "90-B3-D5-1F-30-02-00-00"
+    static let gts01 = PKCS11Registries.gts01
+    static let gts02 = PKCS11Registries.gts02
 
     /// A folder with the two DCC Boxed XML signing certificates and 0600 copies of their key files in `keys/`, and
     /// a 0600 file of the token's PIN in `secrets/`.
@@ -49,24 +49,9 @@ extension PKCS11KeyTests {
         func remove() { try? FileManager.default.removeItem(at: url) }
     }
 
-    /// Party gts of the DCC Boxed templates with credentials for …30-01 and …30-02, given as TOML.
+    /// Party gts with credentials for …30-01 and …30-02, given as TOML (``PKCS11Registries``).
     static func gtsRegistry(module: String? = SoftHSM.module, first: String, second: String) -> String {
-        (module.map { "pkcs11_module = \"\($0)\"\n\n" } ?? "") + """
-            [[party]]
-            id = "gts"
-            name = "GIT Test Supplier"
-            mpids = ["GTSE", "GTSG"]
-            user_ids = ["\(gts01)", "\(gts02)", "90-B3-D5-1F-30-03-00-00"]
-            [[party.credential]]
-            user_id = "\(gts01)"
-            signing_certificate = "keys/xml-sign-90B3D51F30010000-ds.pem"
-            \(first)
-            [[party.credential]]
-            user_id = "\(gts02)"
-            signing_certificate = "keys/xml-sign-90B3D51F30020000-ds.pem"
-            \(second)
-
-            """
+        PKCS11Registries.gts(module: module, first: first, second: second)
     }
 
     /// The DCC Boxed IMMEDIATE template with its Business Originator set to `originator`.

@@ -63,6 +63,7 @@ let package = Package(
             dependencies: [
                 "CoSSigner",
                 "CoSSignerTesting",
+                "CoSSignerTestSupport",
                 "cos-signer",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]

@@ -39,6 +39,7 @@ public enum TestPaths {
 public struct ToolMissing: Error, CustomStringConvertible {
     public let tool: String
     public var description: String { "required tool '\(tool)' is not installed (CI installs it through .ci/run)" }
+    public init(tool: String) { self.tool = tool }
 }
 
 /// The result of running a program.
@@ -46,6 +47,12 @@ public struct ProcessResult: Sendable {
     public let status: Int32
     public let stdout: String
     public let stderr: String
+    /// Standard output as bytes (a program whose output is not text, or must be compared byte for byte).
+    public let output: [UInt8]
+    /// User plus system CPU time of the program alone (wait4), when it was started with ``TestProcess/start(_:_:environment:stdinPath:stdoutPath:stderrPath:)``.
+    public var cpuSeconds: Double? = nil
+    /// Both outputs, standard output first (for a message on failure).
+    public var combined: String { stdout + stderr }
 }
 
 /// Runs programs to completion.
@@ -125,15 +132,102 @@ public enum TestProcess {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0, errno == EINTR {}
         let exitCode: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        return ProcessResult(status: exitCode, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+        return ProcessResult(status: exitCode, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self),
+                             output: out)
+    }
+
+    /// Starts `executable` in the background. Standard input from `stdinPath` (/dev/null by default); standard output
+    /// to `stdoutPath`, or to a file of its own that ``BackgroundProcess/finish()`` reads; standard error to
+    /// `stderrPath` (read by `finish()` too), or discarded.
+    public static func start(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                             stdinPath: String = "/dev/null", stdoutPath: String? = nil,
+                             stderrPath: String? = nil) throws -> BackgroundProcess {
+        let path = try resolve(executable)
+        let directory = try TestPaths.temporaryDirectory()
+        let outPath = stdoutPath ?? directory.appendingPathComponent("stdout").path
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let env = environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } } ?? ProcessInfo.processInfo.environment
+        var pid: pid_t = 0
+        let spawned = withCStrings([path] + arguments) { cArgv in
+            withCStrings(env.map { "\($0.key)=\($0.value)" }) { cEnvp in posix_spawn(&pid, path, &actions, nil, cArgv, cEnvp) }
+        }
+        guard spawned == 0 else {
+            try? FileManager.default.removeItem(at: directory)
+            Issue.record("cannot run \(path): \(String(cString: strerror(spawned)))")
+            throw SpawnFailed(reason: "posix_spawn \(path): \(spawned)")
+        }
+        return BackgroundProcess(pid: pid, directory: directory, outPath: stdoutPath == nil ? outPath : nil, errPath: stderrPath)
+    }
+
+    /// A whole file read with POSIX calls (Foundation's readers leak in this toolchain under AddressSanitizer); at
+    /// most `limit` bytes; empty when it cannot be opened.
+    static func readFile(_ path: String, limit: Int = 64 << 20) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var bytes = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while bytes.count < limit {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, min($0.count, limit - bytes.count)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return bytes
     }
 
     /// `body` with `strings` as a NULL-terminated C array.
-    private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
         var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
         pointers.append(nil)
         defer { for pointer in pointers { free(pointer) } }
         return body(pointers)
+    }
+}
+
+/// A program started by ``TestProcess/start(_:_:environment:stderrPath:)``.
+public final class BackgroundProcess: @unchecked Sendable {
+    /// Its process id.
+    public let pid: pid_t
+    private let directory: URL
+    private let outPath: String?
+    private let errPath: String?
+
+    init(pid: pid_t, directory: URL, outPath: String?, errPath: String?) {
+        self.pid = pid
+        self.directory = directory
+        self.outPath = outPath
+        self.errPath = errPath
+    }
+
+    /// Whether it is still running (it has not exited; it is not reaped here).
+    public var isRunning: Bool {
+        var info = siginfo_t()  // zeroed: si_pid stays 0 when it has not exited (WNOHANG)
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return false }
+        return info._sifields._sigchld.si_pid == 0
+    }
+
+    /// Sends `signal` (SIGKILL by default).
+    public func kill(_ signal: Int32 = SIGKILL) { _ = Glibc.kill(pid, signal) }
+
+    /// Waits for its end (`wait4`): its status (128 + signal when killed), its outputs (standard output when it went
+    /// to a file of its own, standard error when it went to a file) and its CPU time.
+    public func finish() -> ProcessResult {
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0, errno == EINTR {}
+        let exitCode: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        let out = outPath.map { TestProcess.readFile($0) } ?? []
+        let err = errPath.map { TestProcess.readFile($0) } ?? []
+        try? FileManager.default.removeItem(at: directory)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1_000_000 }
+        return ProcessResult(status: exitCode, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self),
+                             output: out, cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime))
     }
 }
 

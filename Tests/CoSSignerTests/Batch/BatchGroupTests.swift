@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -10,7 +11,7 @@ import Testing
     /// 40 inputs: the two signable templates over and over, with broken ones among them (not XML, truncated, not a
     /// 6.23 value, empty, and four of 400 KB, so that a group's read phase stops at its byte bound).
     static func inputs() throws -> URL {
-        let folder = try Fixtures.temporaryDirectory()
+        let folder = try TestPaths.temporaryDirectory()
         for i in 0..<40 {
             var bytes = try Fixtures.template623(Fixtures.signable623Names[i % 2])
             switch i {
@@ -28,7 +29,7 @@ import Testing
 
     /// Signs `inputs` into a new folder; returns the results by input and the outputs by name.
     static func sign(_ inputs: URL, jobs: Int, groupSize: Int) throws -> (results: [String: BatchItemResult], outputs: [String: Data]) {
-        let out = try Fixtures.temporaryDirectory()
+        let out = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: out) }
         let job = try BatchSigningJob(signer: try FastSigningPathTests.signer(), destination: .directory(out.path))
         let collected = ResultCollector()

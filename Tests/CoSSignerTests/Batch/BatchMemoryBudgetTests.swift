@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -26,8 +27,8 @@ import Testing
     /// Eight signing workers over 40 inputs of about 20 KB each, with a 64 KiB budget: every input is signed, in its
     /// own outcome, and the bytes held at once never passed the budget.
     @Test func signingWorkersNeverHoldMoreThanTheBudget() throws {
-        let inputs = try Fixtures.temporaryDirectory()
-        let out = try Fixtures.temporaryDirectory()
+        let inputs = try TestPaths.temporaryDirectory()
+        let out = try TestPaths.temporaryDirectory()
         defer { for directory in [inputs, out] { try? FileManager.default.removeItem(at: directory) } }
         let text = try Fixtures.template623(Fixtures.template623Names[0]).utf8String
         // Whitespace between elements makes each input about 20 KB; the compact output is the usual size.

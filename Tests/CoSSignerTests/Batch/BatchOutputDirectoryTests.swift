@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -16,7 +17,7 @@ import Glibc
     }
 
     @Test func outputsAppearCompleteAndTheHiddenFolderStaysEmpty() throws {
-        let out = try Fixtures.temporaryDirectory()
+        let out = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: out) }
         let directory = try BatchOutputDirectory(path: out.path)
         let partial = out.appendingPathComponent(BatchSigningJob.partialFolderName)
@@ -42,7 +43,7 @@ import Glibc
     }
 
     @Test func anExistingOutputIsReplacedWhole() throws {
-        let out = try Fixtures.temporaryDirectory()
+        let out = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: out) }
         let existing = out.appendingPathComponent("signed.xml")
         try Data(String(repeating: "old ", count: 5000).utf8).write(to: existing)
@@ -57,9 +58,9 @@ import Glibc
 
     @Test func theModeIsSetWhenTheUmaskWouldTakeBitsOff() throws {
         // In a child process (the umask is process-wide, and the other tests run in parallel with this one).
-        let out = try Fixtures.temporaryDirectory()
+        let out = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: out) }
-        let r = try runProcess("/bin/sh", ["-c", "umask 077 && exec \"$0\" \"$@\"", CLI.executable, "sign",
+        let r = try TestProcess.run("/bin/sh", ["-c", "umask 077 && exec \"$0\" \"$@\"", CLI.executable, "sign",
                                            "--key", CLISignVerifyTests.key, "--cert", CLISignVerifyTests.cert,
                                            "--output-dir", out.path, CLISignVerifyTests.template])
         #expect(r.status == 0, "\(r.stderr)")
@@ -76,7 +77,7 @@ import Glibc
 
     @Test func aBatchLargerThanTheFlushThresholdIsFlushedAndComplete() throws {
         // More than the background flusher's threshold (4 MiB), from two threads, so the flush thread runs.
-        let out = try Fixtures.temporaryDirectory()
+        let out = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: out) }
         let directory = try BatchOutputDirectory(path: out.path)
         let chunk = [UInt8](repeating: UInt8(ascii: "z"), count: 64 << 10)
@@ -93,7 +94,7 @@ import Glibc
 
     @Test(arguments: [0, 1, 4095, 4096, 65_535, 65_536, 65_537, 200_000])
     func theReaderReturnsExactlyTheFile(size: Int) throws {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         let path = dir.appendingPathComponent("f").path

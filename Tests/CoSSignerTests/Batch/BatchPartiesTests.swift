@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -35,7 +36,7 @@ import Testing
         let counter = LoadCounter()
         let registry = try Self.registry(counter: counter)
         #expect(counter.value == 2)
-        let inputs = try Fixtures.temporaryDirectory(), out = try Fixtures.temporaryDirectory()
+        let inputs = try TestPaths.temporaryDirectory(), out = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: inputs); try? FileManager.default.removeItem(at: out) }
         for i in 0..<60 {
             let name = Fixtures.signable623Names[i % 2]

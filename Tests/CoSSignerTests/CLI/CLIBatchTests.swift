@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
@@ -12,7 +13,7 @@ import Glibc
 
     /// Writes `count` copies of the IMMEDIATE 6.23 template into a new directory; `broken` of them are malformed.
     static func makeInputs(_ count: Int, broken: Set<Int> = []) throws -> URL {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         let template = try Fixtures.template623(Fixtures.template623Names[0])
         let bad = Array("<sr:Request xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\"><unclosed>".utf8)
         for i in 0..<count {
@@ -34,7 +35,7 @@ import Glibc
 
     @Test func signsTwoThousandWithTwoJobsAndEveryOutputVerifies() throws {
         let inputs = try Self.makeInputs(2000)
-        let out = try Fixtures.temporaryDirectory()
+        let out = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: inputs); try? FileManager.default.removeItem(at: out) }
         let sign = try CLI.run(["sign", "--key", Self.key, "--cert", Self.cert, "--jobs", "2", "--output-dir", out.path, inputs.path])
         #expect(sign.status == 0, "\(sign.stderr)")
@@ -49,7 +50,7 @@ import Glibc
     @Test func brokenInputsAreReportedAndNeverStopTheOthers() throws {
         let broken: Set<Int> = Set((0..<10).map { $0 * 199 + 7 })
         let inputs = try Self.makeInputs(2000, broken: broken)
-        let out = try Fixtures.temporaryDirectory()
+        let out = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: inputs); try? FileManager.default.removeItem(at: out) }
         let report = out.appendingPathComponent(".report.jsonl").path
         let sign = try CLI.run(["sign", "--key", Self.key, "--cert", Self.cert, "--jobs", "2", "--output-dir", out.path, "--report", report, inputs.path])
@@ -75,25 +76,20 @@ import Glibc
 
     @Test func killedBatchLeavesOnlyCompleteFilesAndCountersNeverRepeat() throws {
         let inputs = try Self.makeInputs(20_000)
-        let out = try Fixtures.temporaryDirectory()
-        let work = try Fixtures.temporaryDirectory()
+        let out = try TestPaths.temporaryDirectory()
+        let work = try TestPaths.temporaryDirectory()
         defer { for d in [inputs, out, work] { try? FileManager.default.removeItem(at: d) } }
         let store = work.appendingPathComponent("counters.txt").path
 
         // 1. Start a 20,000-document batch with durable counters and SIGKILL it part-way.
         let first = work.appendingPathComponent("first.jsonl").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLI.executable)
-        process.arguments = ["sign", "--key", Self.key, "--cert", Self.cert, "--jobs", "2", "--counter", "store",
-                             "--counter-store", store, "--output-dir", out.path, "--report", first, inputs.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try TestProcess.start(CLI.executable, [
+            "sign", "--key", Self.key, "--cert", Self.cert, "--jobs", "2", "--counter", "store",
+            "--counter-store", store, "--output-dir", out.path, "--report", first, inputs.path])
         let deadline = Date().addingTimeInterval(120)
         while (try Self.visibleFiles(out).count) < 500 && Date() < deadline && process.isRunning { usleep(20_000) }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal)
+        process.kill(SIGKILL)
+        #expect(process.finish().status == 128 + SIGKILL, "killed by SIGKILL, not ended by itself")
         let present = try Self.visibleFiles(out)
         #expect(present.count >= 500 && present.count < 20_000, "killed part-way: \(present.count) files")
         // Every file present is complete and valid.
@@ -103,21 +99,15 @@ import Glibc
         var counters = try Self.counters(inOutputs: out)
 
         // 2. Two processes at once for the same originator, from the same store.
-        let outA = try Fixtures.temporaryDirectory(), outB = try Fixtures.temporaryDirectory()
+        let outA = try TestPaths.temporaryDirectory(), outB = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: outA); try? FileManager.default.removeItem(at: outB) }
         let few = try Self.makeInputs(300)
         defer { try? FileManager.default.removeItem(at: few) }
-        let runs = [outA, outB].map { dir -> Process in
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: CLI.executable)
-            p.arguments = ["sign", "--key", Self.key, "--cert", Self.cert, "--jobs", "2", "--counter", "store",
-                           "--counter-store", store, "--output-dir", dir.path, few.path]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            return p
+        let runs = try [outA, outB].map { dir in
+            try TestProcess.start(CLI.executable, ["sign", "--key", Self.key, "--cert", Self.cert, "--jobs", "2", "--counter", "store",
+                                                   "--counter-store", store, "--output-dir", dir.path, few.path])
         }
-        for p in runs { try p.run() }
-        for p in runs { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
+        for p in runs { #expect(p.finish().status == 0) }
         let a = try Self.counters(inOutputs: outA), b = try Self.counters(inOutputs: outB)
         #expect(a.count == 300 && b.count == 300)
         let all = counters + a + b
@@ -140,12 +130,12 @@ import Glibc
 
     @Test func progressBarOnlyOnATerminal() throws {
         let inputs = try Self.makeInputs(300)
-        let out = try Fixtures.temporaryDirectory()
+        let out = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: inputs); try? FileManager.default.removeItem(at: out) }
         let command = [CLI.executable, "sign", "--key", Self.key, "--cert", Self.cert, "--output-dir", out.path, inputs.path]
             .map { "'\($0)'" }.joined(separator: " ")
         // `script` runs the command under a pseudo-terminal.
-        let tty = try runProcess("script", ["-qec", command, "/dev/null"])
+        let tty = try TestProcess.run("script", ["-qec", command, "/dev/null"])
         #expect(tty.status == 0, "\(tty.stdout)")
         #expect(tty.stdout.contains("ETA"), "no progress bar under a terminal: \(tty.stdout.prefix(300))")
         #expect(tty.stdout.contains("300/300"))
@@ -153,13 +143,13 @@ import Glibc
         #expect(piped.status == 0)
         #expect(!piped.stderr.contains("ETA"))
         #expect(piped.stderr.contains("signed 300, failed 0"))
-        let quiet = try runProcess("script", ["-qec", command + " --quiet", "/dev/null"])
+        let quiet = try TestProcess.run("script", ["-qec", command + " --quiet", "/dev/null"])
         #expect(!quiet.stdout.contains("ETA"))
     }
 
     @Test func counterTimeIsStrictlyIncreasing() throws {
         let inputs = try Self.makeInputs(200)
-        let out = try Fixtures.temporaryDirectory()
+        let out = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: inputs); try? FileManager.default.removeItem(at: out) }
         let before = UInt64(Date().timeIntervalSince1970 * 1000)
         let r = try CLI.run(["sign", "--key", Self.key, "--cert", Self.cert, "--counter", "time", "--output-dir", out.path, inputs.path])

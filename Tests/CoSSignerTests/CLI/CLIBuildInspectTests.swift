@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
@@ -25,14 +26,14 @@ import Testing
     }
 
     @Test func buildEqualsTheCompactTemplateAndIsSchemaValid() throws {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("built.xml").path
         let r = try CLI.run(Self.templateArguments() + ["-o", out])
         #expect(r.status == 0, "\(r.stderr)")
         let built = try String(contentsOfFile: out, encoding: .utf8)
         #expect(built == (try Self.compactTemplate()))
-        let lint = try runProcess("xmllint", ["--nonet", "--noout", "--schema", Fixtures.path("schema/duis-5.4/duis-5.4-xmllint-wrapper.xsd"), out])
+        let lint = try TestProcess.run("xmllint", ["--nonet", "--noout", "--schema", Fixtures.path("schema/duis-5.4/duis-5.4-xmllint-wrapper.xsd"), out])
         #expect(lint.status == 0, "\(lint.stderr)")
         // And with --schema our own libxml2 validation passes.
         let schema = try CLI.run(Self.templateArguments() + ["--schema", Fixtures.path("schema/duis-5.4/duis-5.4-xmllint-wrapper.xsd")])

@@ -1,10 +1,10 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
 /// The usage docs and completion scripts stay true to the tool.
 @Suite struct CLIDocsTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = TestPaths.repository
 
     @Test func usageDocsAreCurrent() throws {
         let generated = try CLI.run(["usage-markdown"])

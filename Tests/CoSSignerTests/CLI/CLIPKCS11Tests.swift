@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
@@ -25,7 +26,7 @@ import Testing
     }
 
     static func xmlsec1Verifies(_ paths: [String], cert: String = cert) throws -> ProcessResult {
-        try runProcess("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", cert] + paths)
+        try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", cert] + paths)
     }
 
     /// The PIN and the wrong PINs the tests use: none may ever be printed.

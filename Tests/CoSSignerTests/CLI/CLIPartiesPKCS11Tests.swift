@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import CoSSigner
 import CoSSignerTesting
 import Foundation
@@ -13,10 +14,10 @@ import Glibc
 /// verifies with xmlsec1; each refusal with its exit code and message, never showing the PIN; `verify --parties`
 /// without module or PIN; `--jobs 2` over a batch; and `testpki --pkcs11` end to end.
 @Suite struct CLIPartiesPKCS11Tests {
-    static let gts01 = "90-B3-D5-1F-30-01-00-00"
-    static let gts02 = "90-B3-D5-1F-30-02-00-00"
+    static let gts01 = PKCS11Registries.gts01
+    static let gts02 = PKCS11Registries.gts02
     static let serials = [gts01: "27572613927499351639968579586655397031", gts02: "40938316298935008147424226388667426413"]
-    static let names = [gts01: "xml-sign-90B3D51F30010000-ds", gts02: "xml-sign-90B3D51F30020000-ds"]
+    static let names = PKCS11Registries.names
 
     /// A token store with token `cos` holding …30-01's key as `gts-30-01` (id 01) and …30-02's as `gts-30-02`
     /// (id 02); in its folder: `keys/` (certificates, 0600 key copies), `secrets/token.pin` (0600), and the
@@ -50,22 +51,7 @@ import Glibc
     /// when given. With a module, the first credential's header is line 8, its key lines 11 on.
     static func registry(_ store: SoftHSM, _ name: String = "parties.toml", module: String? = SoftHSM.module,
                          first: String, second: String) throws -> String {
-        let text = (module.map { "pkcs11_module = \"\($0)\"\n\n" } ?? "") + """
-            [[party]]
-            id = "gts"
-            name = "GIT Test Supplier"
-            mpids = ["GTSE", "GTSG"]
-            user_ids = ["\(gts01)", "\(gts02)", "90-B3-D5-1F-30-03-00-00"]
-            [[party.credential]]
-            user_id = "\(gts01)"
-            signing_certificate = "keys/\(names[gts01]!).pem"
-            \(first)
-            [[party.credential]]
-            user_id = "\(gts02)"
-            signing_certificate = "keys/\(names[gts02]!).pem"
-            \(second)
-
-            """
+        let text = PKCS11Registries.gts(module: module, first: first, second: second)
         let target = path(store, name)
         try Data(text.utf8).write(to: URL(fileURLWithPath: target))
         return target
@@ -80,7 +66,7 @@ import Glibc
     }
 
     static func xmlsec1Verifies(_ paths: [String], certificate: String) throws -> ProcessResult {
-        try runProcess("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate] + paths)
+        try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate] + paths)
     }
 
     static let secrets = [SoftHSM.userPIN, SoftHSM.soPIN, "Wrong-PIN-0000"]
@@ -289,7 +275,7 @@ import Glibc
 
     /// `testpki --pkcs11`: the token, its PIN file and a registry signing with it; the default files unchanged.
     @Test func testpkiPutsThePartiesKeysIntoATokenAndItsRegistrySigns() throws {
-        let base = try Fixtures.temporaryDirectory()
+        let base = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: base) }
         let pki = base.appendingPathComponent("pki").path, plain = base.appendingPathComponent("plain").path
         let made = try CLI.run(["testpki", pki, "--seed", "token", "--parties", "3", "--pkcs11", SoftHSM.module])
@@ -342,7 +328,7 @@ import Glibc
     }
 
     @Test func testpkiWithoutSoftHSM2FailsWithExit3AndWritesNothing() throws {
-        let base = try Fixtures.temporaryDirectory()
+        let base = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: base) }
         let noTool = try CLI.run(["testpki", base.appendingPathComponent("a").path, "--pkcs11", SoftHSM.module],
                                  environment: ["PATH": base.appendingPathComponent("no-bin").path])

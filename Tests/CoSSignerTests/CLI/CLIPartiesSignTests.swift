@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +11,7 @@ import CoSSignerTesting
 @Suite struct CLIPartiesSignTests {
     /// A registry file in a temporary folder, with 0600 key copies beside it.
     static func registry() throws -> (dir: URL, path: String) {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         for name in ["xml-sign-90B3D51F30010000-ds", "xml-sign-90B3D51F30020000-ds"] {
             let key = dir.appendingPathComponent("\(name).key.pem").path
             try FileManager.default.copyItem(atPath: Fixtures.path("vectors/dccboxed/keys/\(name).key.pem"), toPath: key)
@@ -85,7 +86,7 @@ import CoSSignerTesting
     /// The issue's scenario: party gts holds three User IDs and signs for two of them, each with its own XML
     /// signing certificate; a request is signed with its Business Originator's credential, never another's.
     @Test func eachOriginatorIsSignedWithItsOwnCredentialAndXmlsec1AgreesCertificateByCertificate() throws {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("keys"), withIntermediateDirectories: true)
         for name in ["xml-sign-90B3D51F30010000-ds", "xml-sign-90B3D51F30020000-ds"] {
@@ -129,9 +130,9 @@ import CoSSignerTesting
             // xmlsec1 verifies it under that certificate, and not under the other User ID's.
             let certificate = Fixtures.path("vectors/dccboxed/keys/xml-sign-90B3D51F30\(originator)0000-ds.pem")
             let other = Fixtures.path("vectors/dccboxed/keys/xml-sign-90B3D51F30\(originator == "01" ? "02" : "01")0000-ds.pem")
-            let xmlsec = try runProcess("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate, output])
+            let xmlsec = try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate, output])
             #expect(xmlsec.status == 0, "\(xmlsec.stderr)")
-            #expect(try runProcess("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", other, output]).status != 0)
+            #expect(try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", other, output]).status != 0)
             let v = try CLI.run(["verify", "--parties", registry, output])
             #expect(v.status == 0 && v.stdout.contains("party gts"), "\(v.stdout)\(v.stderr)")
             let select = try CLI.run(["parties", "select", registry, "--request", input])
@@ -169,7 +170,7 @@ import CoSSignerTesting
     }
 
     @Test func verifyRefusesARequestSignedByAnotherUserIDsCertificate() throws {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         // A forgery the CLI never writes: an originator-…30-02 request signed (by the library's bare XML signer)
         // with …30-01's key and certificate. The signature itself is sound; the signer is the wrong User ID.
@@ -180,7 +181,7 @@ import CoSSignerTesting
         let signed = try DUISSigner(key: key, certificate: try Certificate(contentsOfFile: certificatePath)).sign(Array(request.utf8))
         let path = dir.appendingPathComponent("forged.xml").path
         try Data(signed.bytes).write(to: URL(fileURLWithPath: path))
-        #expect(try runProcess("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificatePath, path]).status == 0)
+        #expect(try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificatePath, path]).status == 0)
         let v = try CLI.run(["verify", "--cert", certificatePath, path])
         #expect(v.status == 10)
         #expect(v.stdout.contains("invalid (originator)") && v.stdout.contains("Business Originator 90-B3-D5-1F-30-02-00-00")

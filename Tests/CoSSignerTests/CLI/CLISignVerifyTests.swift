@@ -1,19 +1,14 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
 /// The built `cos-signer`, run as users run it.
 enum CLI {
-    static let executable: String = {
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var dir = exe.deletingLastPathComponent()
-        // Inside an .xctest bundle directory on some layouts.
-        if dir.lastPathComponent.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
-        return dir.appendingPathComponent("cos-signer").path
-    }()
+    static let executable: String = TestPaths.product("cos-signer")
 
     @discardableResult
     static func run(_ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String]? = nil) throws -> ProcessResult {
-        try runProcess(executable, arguments, stdin: stdin, environment: environment)
+        try TestProcess.run(executable, arguments, stdin: stdin, environment: environment)
     }
 }
 
@@ -23,7 +18,7 @@ enum CLI {
     static let template = Fixtures.path("\(Fixtures.templates)/\(Fixtures.template623Names[0])")
 
     @Test func signThenVerifyWithExitCodes() throws {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("signed.xml").path
         let sign = try CLI.run(["sign", "--key", Self.key, "--cert", Self.cert, "-o", out, Self.template])
@@ -39,7 +34,7 @@ enum CLI {
     }
 
     @Test func exitCodes() throws {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("out.xml").path
         // 1: usage.

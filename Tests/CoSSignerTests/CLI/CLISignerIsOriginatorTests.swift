@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -12,7 +13,7 @@ import Testing
 
     /// A folder holding the PKI's files and `extra` credentials.
     static func folder(_ extra: [TestPKICredential] = []) throws -> URL {
-        let url = try Fixtures.temporaryDirectory()
+        let url = try TestPaths.temporaryDirectory()
         try pki.write(to: url.path, force: true)
         for credential in extra {
             try Data(credential.certificate.pem().utf8).write(to: url.appendingPathComponent(credential.certificatePath))

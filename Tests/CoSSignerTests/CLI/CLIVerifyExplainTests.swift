@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -58,7 +59,7 @@ import Testing
     }
 
     @Test func dumpPreDigestWritesTheHashedBytes() throws {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("pre-digest.xml").path
         // Valid: the bytes hash to DigestValue.

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -20,7 +21,7 @@ import Testing
 
     @Test func oneInputIsSignedOnTheMainThreadAndABatchOnlyEndsWhenFlushed() throws {
         // One file input with the default --jobs: no worker thread is needed, and the output is complete.
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("one.xml").path
         let sign = try CLI.run(["sign", "--key", CLISignVerifyTests.key, "--cert", CLISignVerifyTests.cert, "-o", out,

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -13,7 +14,7 @@ enum CounterTestSupport {
     static let otherOriginator = EUI64(0x90B3_D51F_3F02_0000)
 
     static func storePath() throws -> (directory: URL, path: String) {
-        let directory = try Fixtures.temporaryDirectory()
+        let directory = try TestPaths.temporaryDirectory()
         return (directory, directory.appendingPathComponent("counters.txt").path)
     }
 
@@ -40,32 +41,17 @@ enum CounterTestSupport {
     }
 
     /// Starts `cos-signer` with `arguments`, reading its standard output concurrently.
-    final class CounterTestChild: @unchecked Sendable {
-        let process = Process()
-        private let pipe = Pipe()
-        private let group = DispatchGroup()
-        private var data = Data()
+    final class CounterTestChild: Sendable {
+        let process: BackgroundProcess
 
-        init(_ arguments: [String]) throws {
-            process.executableURL = URL(fileURLWithPath: CLI.executable)
-            process.arguments = arguments
-            process.standardOutput = pipe
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            group.enter()
-            DispatchQueue.global().async { [self] in
-                data = pipe.fileHandleForReading.readDataToEndOfFile()
-                group.leave()
-            }
-        }
+        init(_ arguments: [String]) throws { process = try TestProcess.start(CLI.executable, arguments) }
 
-        func kill() { Glibc.kill(process.processIdentifier, SIGKILL) }
+        func kill() { process.kill(SIGKILL) }
 
         /// Waits for the process and returns (status, standard output).
         func finish() -> (Int32, String) {
-            group.wait()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+            let result = process.finish()
+            return (result.status, result.stdout)
         }
     }
 }
@@ -333,7 +319,7 @@ final class ClockBox: @unchecked Sendable {
             }
             for child in children {
                 let (status, output) = child.finish()
-                if child.process.terminationReason == .uncaughtSignal, status == SIGKILL { killed += 1 }
+                if status == 128 + SIGKILL { killed += 1 }
                 all += Support.ranges(output)
             }
         }

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
@@ -41,7 +42,7 @@ import Testing
     }
 
     @Test func sec1AndEncryptedPKCS8MadeByOpenSSL() throws {
-        let temp = try CryptoFixtures.temporaryDirectory()
+        let temp = try TestPaths.temporaryDirectory()
         defer { CryptoFixtures.removeTemporary(temp) }
         let source = try CryptoFixtures.path("\(CryptoFixtures.keys)/xml-sign-90B3D51F30010000-ds.key.pem")
         let expected = try SigningKey(contentsOfFile: source).publicKey
@@ -98,7 +99,7 @@ import Testing
     }
 
     @Test func otherCurvesAndKeyTypesAreRefusedNamingWhatTheyAre() throws {
-        let temp = try CryptoFixtures.temporaryDirectory()
+        let temp = try TestPaths.temporaryDirectory()
         defer { CryptoFixtures.removeTemporary(temp) }
         let p384 = temp.appendingPathComponent("p384.pem").path
         let rsa = temp.appendingPathComponent("rsa.pem").path

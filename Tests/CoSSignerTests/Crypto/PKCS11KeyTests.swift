@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
@@ -67,7 +68,7 @@ import Testing
             #expect(try verifier.verify(signed.bytes).certificate == certificate)
             let path = store.directory.appendingPathComponent("signed-\(UUID().uuidString).xml").path
             try Data(signed.bytes).write(to: URL(fileURLWithPath: path))
-            let xmlsec = try runProcess("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", Self.certificatePath, path])
+            let xmlsec = try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", Self.certificatePath, path])
             #expect(xmlsec.status == 0, "xmlsec1: \(xmlsec.stderr)")
         }
         // Through the full signer too (6.23 model and checks), and a token key refuses RFC 6979.

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
@@ -13,15 +14,15 @@ import Glibc
 /// initialised once per process, and that suite checks that no module outlives its last key.
 extension PKCS11KeyTests {
     static let otherKeyName = "xml-sign-90B3D51F30020000-ds.key.pem"
-    static let gts01 = "90-B3-D5-1F-30-01-00-00"
-    static let gts02 = "90-B3-D5-1F-30-02-00-00"
+    static let gts01 = PKCS11Registries.gts01
+    static let gts02 = PKCS11Registries.gts02
 
     /// A folder with the two DCC Boxed XML signing certificates and 0600 copies of their key files in `keys/`, and
     /// a 0600 file of the token's PIN in `secrets/`.
     struct RegistryFolder {
         let url: URL
         init(store: SoftHSM) throws {
-            url = try Fixtures.temporaryDirectory()
+            url = try TestPaths.temporaryDirectory()
             let keys = url.appendingPathComponent("keys"), secrets = url.appendingPathComponent("secrets")
             try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: secrets, withIntermediateDirectories: true)
@@ -48,24 +49,9 @@ extension PKCS11KeyTests {
         func remove() { try? FileManager.default.removeItem(at: url) }
     }
 
-    /// Party gts of the DCC Boxed templates with credentials for …30-01 and …30-02, given as TOML.
+    /// Party gts with credentials for …30-01 and …30-02, given as TOML (``PKCS11Registries``).
     static func gtsRegistry(module: String? = SoftHSM.module, first: String, second: String) -> String {
-        (module.map { "pkcs11_module = \"\($0)\"\n\n" } ?? "") + """
-            [[party]]
-            id = "gts"
-            name = "GIT Test Supplier"
-            mpids = ["GTSE", "GTSG"]
-            user_ids = ["\(gts01)", "\(gts02)", "90-B3-D5-1F-30-03-00-00"]
-            [[party.credential]]
-            user_id = "\(gts01)"
-            signing_certificate = "keys/xml-sign-90B3D51F30010000-ds.pem"
-            \(first)
-            [[party.credential]]
-            user_id = "\(gts02)"
-            signing_certificate = "keys/xml-sign-90B3D51F30020000-ds.pem"
-            \(second)
-
-            """
+        PKCS11Registries.gts(module: module, first: first, second: second)
     }
 
     /// The DCC Boxed IMMEDIATE template with its Business Originator set to `originator`.
@@ -77,7 +63,7 @@ extension PKCS11KeyTests {
     static func xmlsec1Verifies(_ bytes: [UInt8], certificate: String, in folder: RegistryFolder) throws -> Bool {
         let path = folder.path("signed-\(UUID().uuidString).xml")
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        let result = try runProcess("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate, path])
+        let result = try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate, path])
         return result.status == 0
     }
 

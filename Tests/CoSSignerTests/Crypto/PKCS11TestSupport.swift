@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
@@ -21,7 +22,7 @@ struct SoftHSM {
 
     /// A new store in a new temporary folder.
     init() throws {
-        try self.init(directory: try Fixtures.temporaryDirectory())
+        try self.init(directory: try TestPaths.temporaryDirectory())
     }
 
     init(directory: URL) throws {
@@ -52,7 +53,7 @@ struct SoftHSM {
     /// `softhsm2-util` with this store's configuration; a failure is a test failure with its output.
     @discardableResult
     func util(_ arguments: [String]) throws -> ProcessResult {
-        let result = try runProcess("softhsm2-util", arguments, environment: environment)
+        let result = try TestProcess.run("softhsm2-util", arguments, environment: environment)
         if result.status != 0 {
             Issue.record("softhsm2-util \(arguments.first ?? "") failed (\(result.status)): \(result.stdout)\(result.stderr)")
             throw ToolMissing(tool: "softhsm2-util \(arguments.first ?? "")")
@@ -80,7 +81,7 @@ struct SoftHSM {
     /// Deletes the public key object `id` (hex) from `token` with OpenSC's `pkcs11-tool`, leaving the private key
     /// alone on the token, as on HSMs that keep no public key object.
     func deletePublicKey(token: String, id: String, pin: String = SoftHSM.userPIN) throws {
-        let result = try runProcess(
+        let result = try TestProcess.run(
             "pkcs11-tool",
             ["--module", Self.module, "--token-label", token, "--login", "--pin", pin, "--delete-object", "--type", "pubkey", "--id", id],
             environment: environment)
@@ -107,7 +108,7 @@ struct SoftHSM {
 /// run would race with them). Each in-process test makes its own token in it, with a label of its own.
 enum SharedSoftHSM {
     private static let made: Result<SoftHSM, any Error> = Result {
-        let store = try SoftHSM(directory: URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cossigner-softhsm-\(getpid())"))
+        let store = try SoftHSM(directory: TestPaths.temporaryDirectory())
         setenv("SOFTHSM2_CONF", store.configuration, 1)
         return store
     }
@@ -132,12 +133,12 @@ enum SharedSoftHSM {
 /// Compiled once per test process with `cc` (in the image; the Swift toolchain's clang does as well).
 enum FaultModule {
     private static let built: Result<String, any Error> = Result {
-        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cossigner-p11fault-\(getpid())")
+        let directory = try TestPaths.temporaryDirectory()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let source = directory.appendingPathComponent("p11fault.c").path
         let library = directory.appendingPathComponent("libcosp11fault.so").path
         try Data(Self.source.utf8).write(to: URL(fileURLWithPath: source))
-        let result = try runProcess("cc", ["-shared", "-fPIC", "-O1", "-o", library, source, "-ldl"])
+        let result = try TestProcess.run("cc", ["-shared", "-fPIC", "-O1", "-o", library, source, "-ldl"])
         guard result.status == 0 else {
             Issue.record("cannot compile the fault-injecting PKCS#11 module: \(result.stderr)")
             throw ToolMissing(tool: "cc")
@@ -191,4 +192,33 @@ enum FaultModule {
             return CKR_OK;
         }
         """#
+}
+
+/// The registry the PKCS#11 tests load: party gts of the DCC Boxed templates with credentials for …30-01 and
+/// …30-02 (certificates in `keys/`), each given its key lines (`first`, `second`), and the module line when given.
+/// With a module, the first credential's header is line 8, its key lines 11 on.
+enum PKCS11Registries {
+    static let gts01 = "90-B3-D5-1F-30-01-00-00"
+    static let gts02 = "90-B3-D5-1F-30-02-00-00"
+    /// The DCC Boxed file names (without `.pem` / `.key.pem`) of their certificates and keys.
+    static let names = [gts01: "xml-sign-90B3D51F30010000-ds", gts02: "xml-sign-90B3D51F30020000-ds"]
+
+    static func gts(module: String? = SoftHSM.module, first: String, second: String) -> String {
+        (module.map { "pkcs11_module = \"\($0)\"\n\n" } ?? "") + """
+            [[party]]
+            id = "gts"
+            name = "GIT Test Supplier"
+            mpids = ["GTSE", "GTSG"]
+            user_ids = ["\(gts01)", "\(gts02)", "90-B3-D5-1F-30-03-00-00"]
+            [[party.credential]]
+            user_id = "\(gts01)"
+            signing_certificate = "keys/xml-sign-90B3D51F30010000-ds.pem"
+            \(first)
+            [[party.credential]]
+            user_id = "\(gts02)"
+            signing_certificate = "keys/xml-sign-90B3D51F30020000-ds.pem"
+            \(second)
+
+            """
+    }
 }

@@ -1,15 +1,12 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
 @testable import CoSSignerTesting
 
-/// Test data for the DUIS room, found from this file's location: five levels up from
-/// `Tests/CoSSignerTests/DUIS/` is the folder that holds `shared/`.
+/// Test data for the DUIS room, in the `shared/` folder beside the repository (``TestPaths``).
 enum DUISFixtures {
-    static let shared: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("shared")
+    static var shared: URL { TestPaths.shared }
 
     static let templatesFolder = shared.appendingPathComponent("vectors/dccboxed/templates")
     static let keysFolder = shared.appendingPathComponent("vectors/dccboxed/keys")
@@ -88,44 +85,6 @@ enum DUISFixtures {
         }
     }
 
-    // MARK: - Tools
-
-    struct ToolResult {
-        var status: Int32
-        var output: String
-    }
-
-    /// Runs a tool found on PATH (`/usr/bin/env NAME ...`), collecting stdout+stderr.
-    static func run(_ tool: String, _ arguments: [String], in directory: URL? = nil) throws -> ToolResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        if let directory { process.currentDirectoryURL = directory }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return ToolResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
-    }
-
-    /// The path of a tool on PATH, or nil.
-    static func which(_ tool: String) -> String? {
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let candidate = String(directory) + "/" + tool
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
-
-    /// A fresh temporary folder.
-    static func temporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("duis-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-
     /// Makes a self-signed certificate with the openssl CLI and returns its DER.
     /// - Parameters:
     ///   - curve: `prime256v1`, `secp384r1`, ...
@@ -135,7 +94,7 @@ enum DUISFixtures {
     /// 8-octet SubjectKeyIdentifier; a self-signed certificate needs no AuthorityKeyIdentifier), so that the checks
     /// under test are the only ones it fails; `extensions` adds more lines to the extension section.
     static func selfSignedCertificate(curve: String, subject: String, keyUsage: String, extensions: [String] = []) throws -> [UInt8] {
-        let folder = try temporaryFolder()
+        let folder = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let key = folder.appendingPathComponent("key.pem").path
         let cert = folder.appendingPathComponent("cert.der").path
@@ -146,13 +105,13 @@ enum DUISFixtures {
             "certificatePolicies = critical, 1.2.826.0.1.8641679.1.2.1.4",
             "subjectKeyIdentifier = " + (0..<8).map { _ in String(format: "%02X", UInt8.random(in: 0...255)) }.joined(),
         ] + extensions).joined(separator: "\n").utf8).write(to: config)
-        let generate = try run("openssl", ["ecparam", "-name", curve, "-genkey", "-noout", "-out", key])
-        try #require(generate.status == 0, "openssl ecparam failed: \(generate.output)")
-        let request = try run("openssl", [
+        let generate = try TestProcess.run("openssl", ["ecparam", "-name", curve, "-genkey", "-noout", "-out", key])
+        try #require(generate.status == 0, "openssl ecparam failed: \(generate.combined)")
+        let request = try TestProcess.run("openssl", [
             "req", "-new", "-x509", "-config", config.path, "-key", key, "-sha256", "-days", "30", "-subj", subject,
             "-outform", "DER", "-out", cert,
         ])
-        try #require(request.status == 0, "openssl req failed: \(request.output)")
+        try #require(request.status == 0, "openssl req failed: \(request.combined)")
         return try bytes(cert)
     }
 
@@ -160,15 +119,15 @@ enum DUISFixtures {
     /// subject and extensions stay, the public key becomes the new key's and the certificate becomes
     /// self-signed (issuer = subject).
     static func resignedCertificate(_ pemPath: String, curve: String, digest: String = "-sha256") throws -> [UInt8] {
-        let folder = try temporaryFolder()
+        let folder = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let key = folder.appendingPathComponent("key.pem").path
         let cert = folder.appendingPathComponent("cert.der").path
-        let generate = try run("openssl", ["ecparam", "-name", curve, "-genkey", "-noout", "-out", key])
-        try #require(generate.status == 0, "openssl ecparam failed: \(generate.output)")
-        let sign = try run("openssl", ["x509", "-in", pemPath, "-signkey", key, "-days", "30", digest,
+        let generate = try TestProcess.run("openssl", ["ecparam", "-name", curve, "-genkey", "-noout", "-out", key])
+        try #require(generate.status == 0, "openssl ecparam failed: \(generate.combined)")
+        let sign = try TestProcess.run("openssl", ["x509", "-in", pemPath, "-signkey", key, "-days", "30", digest,
                                        "-outform", "DER", "-out", cert])
-        try #require(sign.status == 0, "openssl x509 -signkey failed: \(sign.output)")
+        try #require(sign.status == 0, "openssl x509 -signkey failed: \(sign.combined)")
         return try bytes(cert)
     }
 

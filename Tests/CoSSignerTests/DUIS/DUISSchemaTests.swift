@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -85,7 +86,7 @@ import Testing
             #expect(error.kind == .schemaUnusable)
             #expect(error.problems.contains { $0.message.contains("wrapper") })
         }
-        let folder = try DUISFixtures.temporaryFolder()
+        let folder = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let broken = folder.appendingPathComponent("broken.xsd")
         try Data("<xs:schema xmlns:xs=\"http://www.w3.org/2001/XMLSchema\"><xs:element name=\"a\" type=\"nope\"/></xs:schema>".utf8).write(to: broken)
@@ -136,7 +137,7 @@ import Testing
 /// Captures what this process writes to file descriptor 2 while `body` runs.
 enum DUISStandardError {
     static func capture(_ body: () throws -> Void) throws -> String {
-        let folder = try DUISFixtures.temporaryFolder()
+        let folder = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("stderr.txt")
         _ = FileManager.default.createFile(atPath: file.path, contents: nil)

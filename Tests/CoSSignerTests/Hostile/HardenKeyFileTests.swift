@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import CoSSigner
 import CoSSignerTesting
 import Foundation
@@ -118,7 +119,7 @@ import Testing
         let plain = try Self.key(mode: 0o600, in: workspace, name: "plain.key.pem")
         let encrypted = workspace.path("enc.key.pem")
         let passphrase = "Harden-passphrase-7f3a91c2"
-        let made = try runProcess("openssl", ["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", plain, "-out", encrypted, "-passout", "env:HARDEN_PASS"],
+        let made = try TestProcess.run("openssl", ["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", plain, "-out", encrypted, "-passout", "env:HARDEN_PASS"],
                                   environment: ["HARDEN_PASS": passphrase])
         try #require(made.status == 0, "\(made.stderr)")
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: encrypted)

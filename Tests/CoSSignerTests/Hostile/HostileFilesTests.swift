@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import CoSSigner
 import CoSSignerTesting
 import Foundation
@@ -105,7 +106,7 @@ import Glibc
         for i in 0..<40 { try FileManager.default.copyItem(atPath: signed, toPath: "\(inputs)/s\(i).xml") }
         let report = workspace.path("report.jsonl")
         // SIGXFSZ ignored, so a write past `ulimit -f` (512-byte blocks) fails with EFBIG instead of killing.
-        let limited = try runProcess("/bin/sh", ["-c", "trap '' XFSZ; ulimit -f 4; exec \"$0\" \"$@\"", CLI.executable,
+        let limited = try TestProcess.run("/bin/sh", ["-c", "trap '' XFSZ; ulimit -f 4; exec \"$0\" \"$@\"", CLI.executable,
                                                  "verify", "--cert", Self.cert, "--report", report, inputs])
         #expect(limited.status == 2, "\(limited.stdout)\(limited.stderr)")
         #expect(limited.stderr.contains(report) && limited.stderr.contains("File too large"), "\(limited.stderr)")
@@ -250,7 +251,7 @@ import Glibc
         defer { workspace.remove() }
         let encrypted = workspace.path("enc.key.pem")
         let passphrase = "Harden-passphrase-17"
-        let made = try runProcess("openssl", ["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", Self.key, "-out", encrypted,
+        let made = try TestProcess.run("openssl", ["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", Self.key, "-out", encrypted,
                                               "-passout", "env:HARDEN_PASS"], environment: ["HARDEN_PASS": passphrase])
         try #require(made.status == 0, "\(made.stderr)")
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: encrypted)

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import CoSSigner
 import CoSSignerTesting
 import Foundation
@@ -38,47 +39,30 @@ enum HostileLimits {
     static var memoryFactor: Int { factor > 1 ? 2 : 1 }
 }
 
-/// Runs the built `cos-signer` with posix_spawn and wait4, so each run's CPU time and peak memory are its own.
+/// Runs the built `cos-signer` (``TestProcess/start(_:_:environment:stdinPath:stdoutPath:stderrPath:)``: posix_spawn and
+/// wait4), so each run's CPU time and peak memory are its own.
 enum HostileCLI {
     /// Runs `cos-signer arguments`. Standard input comes from `stdinFile`, or from `stdinShell` (a shell
     /// pipeline whose output is piped into cos-signer, e.g. `yes '<a>' | head -c 1073741824`), else /dev/null.
     /// Standard output goes to `stdoutFile` if given (e.g. `/dev/full`; `stdout` is then empty).
     static func run(_ arguments: [String], stdinFile: String? = nil, stdinShell: String? = nil, stdoutFile: String? = nil,
                     environment: [String: String] = [:]) throws -> HostileRun {
-        let directory = try Fixtures.temporaryDirectory()
+        let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let outPath = directory.appendingPathComponent("stdout").path
         let errPath = directory.appendingPathComponent("stderr").path
 
         var program = CLI.executable
-        var argv = [CLI.executable] + arguments
+        var argv = arguments
         if let stdinShell {
             // exec keeps the pid, so wait4 measures cos-signer itself, not the shell or the producer.
             program = "/bin/sh"
-            argv = ["/bin/sh", "-c", "\(stdinShell) | exec \"$0\" \"$@\"", CLI.executable] + arguments
+            argv = ["-c", "\(stdinShell) | exec \"$0\" \"$@\"", CLI.executable] + arguments
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, stdinFile ?? "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutFile ?? outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-
-        var env = ProcessInfo.processInfo.environment
-        for (key, value) in environment { env[key] = value }
-        let cArgs = argv.map { strdup($0) } + [nil]
-        let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
-        }
-        var pid: pid_t = 0
         let start = Date()
-        let spawned = posix_spawn(&pid, program, &actions, nil, cArgs, cEnv)
-        guard spawned == 0 else {
-            Issue.record("cannot run \(program): \(String(cString: strerror(spawned)))")
-            throw FixtureMissing(path: program)
-        }
+        let process = try TestProcess.start(program, argv, environment: environment, stdinPath: stdinFile ?? "/dev/null",
+                                            stdoutPath: stdoutFile ?? outPath, stderrPath: errPath)
+        let pid = process.pid
         // A watchdog turns a hang into a failure instead of a stuck test run.
         let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
         DispatchQueue.global().asyncAfter(deadline: .now() + HostileLimits.hangSeconds, execute: watchdog)
@@ -87,20 +71,15 @@ enum HostileCLI {
         let peak = HostilePeakMemory(pid: pid)
         let sampler = Thread { peak.sample() }
         sampler.start()
-        var status: Int32 = 0
-        var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        let result = process.finish()
         peak.stop()
         watchdog.cancel()
         let wall = Date().timeIntervalSince(start)
-        let exited = (status & 0x7F) == 0
-        let code = exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1_000_000 }
         return HostileRun(
-            status: code,
+            status: result.status,
             stdout: hostileText(outPath),
-            stderr: hostileText(errPath),
-            cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+            stderr: result.stderr,
+            cpuSeconds: result.cpuSeconds ?? 0,
             wallSeconds: wall,
             maxRSSKiB: peak.kibibytes)
     }
@@ -155,7 +134,7 @@ final class HostilePeakMemory: @unchecked Sendable {
 struct HostileWorkspace {
     let directory: URL
 
-    init() throws { directory = try Fixtures.temporaryDirectory() }
+    init() throws { directory = try TestPaths.temporaryDirectory() }
 
     func remove() { try? FileManager.default.removeItem(at: directory) }
 

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -18,7 +19,7 @@ import Testing
     struct Folder {
         let url: URL
         init(_ credentials: [TestPKICredential]) throws {
-            url = try Fixtures.temporaryDirectory()
+            url = try TestPaths.temporaryDirectory()
             try FileManager.default.createDirectory(at: url.appendingPathComponent("keys"), withIntermediateDirectories: true)
             for credential in credentials { try add(credential) }
         }

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import CoSSigner
 import CoSSignerTesting
 import Foundation
@@ -167,7 +168,7 @@ import Testing
         try workspace.copyIdentity("xml-sign-90B3D51F30010000-ds")
         let secret = "correct horse battery staple"
         let encrypted = workspace.path("keys/gts-encrypted.key.pem")
-        let made = try runProcess("openssl", ["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", workspace.path("keys/xml-sign-90B3D51F30010000-ds.key.pem"),
+        let made = try TestProcess.run("openssl", ["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", workspace.path("keys/xml-sign-90B3D51F30010000-ds.key.pem"),
                                               "-out", encrypted, "-passout", "pass:\(secret)"])
         try #require(made.status == 0, "\(made.stderr)")
         // Passphrase files follow the key-file permission rule: owner only.

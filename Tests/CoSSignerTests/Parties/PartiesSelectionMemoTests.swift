@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 @testable import CoSSigner
 @testable import CoSSignerTesting
 import Foundation

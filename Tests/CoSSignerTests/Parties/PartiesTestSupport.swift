@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import CoSSigner
 import CoSSignerTesting
 import Foundation
@@ -70,7 +71,7 @@ struct PartiesWorkspace {
     let directory: URL
 
     init() throws {
-        directory = try Fixtures.temporaryDirectory()
+        directory = try TestPaths.temporaryDirectory()
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("keys"), withIntermediateDirectories: true)
     }
 

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -8,8 +9,7 @@ import Testing
 /// documents, ``RequestSigner/sign(_:source:)`` (fast when it can) and the full path alone give the same outcome:
 /// the same signed bytes and request, or the same error. And the fast path really is taken for plain requests.
 @Suite struct FastSigningPathTests {
-    static let repository = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = TestPaths.repository
     static let kit = repository.appendingPathComponent("TestVectors")
 
     /// Signs with the credential of each request's Business Originator: the kit's three test PKI parties and the

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -60,7 +61,7 @@ import Testing
                 loadCertificate: { d in Self.pki.parties.first { $0.id == d.signingCertificatePath }!.xmlSigning.certificate }))
         // ts2 takes over the meter with ImportMPxN M on 1 July 2030.
         let mpxn = ts2.importMPxN
-        let folder = try Fixtures.temporaryDirectory()
+        let folder = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let csv = folder.appendingPathComponent("registration.csv").path
         try Data("mpxn,mpid,effective_from\n\(mpxn),\(ts1.mpids[0]),2020-01-01\n\(mpxn),\(ts2.mpids[0]),2030-07-01\n".utf8)
@@ -135,7 +136,7 @@ import Testing
     }
 
     @Test func storeCountersStayAboveTheTimeOfEachRequest() throws {
-        let folder = try Fixtures.temporaryDirectory()
+        let folder = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let assigner = CounterAssigner(policy: .store(path: folder.appendingPathComponent("counters.txt").path), blockSize: 100)
         let id = try RequestID(parsing: "90-B3-D5-1F-3F-01-00-00:00-DB-12-34-56-78-90-A0:1")

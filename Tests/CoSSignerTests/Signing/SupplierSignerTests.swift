@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import CoSSigner
 import CoSSignerTesting
 import Foundation
@@ -12,7 +13,7 @@ import Testing
         let url: URL
         init() throws {
             pki = try TestPKI(partyCount: 2, seed: "supplier signer")
-            url = try Fixtures.temporaryDirectory()
+            url = try TestPaths.temporaryDirectory()
             try pki.write(to: url.path, force: true)
         }
         func path(_ relative: String) -> String { url.appendingPathComponent(relative).path }

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -15,8 +16,7 @@ import Testing
             files.append(("vectors/" + name, try Fixtures.bytes("vectors/" + name)))
         }
         // The repository's conformance kit (TestVectors/), when present.
-        let kit = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("TestVectors").path
+        let kit = TestPaths.repository("TestVectors")
         let kitNames = (FileManager.default.enumerator(atPath: kit)?.compactMap { $0 as? String } ?? []).sorted()
         for name in kitNames where name.lowercased().hasSuffix(".xml") {
             files.append(("TestVectors/" + name, [UInt8](try Data(contentsOf: URL(fileURLWithPath: kit + "/" + name)))))

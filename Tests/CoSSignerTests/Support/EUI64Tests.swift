@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Testing
 @testable import CoSSigner
 @testable import CoSSignerTesting

@@ -1,12 +1,11 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
 /// Where the repository's sibling `shared/` folder is, and small helpers the tests share.
 enum Fixtures {
-    /// `<repo>/../shared`, found from this file's path.
-    static let shared: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared")
+    /// `<repo>/../shared` (the one locator: ``TestPaths``).
+    static var shared: URL { TestPaths.shared }
 
     static func path(_ relative: String) -> String { shared.appendingPathComponent(relative).path }
 
@@ -29,75 +28,9 @@ enum Fixtures {
     /// certificates expire (2035), so a meter would refuse them and signing refuses it
     /// (`DUISCertificateTests.cancellationTemplateIsRefusedBecauseTheMeterWould`).
     static let signable623Names = Array(template623Names.prefix(2))
-
-    /// A fresh temporary directory.
-    static func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cossigner-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
 }
 
 struct FixtureMissing: Error { let path: String }
-struct ToolMissing: Error, CustomStringConvertible {
-    let tool: String
-    var description: String { "required tool '\(tool)' is not installed (CI installs it through .ci/run)" }
-}
-
-/// The result of running a program.
-struct ProcessResult {
-    let status: Int32
-    let stdout: String
-    let stderr: String
-}
-
-/// Runs a program to completion. A missing program is a loud failure, never a skip.
-@discardableResult
-func runProcess(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String]? = nil) throws -> ProcessResult {
-    let resolved: String
-    if executable.hasPrefix("/") {
-        resolved = executable
-    } else if let found = ["/usr/bin", "/usr/local/bin", "/bin"].map({ "\($0)/\(executable)" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
-        resolved = found
-    } else {
-        Issue.record("required tool '\(executable)' is not installed (CI installs it through .ci/run)")
-        throw ToolMissing(tool: executable)
-    }
-    guard FileManager.default.isExecutableFile(atPath: resolved) else {
-        Issue.record("required program \(resolved) is missing")
-        throw ToolMissing(tool: resolved)
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: resolved)
-    process.arguments = arguments
-    if let environment {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    }
-    let outPipe = Pipe(), errPipe = Pipe(), inPipe = Pipe()
-    process.standardOutput = outPipe
-    process.standardError = errPipe
-    process.standardInput = inPipe
-    try process.run()
-    if let stdin {
-        inPipe.fileHandleForWriting.write(Data(stdin))
-    }
-    try inPipe.fileHandleForWriting.close()
-    // Read both pipes concurrently so a full pipe never blocks the child.
-    nonisolated(unsafe) var errData = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async {
-        errData = errPipe.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
-    let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus,
-                         stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
-}
-
 extension Array where Element == UInt8 {
     var utf8String: String { String(decoding: self, as: UTF8.self) }
 }
@@ -121,8 +54,9 @@ final class HardenKeyCopies: @unchecked Sendable {
     private let lock = NSLock()
     private var made: [String: String] = [:]
     private let directory: String = {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cossigner-test-keys-\(getpid())")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // On failure the copies fail and the original paths are used: the tests then fail loudly on the refusal.
+        guard let url = try? TestPaths.temporaryDirectory() else { return "/nonexistent" }
+        try? FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: url.path)
         return url.path
     }()
 

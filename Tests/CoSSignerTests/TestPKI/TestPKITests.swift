@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -13,7 +14,7 @@ enum TestPKITestSupport {
     /// Writes a seeded PKI to a fresh directory.
     static func written(parties: Int = 2) throws -> (TestPKI, URL) {
         let pki = try pki(parties: parties)
-        let directory = try Fixtures.temporaryDirectory().appendingPathComponent("pki")
+        let directory = try TestPaths.temporaryDirectory().appendingPathComponent("pki")
         try pki.write(to: directory.path)
         return (pki, directory)
     }
@@ -176,12 +177,12 @@ enum TestPKITestSupport {
         #expect(verified.certificate == certificate)
         let signedPath = directory.appendingPathComponent("signed.xml").path
         try Data(signed.bytes).write(to: URL(fileURLWithPath: signedPath))
-        let xmlsec = try runProcess("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificatePath, signedPath])
+        let xmlsec = try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificatePath, signedPath])
         #expect(xmlsec.status == 0, "\(xmlsec.stderr)")
         #expect(xmlsec.stderr.contains("OK"))
         // The wrong party's certificate does not verify it.
         let other = directory.appendingPathComponent(pki.parties[0].xmlSigning.certificatePath).path
-        #expect(try runProcess("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", other, signedPath]).status != 0)
+        #expect(try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", other, signedPath]).status != 0)
     }
 
     @Test func opensslVerifiesEveryCertificateAgainstTheRoot() throws {
@@ -190,19 +191,19 @@ enum TestPKITestSupport {
         let rootPath = directory.appendingPathComponent(pki.root.certificatePath).path
         let issuingPath = directory.appendingPathComponent(pki.issuingCA.certificatePath).path
         let paths = [issuingPath] + pki.parties.flatMap(\.credentials).map { directory.appendingPathComponent($0.certificatePath).path }
-        let result = try runProcess("openssl", ["verify", "-CAfile", rootPath, "-untrusted", issuingPath] + paths)
+        let result = try TestProcess.run("openssl", ["verify", "-CAfile", rootPath, "-untrusted", issuingPath] + paths)
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         for path in paths { #expect(result.stdout.contains("\(path): OK"), "\(result.stdout)") }
         // A certificate of another PKI fails.
         let stranger = try TestPKI(partyCount: 1, seed: "someone else")
         let strangerPath = directory.appendingPathComponent("stranger.pem").path
         try Data(stranger.parties[0].xmlSigning.certificate.pem().utf8).write(to: URL(fileURLWithPath: strangerPath))
-        #expect(try runProcess("openssl", ["verify", "-CAfile", rootPath, "-untrusted", issuingPath, strangerPath]).status != 0)
+        #expect(try TestProcess.run("openssl", ["verify", "-CAfile", rootPath, "-untrusted", issuingPath, strangerPath]).status != 0)
         // And the key files match the certificates, per openssl too.
         let keyPath = directory.appendingPathComponent(pki.parties[0].keyAgreement.keyPath).path
         let certPath = directory.appendingPathComponent(pki.parties[0].keyAgreement.certificatePath).path
-        let fromKey = try runProcess("openssl", ["pkey", "-in", keyPath, "-pubout"])
-        let fromCert = try runProcess("openssl", ["x509", "-in", certPath, "-noout", "-pubkey"])
+        let fromKey = try TestProcess.run("openssl", ["pkey", "-in", keyPath, "-pubout"])
+        let fromCert = try TestProcess.run("openssl", ["x509", "-in", certPath, "-noout", "-pubkey"])
         #expect(fromKey.status == 0 && !fromKey.stdout.isEmpty)
         #expect(fromKey.stdout == fromCert.stdout)
     }
@@ -281,7 +282,7 @@ enum TestPKITestSupport {
         #expect(throws: TestPKIError(kind: .invalidOptions, reason: "")) { try TestPKI(partyCount: 0) }
         #expect(throws: TestPKIError(kind: .invalidOptions, reason: "")) { try TestPKI(partyCount: 100) }
         #expect(throws: TestPKIError(kind: .invalidOptions, reason: "")) { try TestPKI(name: "Ünïcode") }
-        let directory = try Fixtures.temporaryDirectory()
+        let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Data("mine".utf8).write(to: directory.appendingPathComponent("notes.txt"))
         let pki = try TestPKI(partyCount: 1, seed: "x")
@@ -307,7 +308,7 @@ enum TestPKITestSupport {
     typealias Support = TestPKITestSupport
 
     @Test func cliIsReproducibleRefusesToOverwriteAndSignsEndToEnd() throws {
-        let base = try Fixtures.temporaryDirectory()
+        let base = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: base) }
         let first = base.appendingPathComponent("one").path
         let second = base.appendingPathComponent("two").path
@@ -339,10 +340,10 @@ enum TestPKITestSupport {
         #expect(r.status == 0, "\(r.stderr)")
         r = try CLI.run(["verify", "--cert", cert, signed])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        let xmlsec = try runProcess("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", cert, signed])
+        let xmlsec = try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", cert, signed])
         #expect(xmlsec.status == 0, "\(xmlsec.stderr)")
         // xmllint agrees the unsigned samples are schema-valid.
-        let lint = try runProcess("xmllint", ["--noout", "--nonet", "--schema", Support.wrapperXSD,
+        let lint = try TestProcess.run("xmllint", ["--noout", "--nonet", "--schema", Support.wrapperXSD,
                                               "\(first)/requests/ts1-immediate.xml", "\(first)/requests/ts3-future-dated.xml"])
         #expect(lint.status == 0, "\(lint.stderr)")
 

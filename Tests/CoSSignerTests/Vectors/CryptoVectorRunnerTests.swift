@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
@@ -24,7 +25,7 @@ import Testing
             throw CryptoFixtures.Missing(description: "\(relative) is not a JSON object")
         }
         modify(&root)
-        let temp = try CryptoFixtures.temporaryDirectory()
+        let temp = try TestPaths.temporaryDirectory()
         defer { CryptoFixtures.removeTemporary(temp) }
         let file = temp.appendingPathComponent("modified.json")
         try JSONSerialization.data(withJSONObject: root).write(to: file)
@@ -86,7 +87,7 @@ import Testing
 
     @Test func unreadableAndUnrecognisedFilesThrow() throws {
         #expect(throws: VectorFileError.self) { try CryptoVectors.run(file: "/nonexistent/vectors.json") }
-        let temp = try CryptoFixtures.temporaryDirectory()
+        let temp = try TestPaths.temporaryDirectory()
         defer { CryptoFixtures.removeTemporary(temp) }
         for (name, text) in [
             ("a.json", "[1, 2]"), ("b.json", #"{"schema": "rsa_pss_verify_schema.json"}"#), ("c.json", "{not json"),

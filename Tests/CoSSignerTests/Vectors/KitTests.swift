@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -5,8 +6,7 @@ import Testing
 
 /// Where the committed kit and scripts are.
 enum KitPaths {
-    static let repository: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repository: URL = TestPaths.repository
     static let kit = repository.appendingPathComponent("TestVectors").path
     static let adapter = repository.appendingPathComponent("Scripts/xmlsec1-adapter").path
 
@@ -40,7 +40,7 @@ func kitListFiles(_ root: String) throws -> [String] {
     }
 
     @Test func makeTwiceWritesNothingTheSecondTime() throws {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let first = try ConformanceKit.make(directory: dir.path)
         #expect(first.unchanged.isEmpty)
@@ -98,7 +98,7 @@ func kitListFiles(_ root: String) throws -> [String] {
         for c in manifest.cases where c.group == .signing {
             let output = try #require(c.expected.output)
             let certificate = KitPaths.kit + "/" + (c.inputs.certificate ?? "")
-            let result = try runProcess("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate,
+            let result = try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate,
                                                     KitPaths.kit + "/" + output])
             #expect(result.status == 0, "xmlsec1 refuses the expected output of \(c.id): \(result.stderr)")
         }
@@ -117,7 +117,7 @@ func kitListFiles(_ root: String) throws -> [String] {
     }
 
     @Test func aWrongExpectationFails() throws {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try ConformanceKit.make(directory: dir.path)
         var manifest = try KitManifest.load(directory: dir.path)
@@ -132,7 +132,7 @@ func kitListFiles(_ root: String) throws -> [String] {
     }
 
     @Test func manifestPathsCannotLeaveTheKit() throws {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try ConformanceKit.make(directory: dir.path)
         var manifest = try KitManifest.load(directory: dir.path)
@@ -163,7 +163,7 @@ func kitListFiles(_ root: String) throws -> [String] {
     }
 
     @Test func vectorsMakeIsByteIdentical() throws {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let a = dir.appendingPathComponent("a").path, b = dir.appendingPathComponent("b").path
         #expect(try CLI.run(["vectors", "make", a]).status == 0)
@@ -175,7 +175,7 @@ func kitListFiles(_ root: String) throws -> [String] {
         for file in files {
             #expect(FileManager.default.contents(atPath: a + "/" + file) == FileManager.default.contents(atPath: b + "/" + file), "\(file)")
         }
-        let diff = try runProcess("diff", ["-r", a, KitPaths.kit])
+        let diff = try TestProcess.run("diff", ["-r", a, KitPaths.kit])
         #expect(diff.status == 0, "a fresh kit differs from TestVectors/: \(diff.stdout.prefix(2000))")
     }
 

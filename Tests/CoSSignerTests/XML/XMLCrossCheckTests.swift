@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -64,26 +65,12 @@ import Testing
 /// Runs xmllint on `input` (through a temporary file) and returns its standard output.
 /// Fails loudly, never skips, when xmllint is not installed.
 func xmllint(_ arguments: [String], _ input: [UInt8]) throws -> [UInt8] {
-    let candidates = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
-        .split(separator: ":").map { "\($0)/xmllint" }
-    guard let tool = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-        Issue.record("xmllint is not installed (apt-get install libxml2-utils); the C14N cross-check cannot run")
-        throw XMLTestData.MissingData(path: "xmllint")
-    }
-    let file = FileManager.default.temporaryDirectory.appendingPathComponent("cossigner-xml-\(UUID().uuidString).xml")
+    // A missing xmllint (apt-get install libxml2-utils) is a loud failure (TestProcess records it).
+    let folder = try TestPaths.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let file = folder.appendingPathComponent("input.xml")
     try Data(input).write(to: file)
-    defer { try? FileManager.default.removeItem(at: file) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: tool)
-    process.arguments = arguments + ["--nonet", file.path]
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    try #require(process.terminationStatus == 0, "xmllint failed: \(String(decoding: errors, as: UTF8.self))")
-    return [UInt8](output)
+    let result = try TestProcess.run("xmllint", arguments + ["--nonet", file.path])
+    try #require(result.status == 0, "xmllint failed: \(result.stderr)")
+    return result.output
 }

@@ -1,19 +1,14 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 internal import CLibXML2
 @testable import CoSSigner
 @testable import CoSSignerTesting
 
-/// Shared data for the XML tests: /work/shared, the repository's sibling folder.
+/// Shared data for the XML tests, in `shared/` beside the repository.
 enum XMLTestData {
-    /// `…/shared`, computed from this file's path (Tests/CoSSignerTests/XML/ → ../../../../shared).
-    static let sharedRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()  // XML
-        .deletingLastPathComponent()  // CoSSignerTests
-        .deletingLastPathComponent()  // Tests
-        .deletingLastPathComponent()  // main
-        .deletingLastPathComponent()  // parent of the repository
-        .appendingPathComponent("shared")
+    /// `…/shared` (``TestPaths``).
+    static var sharedRoot: URL { TestPaths.shared }
 
     static let dsig = "http://www.w3.org/2000/09/xmldsig#"
 

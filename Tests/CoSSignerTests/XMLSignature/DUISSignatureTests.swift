@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -30,11 +31,11 @@ import Testing
 
     /// Runs `xmlsec1 --verify` on `bytes`; true when xmlsec1 says OK.
     static func xmlsec1Verifies(_ bytes: [UInt8]) throws -> Bool {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("signed.xml")
         try Data(bytes).write(to: file)
-        let result = try runProcess("xmlsec1", [
+        let result = try TestProcess.run("xmlsec1", [
             "--verify", "--enabled-reference-uris", "empty",
             "--pubkey-cert-pem", Fixtures.path("\(Fixtures.keys)/\(keyName).pem"), file.path,
         ])
@@ -105,11 +106,11 @@ import Testing
         if compact {
             text = text.replacingOccurrences(of: #">\s+<"#, with: "><", options: .regularExpression)
         }
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let input = dir.appendingPathComponent("template.xml"), output = dir.appendingPathComponent("signed.xml")
         try Data(text.utf8).write(to: input)
-        let result = try runProcess("xmlsec1", ["--sign", "--privkey-pem", Fixtures.path("\(Fixtures.keys)/\(keyName).key.pem"), "--output", output.path, input.path])
+        let result = try TestProcess.run("xmlsec1", ["--sign", "--privkey-pem", Fixtures.path("\(Fixtures.keys)/\(keyName).key.pem"), "--output", output.path, input.path])
         try #require(result.status == 0, "xmlsec1 --sign failed: \(result.stderr)")
         return [UInt8](try Data(contentsOf: output))
     }

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 @testable import CoSSigner
@@ -59,7 +60,7 @@ import Testing
     }
 
     @Test func theCLIRefusesItWithExitTwoAndNamesTheElement() throws {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("split.xml").path
         let split = try Self.signedTemplate().replacingOccurrences(of: ">1312345678333<", with: ">1312345678<!---->333<")
@@ -73,8 +74,7 @@ import Testing
 /// Item 14: the Signature's byte layout was written three times (the signer, the verifier's template, the
 /// canonicalizer's expectations). One definition now: ``DUISSignatureLayout`` in Profile.swift.
 @Suite struct SignatureLayoutDefinedOnceTests {
-    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Sources/CoSSigner")
+    static let sources = TestPaths.repository.appendingPathComponent("Sources/CoSSigner")
 
     /// The markup of the layout, outside comments, in a source file.
     static func layoutMarkup(in relative: String) throws -> [String] {

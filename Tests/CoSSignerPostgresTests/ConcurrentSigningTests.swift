@@ -57,14 +57,8 @@ struct ReportLine: Decodable {
 /// `cos-signer sign` processes running at once against one database.
 @Suite(.serialized) struct ConcurrentSigningTests {
     /// Starts `cos-signer` with `arguments` (not waiting).
-    static func launch(_ arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLI.executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
+    static func launch(_ arguments: [String]) throws -> BackgroundProcess {
+        try TestProcess.start(CLI.executable, arguments)
     }
 
     static func report(_ path: String) throws -> [ReportLine] {
@@ -116,7 +110,7 @@ struct ReportLine: Decodable {
         let url = try PostgresTestCluster.database("four")
         let work = try SigningWork(parties: 5, documents: 0)
         defer { work.remove() }
-        var processes = [Process]()
+        var processes = [BackgroundProcess]()
         var outputs = [String](), reports = [String]()
         for k in 0..<4 {
             try work.makeFolder("in\(k)", documents: perProcess)
@@ -135,9 +129,9 @@ struct ReportLine: Decodable {
         switch fault {
         case .none: break
         case .restartDatabase: try PostgresTestCluster.restart()
-        case .killOneProcess: kill(processes[3].processIdentifier, SIGKILL)
+        case .killOneProcess: processes[3].kill(SIGKILL)
         }
-        for process in processes { process.waitUntilExit() }
+        let statuses = processes.map { $0.finish().status }
 
         let allocated = try log(url)
         expectOneSequencePerOriginator(allocated)
@@ -151,7 +145,7 @@ struct ReportLine: Decodable {
 
         switch fault {
         case .none:
-            #expect(processes.allSatisfy { $0.terminationStatus == 0 }, "\(processes.map(\.terminationStatus))")
+            #expect(statuses.allSatisfy { $0 == 0 }, "\(statuses)")
             #expect(signed.count == 4 * perProcess)
             #expect(allocated.count == 4 * perProcess)
         case .restartDatabase:
@@ -163,14 +157,14 @@ struct ReportLine: Decodable {
                 let failures = lines.filter { $0.result != "signed" }
                 failed += failures.count
                 #expect(failures.allSatisfy { ($0.reason ?? "").contains("counter store unavailable") }, "\(failures.prefix(3).map { $0.reason ?? "" })")
-                #expect(processes[k].terminationStatus == (failures.isEmpty ? 0 : 3))
+                #expect(statuses[k] == (failures.isEmpty ? 0 : 3))
             }
             #expect(signed.count + failed == 4 * perProcess)
             // Signing went on after the restart: more was allocated than before it.
             #expect(allocated.count > perProcess / 2)
         case .killOneProcess:
-            #expect(processes[3].terminationReason == .uncaughtSignal)
-            #expect(processes.prefix(3).allSatisfy { $0.terminationStatus == 0 })
+            #expect(statuses[3] == 128 + SIGKILL, "killed by SIGKILL: \(statuses[3])")
+            #expect(statuses.prefix(3).allSatisfy { $0 == 0 })
             #expect(signed.count >= 3 * perProcess)
         }
     }

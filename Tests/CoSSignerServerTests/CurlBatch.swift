@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
@@ -20,7 +21,7 @@ final class CurlBatch: @unchecked Sendable {
 
     let directory: String
     let count: Int
-    private let process = Process()
+    private let process: BackgroundProcess
     private let linesPath: String
 
     /// Starts curl on `requests` (each a request body file), in order.
@@ -53,14 +54,7 @@ final class CurlBatch: @unchecked Sendable {
         var arguments = ["-sS", "--no-progress-meter", "--parallel", "--parallel-max", String(parallel)]
         if let rate { arguments += ["--rate", rate] }
         arguments += ["-K", directory + "/curl.config"]
-        _ = FileManager.default.createFile(atPath: linesPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: directory + "/curl.err", contents: nil)
-        process.executableURL = URL(fileURLWithPath: try tool("curl"))
-        process.arguments = arguments
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: linesPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/curl.err"))
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        process = try TestProcess.start("curl", arguments, stdoutPath: linesPath, stderrPath: directory + "/curl.err")
     }
 
     /// What curl said on standard error (its transfer errors).
@@ -74,7 +68,7 @@ final class CurlBatch: @unchecked Sendable {
 
     /// Waits for curl to end; every transfer's outcome, by index.
     func wait() -> [Transfer] {
-        process.waitUntilExit()
+        _ = process.finish()
         var transfers = [Transfer?](repeating: nil, count: count)
         let text = (try? String(contentsOfFile: linesPath, encoding: .utf8)) ?? ""
         for line in text.split(separator: "\n") {

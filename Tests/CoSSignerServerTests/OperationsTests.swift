@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import CoSSigner
 import CoSSignerTesting
 import Foundation
@@ -17,8 +18,7 @@ import Glibc
     }
 
     /// The repository's openapi.yaml.
-    static let openAPIPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Sources/CoSSignerServer/openapi.yaml").path
+    static let openAPIPath = TestPaths.repository("Sources/CoSSignerServer/openapi.yaml")
 
     @Test func healthReadinessMetricsAndTheServedDescription() throws {
         let workspace = try Workspace()

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
@@ -17,7 +18,7 @@ import Glibc
             Issue.record("SoftHSM2's module \(module) is not installed (CI installs softhsm2 through .ci/run)")
             throw ToolMissing(tool: module)
         }
-        _ = try tool("softhsm2-util")
+        _ = try TestProcess.resolve("softhsm2-util")
         let made = try run(Binaries.cli, ["testpki", workspace.path("pki"), "--parties", "2", "--seed", "server pkcs11", "--pkcs11", module])
         #expect(made.status == 0, "\(made.stderr)")
         if made.status != 0 { throw ServerFailed(message: "testpki --pkcs11: \(made.stderr)") }

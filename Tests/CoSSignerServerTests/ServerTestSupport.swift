@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import Foundation
 import Testing
 
@@ -7,76 +8,35 @@ import Glibc
 
 /// The built executables, beside the test bundle (`swift test` builds them: the test target lists them).
 enum Binaries {
-    static let directory: URL = {
-        var dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        if dir.lastPathComponent.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
-        return dir
-    }()
-    static var server: String { directory.appendingPathComponent("cos-signer-server").path }
-    static var cli: String { directory.appendingPathComponent("cos-signer").path }
+    static var server: String { TestPaths.product("cos-signer-server") }
+    static var cli: String { TestPaths.product("cos-signer") }
 }
 
-struct ToolMissing: Error, CustomStringConvertible {
-    let tool: String
-    var description: String { "required tool '\(tool)' is not installed (CI installs it through .ci/run)" }
-}
-
-/// The result of running a program.
-struct ProcessResult {
-    let status: Int32
-    let stdout: [UInt8]
-    let stderr: String
-    var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
-}
-
-/// Finds a tool; a missing tool is a loud failure, never a skip.
-func tool(_ name: String) throws -> String {
-    if name.hasPrefix("/") { return name }
-    if let found = ["/usr/bin", "/usr/local/bin", "/bin"].map({ "\($0)/\(name)" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
-        return found
-    }
-    Issue.record("required tool '\(name)' is not installed (CI installs it through .ci/run)")
-    throw ToolMissing(tool: name)
-}
-
-/// Runs a program to completion, its output in files (no pipe can fill up).
+/// Runs a program to completion, its outputs in files (no pipe can fill up), its standard input from `stdin`.
 @discardableResult
 func run(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) throws -> ProcessResult {
-    let job = try ProcessJob(executable, arguments, stdin: stdin)
-    return job.wait()
+    try ProcessJob(executable, arguments, stdin: stdin).wait()
 }
 
-/// A program running in the background, its output in files.
-final class ProcessJob: @unchecked Sendable {
-    let process = Process()
+/// A program running in the background (``TestProcess/start(_:_:environment:stdinPath:stdoutPath:stderrPath:)``),
+/// its outputs in files.
+final class ProcessJob: Sendable {
+    let process: BackgroundProcess
     private let directory: URL
 
     init(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("cossigner-job-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let outPath = directory.appendingPathComponent("out").path, errPath = directory.appendingPathComponent("err").path
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: try tool(executable))
-        process.arguments = arguments
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        directory = try TestPaths.temporaryDirectory()
+        var inPath = "/dev/null"
         if let stdin {
-            let inPath = directory.appendingPathComponent("in").path
+            inPath = directory.appendingPathComponent("in").path
             _ = FileManager.default.createFile(atPath: inPath, contents: Data(stdin))
-            process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
-        } else {
-            process.standardInput = FileHandle.nullDevice
         }
-        try process.run()
+        process = try TestProcess.start(executable, arguments, stdinPath: inPath)
     }
 
     func wait() -> ProcessResult {
-        process.waitUntilExit()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let out = (try? Data(contentsOf: directory.appendingPathComponent("out"))) ?? Data()
-        let err = (try? Data(contentsOf: directory.appendingPathComponent("err"))) ?? Data()
-        return ProcessResult(status: process.terminationStatus, stdout: Array(out), stderr: String(decoding: err, as: UTF8.self))
+        return process.finish()
     }
 }
 
@@ -85,8 +45,7 @@ final class Workspace {
     let url: URL
 
     init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("cossigner-server-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        url = try TestPaths.temporaryDirectory()
     }
 
     func path(_ relative: String) -> String { url.appendingPathComponent(relative).path }
@@ -114,7 +73,7 @@ struct ServerFailed: Error, CustomStringConvertible {
 
 /// `cos-signer-server`, started as users start it, on an ephemeral loopback port (the port it prints).
 final class ServerProcess: @unchecked Sendable {
-    let process = Process()
+    let process: BackgroundProcess
     let stdoutPath: String
     let stderrPath: String
     /// `http://127.0.0.1:PORT` or `https://…`.
@@ -126,13 +85,8 @@ final class ServerProcess: @unchecked Sendable {
         stderrPath = workspace.path("\(name)-\(UUID().uuidString.prefix(8)).err")
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Binaries.server)
-        process.arguments = arguments
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        process.standardInput = FileHandle.nullDevice
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        try process.run()
+        process = try TestProcess.start(Binaries.server, arguments, environment: environment.isEmpty ? nil : environment,
+                                        stdoutPath: stdoutPath, stderrPath: stderrPath)
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             let out = (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
@@ -141,7 +95,7 @@ final class ServerProcess: @unchecked Sendable {
                 return
             }
             if !process.isRunning {
-                throw ServerFailed(message: "cos-signer-server exited \(process.terminationStatus) before listening: \(log)")
+                throw ServerFailed(message: "cos-signer-server exited \(process.finish().status) before listening: \(log)")
             }
             usleep(20_000)
         }
@@ -154,14 +108,10 @@ final class ServerProcess: @unchecked Sendable {
     /// Everything the server logged (JSON lines on standard error).
     var log: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
-    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+    func signal(_ signal: Int32) { process.kill(signal) }
 
     /// Waits for the process to end; nil if it has not within `timeout` seconds.
-    func waitForExit(timeout: TimeInterval = 30) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        return process.isRunning ? nil : process.terminationStatus
-    }
+    func waitForExit(timeout: TimeInterval = 30) -> Int32? { process.waitForExit(timeout: timeout) }
 
     /// Stops the server if it still runs (SIGTERM, then SIGKILL after 10 s).
     func stop() {
@@ -200,8 +150,7 @@ final class CurlJob: @unchecked Sendable {
 
     init(_ method: String, _ url: String, body: [UInt8]? = nil, contentType: String? = nil, tls: ClientTLS? = nil,
          extra: [String] = []) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("cossigner-curl-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try TestPaths.temporaryDirectory()
         var arguments = ["-sS", "-X", method, "-o", directory.appendingPathComponent("body").path,
                          "-D", directory.appendingPathComponent("headers").path, "-w", "%{http_code}", "--max-time", "60"]
         if let body {
@@ -228,7 +177,7 @@ final class CurlJob: @unchecked Sendable {
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
-        return HTTPResult(status: Int(r.stdoutText) ?? 0, headers: headers, body: body, curlStatus: r.status, curlError: r.stderr)
+        return HTTPResult(status: Int(r.stdout) ?? 0, headers: headers, body: body, curlStatus: r.status, curlError: r.stderr)
     }
 }
 

@@ -1,3 +1,4 @@
+import CoSSignerTestSupport
 import CoSSigner
 import Foundation
 import Testing
@@ -11,7 +12,7 @@ import Testing
         try document.write(to: path)
         let r = try run(Binaries.cli, ["verify", "--explain", "--json", "--parties", registry, path])
         #expect(r.status == 10, "\(r.stderr)")
-        let line = try #require(r.stdoutText.split(separator: "\n").first)
+        let line = try #require(r.stdout.split(separator: "\n").first)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         #expect(object["valid"] as? Bool == false)
         return try #require(object["diagnoses"] as? [[String: String]])

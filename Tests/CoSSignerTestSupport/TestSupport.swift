@@ -138,7 +138,7 @@ public enum TestProcess {
 
     /// Starts `executable` in the background. Standard input from `stdinPath` (/dev/null by default); standard output
     /// to `stdoutPath`, or to a file of its own that ``BackgroundProcess/finish()`` reads; standard error to
-    /// `stderrPath` (read by `finish()` too), or discarded.
+    /// `stderrPath`, or to a file of its own; `finish()` reads standard error either way.
     public static func start(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                              stdinPath: String = "/dev/null", stdoutPath: String? = nil,
                              stderrPath: String? = nil) throws -> BackgroundProcess {
@@ -150,7 +150,8 @@ public enum TestProcess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let errPath = stderrPath ?? directory.appendingPathComponent("stderr").path
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         let env = environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } } ?? ProcessInfo.processInfo.environment
         var pid: pid_t = 0
         let spawned = withCStrings([path] + arguments) { cArgv in
@@ -161,7 +162,7 @@ public enum TestProcess {
             Issue.record("cannot run \(path): \(String(cString: strerror(spawned)))")
             throw SpawnFailed(reason: "posix_spawn \(path): \(spawned)")
         }
-        return BackgroundProcess(pid: pid, directory: directory, outPath: stdoutPath == nil ? outPath : nil, errPath: stderrPath)
+        return BackgroundProcess(pid: pid, directory: directory, outPath: stdoutPath == nil ? outPath : nil, errPath: errPath)
     }
 
     /// A whole file read with POSIX calls (Foundation's readers leak in this toolchain under AddressSanitizer); at
@@ -196,9 +197,11 @@ public final class BackgroundProcess: @unchecked Sendable {
     public let pid: pid_t
     private let directory: URL
     private let outPath: String?
-    private let errPath: String?
+    private let errPath: String
+    private let lock = NSLock()
+    private var reaped: ProcessResult?  // guarded by `lock`
 
-    init(pid: pid_t, directory: URL, outPath: String?, errPath: String?) {
+    init(pid: pid_t, directory: URL, outPath: String?, errPath: String) {
         self.pid = pid
         self.directory = directory
         self.outPath = outPath
@@ -207,6 +210,10 @@ public final class BackgroundProcess: @unchecked Sendable {
 
     /// Whether it is still running (it has not exited; it is not reaped here).
     public var isRunning: Bool {
+        lock.lock()
+        let ended = reaped != nil
+        lock.unlock()
+        if ended { return false }
         var info = siginfo_t()  // zeroed: si_pid stays 0 when it has not exited (WNOHANG)
         guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return false }
         return info._sifields._sigchld.si_pid == 0
@@ -215,19 +222,31 @@ public final class BackgroundProcess: @unchecked Sendable {
     /// Sends `signal` (SIGKILL by default).
     public func kill(_ signal: Int32 = SIGKILL) { _ = Glibc.kill(pid, signal) }
 
-    /// Waits for its end (`wait4`): its status (128 + signal when killed), its outputs (standard output when it went
-    /// to a file of its own, standard error when it went to a file) and its CPU time.
+    /// Waits for its end (`wait4`, once: later calls give the same result): its status (128 + signal when killed),
+    /// its outputs (standard output when it went to a file of its own) and its CPU time.
     public func finish() -> ProcessResult {
+        lock.lock()
+        defer { lock.unlock() }
+        if let reaped { return reaped }
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0, errno == EINTR {}
         let exitCode: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
         let out = outPath.map { TestProcess.readFile($0) } ?? []
-        let err = errPath.map { TestProcess.readFile($0) } ?? []
+        let err = TestProcess.readFile(errPath)
         try? FileManager.default.removeItem(at: directory)
         func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1_000_000 }
-        return ProcessResult(status: exitCode, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self),
-                             output: out, cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime))
+        let result = ProcessResult(status: exitCode, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self),
+                                   output: out, cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime))
+        reaped = result
+        return result
+    }
+
+    /// Waits at most `timeout` seconds for its end: its status, or nil while it still runs.
+    public func waitForExit(timeout: TimeInterval) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while isRunning && Date() < deadline { usleep(20_000) }
+        return isRunning ? nil : finish().status
     }
 }
 

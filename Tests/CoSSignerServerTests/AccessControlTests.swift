@@ -118,30 +118,30 @@ import Glibc
         try workspace.makeTestPKI()
         let parties = workspace.path("pki/parties.toml")
         for listen in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0"] {
-            let r = try run(Binaries.server, ["--parties", parties, "--listen", listen])
+            let r = try TestProcess.run(Binaries.server, ["--parties", parties, "--listen", listen])
             #expect(r.status == 1, "\(listen): \(r.stderr)")
             #expect(r.stderr.contains("needs TLS with client certificates"), "\(r.stderr)")
         }
         // TLS needs all three files; a clients file needs TLS.
-        let partial = try run(Binaries.server, ["--parties", parties, "--listen", "0.0.0.0:0", "--tls-cert", "a.pem"])
+        let partial = try TestProcess.run(Binaries.server, ["--parties", parties, "--listen", "0.0.0.0:0", "--tls-cert", "a.pem"])
         #expect(partial.status != 0 && partial.stderr.contains("--tls-cert, --tls-key and --client-ca together"), "\(partial.stderr)")
         try Array("[[client]]\nsubject = \"CN=a\"\nparties = [\"ts1\"]\n".utf8).write(to: workspace.path("clients.toml"))
-        let clients = try run(Binaries.server, ["--parties", parties, "--listen", "127.0.0.1:0", "--clients", workspace.path("clients.toml")])
+        let clients = try TestProcess.run(Binaries.server, ["--parties", parties, "--listen", "127.0.0.1:0", "--clients", workspace.path("clients.toml")])
         #expect(clients.status == 1 && clients.stderr.contains("--clients"), "\(clients.stderr)")
         // A clients file naming a party the registry lacks, or a bad subject: refused at start with the line.
         let tls = try TestTLS(workspace)
         try tls.makeServerAndCAs()
         try Array("[[client]]\nsubject = \"CN=a\"\nparties = [\"ts9\"]\n".utf8).write(to: workspace.path("clients.toml"))
-        let unknown = try run(Binaries.server, ["--parties", parties, "--listen", "127.0.0.1:0", "--clients", workspace.path("clients.toml")]
+        let unknown = try TestProcess.run(Binaries.server, ["--parties", parties, "--listen", "127.0.0.1:0", "--clients", workspace.path("clients.toml")]
                               + tls.serverArguments)
         #expect(unknown.status == 2 && unknown.stderr.contains("ts9") && unknown.stderr.contains("clients.toml:1"), "\(unknown.stderr)")
         // A TLS key others may read is refused.
         chmod(tls.path("server.key.pem"), 0o644)
-        let insecure = try run(Binaries.server, ["--parties", parties, "--listen", "127.0.0.1:0"] + tls.serverArguments)
+        let insecure = try TestProcess.run(Binaries.server, ["--parties", parties, "--listen", "127.0.0.1:0"] + tls.serverArguments)
         #expect(insecure.status == 3 && insecure.stderr.contains("--tls-key"), "\(insecure.stderr)")
         // A registry that does not load: nothing starts, with the registry's exit code and problems.
         try Array("[[party]]\nid = \"x\"\n".utf8).write(to: workspace.path("broken.toml"))
-        let broken = try run(Binaries.server, ["--parties", workspace.path("broken.toml"), "--listen", "127.0.0.1:0"])
+        let broken = try TestProcess.run(Binaries.server, ["--parties", workspace.path("broken.toml"), "--listen", "127.0.0.1:0"])
         #expect(broken.status != 0 && broken.stderr.contains("broken.toml"), "\(broken.stderr)")
     }
 }

@@ -19,7 +19,7 @@ import Glibc
             throw ToolMissing(tool: module)
         }
         _ = try TestProcess.resolve("softhsm2-util")
-        let made = try run(Binaries.cli, ["testpki", workspace.path("pki"), "--parties", "2", "--seed", "server pkcs11", "--pkcs11", module])
+        let made = try TestProcess.run(Binaries.cli, ["testpki", workspace.path("pki"), "--parties", "2", "--seed", "server pkcs11", "--pkcs11", module])
         #expect(made.status == 0, "\(made.stderr)")
         if made.status != 0 { throw ServerFailed(message: "testpki --pkcs11: \(made.stderr)") }
         let pins = try ["user.pin", "so.pin"].map {
@@ -39,7 +39,7 @@ import Glibc
         // naming it); with it, the flag's module wins.
         let elsewhere = original.replacingOccurrences(of: "pkcs11_module = \"\(Self.module)\"", with: "pkcs11_module = \"/nonexistent/libpkcs11.so\"")
         try Array(elsewhere.utf8).write(to: registry)
-        let refused = try run(Binaries.server, ["--parties", registry, "--listen", "127.0.0.1:0"])
+        let refused = try TestProcess.run(Binaries.server, ["--parties", registry, "--listen", "127.0.0.1:0"])
         #expect(refused.status == 3 && refused.stderr.contains("/nonexistent/libpkcs11.so"), "\(refused.status) \(refused.stderr)")
 
         let server = try ServerProcess(["--parties", registry, "--pkcs11-module", Self.module, "--counter-store", workspace.path("counters.txt"),
@@ -79,7 +79,7 @@ import Glibc
             try body.write(to: workspace.path(String(format: "signed/%05d.xml", transfer.index)))
         }
         #expect(counters.count == total)
-        let verified = try run(Binaries.cli, ["verify", "--parties", workspace.path("pki/parties.toml"), "--jobs", "2", "--quiet",
+        let verified = try TestProcess.run(Binaries.cli, ["verify", "--parties", workspace.path("pki/parties.toml"), "--jobs", "2", "--quiet",
                                               "--report", workspace.path("verify.jsonl"), workspace.path("signed")])
         #expect(verified.status == 0, "\(verified.stderr.prefix(500))")
         let report = (try? String(contentsOfFile: workspace.path("verify.jsonl"), encoding: .utf8)) ?? ""

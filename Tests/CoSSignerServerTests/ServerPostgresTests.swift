@@ -109,7 +109,7 @@ import Glibc
 
         // A password file others may read: refused at start like a key file (exit 3), naming the file.
         chmod(file, 0o644)
-        let open = try run(Binaries.server, base + ["--counter-store-password-file", file])
+        let open = try TestProcess.run(Binaries.server, base + ["--counter-store-password-file", file])
         #expect(open.status == 3 && open.stderr.contains("password file") && open.stderr.contains("chmod 600"), "\(open.stderr)")
         #expect(!open.stderr.contains(Self.secret))
 
@@ -128,11 +128,11 @@ import Glibc
         #expect(try Self.allocationLog(url).count == 2)
 
         // A password in the URL: refused before anything runs, the password not repeated.
-        let inURL = try run(Binaries.server, ["--parties", workspace.path("pki/parties.toml"), "--listen", "127.0.0.1:0", "--counter-store",
+        let inURL = try TestProcess.run(Binaries.server, ["--parties", workspace.path("pki/parties.toml"), "--listen", "127.0.0.1:0", "--counter-store",
                                               passwordURL.replacingOccurrences(of: "cossigner_password@", with: "cossigner_password:hunter2x@")])
         #expect(inURL.status == 1 && inURL.stderr.contains("the URL holds a password") && !inURL.stderr.contains("hunter2x"), "\(inURL.stderr)")
         // A password file with a counter file: a usage error.
-        let misused = try run(Binaries.server, ["--parties", workspace.path("pki/parties.toml"), "--listen", "127.0.0.1:0",
+        let misused = try TestProcess.run(Binaries.server, ["--parties", workspace.path("pki/parties.toml"), "--listen", "127.0.0.1:0",
                                                 "--counter-store", workspace.path("counters.txt"), "--counter-store-password-file", file])
         #expect(misused.status != 0 && misused.stderr.contains("only used with a postgresql://"), "\(misused.stderr)")
     }

@@ -12,34 +12,6 @@ enum Binaries {
     static var cli: String { TestPaths.product("cos-signer") }
 }
 
-/// Runs a program to completion, its outputs in files (no pipe can fill up), its standard input from `stdin`.
-@discardableResult
-func run(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) throws -> ProcessResult {
-    try ProcessJob(executable, arguments, stdin: stdin).wait()
-}
-
-/// A program running in the background (``TestProcess/start(_:_:environment:stdinPath:stdoutPath:stderrPath:)``),
-/// its outputs in files.
-final class ProcessJob: Sendable {
-    let process: BackgroundProcess
-    private let directory: URL
-
-    init(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) throws {
-        directory = try TestPaths.temporaryDirectory()
-        var inPath = "/dev/null"
-        if let stdin {
-            inPath = directory.appendingPathComponent("in").path
-            _ = FileManager.default.createFile(atPath: inPath, contents: Data(stdin))
-        }
-        process = try TestProcess.start(executable, arguments, stdinPath: inPath)
-    }
-
-    func wait() -> ProcessResult {
-        defer { try? FileManager.default.removeItem(at: directory) }
-        return process.finish()
-    }
-}
-
 /// A folder for one test, removed at the end.
 final class Workspace {
     let url: URL
@@ -58,7 +30,7 @@ final class Workspace {
 
     /// A test PKI of `parties` parties (`cos-signer testpki DIR --seed S`) in `pki/`.
     func makeTestPKI(parties: Int = 2, seed: String = "server tests") throws {
-        let r = try run(Binaries.cli, ["testpki", path("pki"), "--parties", String(parties), "--seed", seed])
+        let r = try TestProcess.run(Binaries.cli, ["testpki", path("pki"), "--parties", String(parties), "--seed", seed])
         #expect(r.status == 0, "\(r.stderr)")
         if r.status != 0 { throw ServerFailed(message: "cos-signer testpki failed: \(r.stderr)") }
     }
@@ -145,7 +117,7 @@ struct HTTPResult {
 
 /// A curl call in the background.
 final class CurlJob: @unchecked Sendable {
-    private let job: ProcessJob
+    private let job: BackgroundProcess
     private let directory: URL
 
     init(_ method: String, _ url: String, body: [UInt8]? = nil, contentType: String? = nil, tls: ClientTLS? = nil,
@@ -162,11 +134,11 @@ final class CurlJob: @unchecked Sendable {
         if let tls { arguments += tls.curlArguments }
         arguments += extra
         arguments.append(url)
-        job = try ProcessJob("curl", arguments)
+        job = try TestProcess.start("curl", arguments)
     }
 
     func wait() -> HTTPResult {
-        let r = job.wait()
+        let r = job.finish()
         defer { try? FileManager.default.removeItem(at: directory) }
         let body = (try? Data(contentsOf: directory.appendingPathComponent("body"))).map(Array.init) ?? []
         let headerText = (try? String(contentsOf: directory.appendingPathComponent("headers"), encoding: .utf8)) ?? ""
@@ -213,7 +185,7 @@ struct TestTLS {
     func path(_ name: String) -> String { workspace.path("tls/\(name)") }
 
     private func openssl(_ arguments: [String]) throws {
-        let r = try run("openssl", arguments)
+        let r = try TestProcess.run("openssl", arguments)
         #expect(r.status == 0, "openssl \(arguments.joined(separator: " ")): \(r.stderr)")
         if r.status != 0 { throw ServerFailed(message: "openssl failed: \(r.stderr)") }
     }
@@ -284,7 +256,7 @@ func metric(_ exposition: String, _ name: String, labels: [String: String] = [:]
 func xmlsec1Verifies(_ signed: [UInt8], certificate: String, in workspace: Workspace) throws -> Bool {
     let path = workspace.path("xmlsec-\(UUID().uuidString).xml")
     try signed.write(to: path)
-    let r = try run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate, path])
+    let r = try TestProcess.run("xmlsec1", ["--verify", "--enabled-reference-uris", "empty", "--pubkey-cert-pem", certificate, path])
     if r.status != 0 { Issue.record("xmlsec1: \(r.stderr)") }
     return r.status == 0
 }

@@ -43,7 +43,7 @@ import Testing
             #expect(r.headers["cos-certificate-serial"] == certificate.serialNumber.description)
             // Byte for byte what `cos-signer sign --deterministic` gives for the same input.
             let out = workspace.path("cli-\(party).xml")
-            let cli = try run(Binaries.cli, ["sign", "--parties", workspace.path("pki/parties.toml"), "--deterministic", "-o", out, input])
+            let cli = try TestProcess.run(Binaries.cli, ["sign", "--parties", workspace.path("pki/parties.toml"), "--deterministic", "-o", out, input])
             #expect(cli.status == 0, "\(cli.stderr)")
             #expect(r.body == (try workspace.read("cli-\(party).xml")))
             #expect(try xmlsec1Verifies(r.body, certificate: workspace.path("pki/keys/\(party)-xml-sign.pem"), in: workspace))
@@ -123,7 +123,7 @@ import Testing
         #expect(r.headers["cos-party"] == "ts1")
         // The same bytes as `cos-signer build ... --key --cert --deterministic`.
         let out = workspace.path("built.xml")
-        let cli = try run(Binaries.cli, [
+        let cli = try TestProcess.run(Binaries.cli, [
             "build", "--originator", "90-B3-D5-1F-3F-01-00-00", "--target", "00-DB-12-34-56-78-90-A0", "--counter", "1006",
             "--floor", "0", "--topup-floor", "0", "--signing-cert", workspace.path("pki/keys/ts1-ds.pem"),
             "--key-agreement-cert", workspace.path("pki/keys/ts1-ka.pem"), "--topup-cert", workspace.path("pki/keys/ts1-ka-topup.pem"),

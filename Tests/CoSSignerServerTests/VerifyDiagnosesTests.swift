@@ -10,7 +10,7 @@ import Testing
     static func cliDiagnoses(_ document: [UInt8], registry: String, in workspace: Workspace) throws -> [[String: String]] {
         let path = workspace.path("explain-\(UUID().uuidString.prefix(8)).xml")
         try document.write(to: path)
-        let r = try run(Binaries.cli, ["verify", "--explain", "--json", "--parties", registry, path])
+        let r = try TestProcess.run(Binaries.cli, ["verify", "--explain", "--json", "--parties", registry, path])
         #expect(r.status == 10, "\(r.stderr)")
         let line = try #require(r.stdout.split(separator: "\n").first)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])

@@ -14,10 +14,10 @@ import Glibc
 /// verifies with xmlsec1; each refusal with its exit code and message, never showing the PIN; `verify --parties`
 /// without module or PIN; `--jobs 2` over a batch; and `testpki --pkcs11` end to end.
 @Suite struct CLIPartiesPKCS11Tests {
-    static let gts01 = PKCS11Registries.gts01
-    static let gts02 = PKCS11Registries.gts02
+    static let gts01 = GTSRegistry.gts01
+    static let gts02 = GTSRegistry.gts02
     static let serials = [gts01: "27572613927499351639968579586655397031", gts02: "40938316298935008147424226388667426413"]
-    static let names = PKCS11Registries.names
+    static let names = GTSRegistry.names
 
     /// A token store with token `cos` holding …30-01's key as `gts-30-01` (id 01) and …30-02's as `gts-30-02`
     /// (id 02); in its folder: `keys/` (certificates, 0600 key copies), `secrets/token.pin` (0600), and the
@@ -51,7 +51,7 @@ import Glibc
     /// when given. With a module, the first credential's header is line 8, its key lines 11 on.
     static func registry(_ store: SoftHSM, _ name: String = "parties.toml", module: String? = SoftHSM.module,
                          first: String, second: String) throws -> String {
-        let text = PKCS11Registries.gts(module: module, first: first, second: second)
+        let text = GTSRegistry.text(module: module, first: first, second: second)
         let target = path(store, name)
         try Data(text.utf8).write(to: URL(fileURLWithPath: target))
         return target

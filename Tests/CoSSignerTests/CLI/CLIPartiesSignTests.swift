@@ -96,22 +96,8 @@ import CoSSignerTesting
             try FileManager.default.copyItem(atPath: Fixtures.path("vectors/dccboxed/keys/\(name).pem"),
                                              toPath: dir.appendingPathComponent("keys/\(name).pem").path)
         }
-        let credentials = """
-            [[party]]
-            id = "gts"
-            name = "GIT Test Supplier"
-            mpids = ["GTSE", "GTSG"]
-            user_ids = ["90-B3-D5-1F-30-01-00-00", "90-B3-D5-1F-30-02-00-00", "90-B3-D5-1F-30-03-00-00"]
-            [[party.credential]]
-            user_id = "90-B3-D5-1F-30-01-00-00"
-            signing_key = "keys/xml-sign-90B3D51F30010000-ds.key.pem"
-            signing_certificate = "keys/xml-sign-90B3D51F30010000-ds.pem"
-            [[party.credential]]
-            user_id = "90-B3-D5-1F-30-02-00-00"
-            signing_key = "keys/xml-sign-90B3D51F30020000-ds.key.pem"
-            signing_certificate = "keys/xml-sign-90B3D51F30020000-ds.pem"
-
-            """
+        let credentials = GTSRegistry.text(module: nil, first: "signing_key = \"keys/xml-sign-90B3D51F30010000-ds.key.pem\"",
+                                           second: "signing_key = \"keys/xml-sign-90B3D51F30020000-ds.key.pem\"")
         let registry = dir.appendingPathComponent("p.toml").path
         try Data(credentials.utf8).write(to: URL(fileURLWithPath: registry))
         let template = try Fixtures.template623(Fixtures.template623Names[0]).utf8String

@@ -14,8 +14,8 @@ import Glibc
 /// initialised once per process, and that suite checks that no module outlives its last key.
 extension PKCS11KeyTests {
     static let otherKeyName = "xml-sign-90B3D51F30020000-ds.key.pem"
-    static let gts01 = PKCS11Registries.gts01
-    static let gts02 = PKCS11Registries.gts02
+    static let gts01 = GTSRegistry.gts01
+    static let gts02 = GTSRegistry.gts02
 
     /// A folder with the two DCC Boxed XML signing certificates and 0600 copies of their key files in `keys/`, and
     /// a 0600 file of the token's PIN in `secrets/`.
@@ -49,9 +49,9 @@ extension PKCS11KeyTests {
         func remove() { try? FileManager.default.removeItem(at: url) }
     }
 
-    /// Party gts with credentials for …30-01 and …30-02, given as TOML (``PKCS11Registries``).
+    /// Party gts with credentials for …30-01 and …30-02, given as TOML (``GTSRegistry``).
     static func gtsRegistry(module: String? = SoftHSM.module, first: String, second: String) -> String {
-        PKCS11Registries.gts(module: module, first: first, second: second)
+        GTSRegistry.text(module: module, first: first, second: second)
     }
 
     /// The DCC Boxed IMMEDIATE template with its Business Originator set to `originator`.

@@ -73,3 +73,32 @@ final class HardenKeyCopies: @unchecked Sendable {
         return target
     }
 }
+
+/// A registry of party gts of the DCC Boxed templates with credentials for …30-01 and …30-02 (certificates in
+/// `keys/`), each given its key lines (`first`, `second`: a key file or a token key), and a `pkcs11_module` line when
+/// `module` is given. With a module, the first credential's header is line 8, its key lines 11 on.
+enum GTSRegistry {
+    static let gts01 = "90-B3-D5-1F-30-01-00-00"
+    static let gts02 = "90-B3-D5-1F-30-02-00-00"
+    /// The DCC Boxed file names (without `.pem` / `.key.pem`) of their certificates and keys.
+    static let names = [gts01: "xml-sign-90B3D51F30010000-ds", gts02: "xml-sign-90B3D51F30020000-ds"]
+
+    static func text(module: String?, first: String, second: String) -> String {
+        (module.map { "pkcs11_module = \"\($0)\"\n\n" } ?? "") + """
+            [[party]]
+            id = "gts"
+            name = "GIT Test Supplier"
+            mpids = ["GTSE", "GTSG"]
+            user_ids = ["\(gts01)", "\(gts02)", "90-B3-D5-1F-30-03-00-00"]
+            [[party.credential]]
+            user_id = "\(gts01)"
+            signing_certificate = "keys/xml-sign-90B3D51F30010000-ds.pem"
+            \(first)
+            [[party.credential]]
+            user_id = "\(gts02)"
+            signing_certificate = "keys/xml-sign-90B3D51F30020000-ds.pem"
+            \(second)
+
+            """
+    }
+}

@@ -98,7 +98,7 @@ final class SigningService: Sendable {
         guard route.isWork else {
             // `/readyz` asks the counter store whether it is usable: a file to lock or a database to ask, off the
             // event loops (a database's answer may need them; NIO refuses to wait on one).
-            guard route == .readyz && state.generation.signingMayWait else { return operations(route, request) }
+            guard route == .readyz && state.counters.mayWait else { return operations(route, request) }
             return await withTaskExecutorPreference(globalConcurrentExecutor) { operations(route, request) }
         }
         guard limiter.tryAcquire() else {
@@ -126,14 +126,12 @@ final class SigningService: Sendable {
                 }
             }
             let response: Response
-            if route.signs && state.generation.signingMayWait {
+            if route.signs && (state.counters.mayWait || state.generation.usesTokenKeys) {
                 // A counter from a durable store or a token key may wait on I/O: not on an event loop, where it
                 // would hold up every other connection of that loop (and a database's answer may need the loop).
-                var offLoop = metadata
                 response = try await withTaskExecutorPreference(globalConcurrentExecutor) { () throws(Problem) -> Response in
-                    try work(&offLoop)
+                    try work(&metadata)
                 }
-                metadata = offLoop
             } else {
                 response = try work(&metadata)
             }

@@ -12,9 +12,9 @@ public struct SigningGeneration: Sendable {
     public let loadedAt: Date
     /// 1 for the registry loaded at start, +1 at each successful reload.
     public let number: Int
-    /// Whether signing may wait on I/O: a counter from a durable store (a file or a database) or a key in a token.
-    /// Such signing runs off the event loops (see ``EventLoopExecutor``).
-    let signingMayWait: Bool
+    /// Whether a credential's key is in a PKCS#11 token: signing with it may wait on the token, so it runs off the
+    /// event loops (see ``EventLoopExecutor``).
+    let usesTokenKeys: Bool
 }
 
 /// The current ``SigningGeneration``, replaced whole on SIGHUP: a request takes the generation current when it starts
@@ -77,14 +77,8 @@ public final class SigningState: Sendable {
         } catch {
             throw ServerStartError(error.description, exitCode: error.kind == .input ? 2 : 3)
         }
-        let usesStore: Bool
-        switch counters.policy {
-        case .store, .backend: usesStore = true
-        case .time, .preserve: usesStore = false
-        }
-        let usesTokenKeys = registry.parties.contains { $0.credentials.contains { $0.declaration.isPKCS11Key } }
         return SigningGeneration(registry: registry, signer: signer, clients: clients, loadedAt: Date(), number: number,
-                                 signingMayWait: usesStore || usesTokenKeys)
+                                 usesTokenKeys: registry.parties.contains { $0.credentials.contains { $0.declaration.isPKCS11Key } })
     }
 }
 
@@ -113,6 +107,15 @@ public struct ServerCounters: Sendable {
     private init(policy: CounterPolicy, onShutdown: @escaping @Sendable () async -> Void) {
         self.policy = policy
         self.onShutdown = onShutdown
+    }
+
+    /// Whether handing out a counter may wait on I/O (a durable store: a file or a database), so that signing with
+    /// one, and asking the store whether it is usable, run off the event loops (see ``EventLoopExecutor``).
+    var mayWait: Bool {
+        switch policy {
+        case .store, .backend: true
+        case .time, .preserve: false
+        }
     }
 
     /// Whether counters can be handed out now: the store can be opened, locked and read (nothing is reserved).

@@ -11,6 +11,9 @@ import Foundation
 
 /// A PKCS#11 module (a shared library such as SoftHSM2's `libsofthsm2.so`), loaded with `dlopen` and initialised
 /// for threads (`C_Initialize` with `CKF_OS_LOCKING_OK`); owns the handle: `C_Finalize` and `dlclose` in `deinit`.
+/// The library itself stays mapped (`RTLD_NODELETE`): a module such as SoftHSM2 links OpenSSL, which this process
+/// uses too, and unloading it left OpenSSL's exit-time clean-up with state the module had set up on the threads that
+/// signed (the server crashed at exit, `free(): corrupted unsorted chunks`, after concurrent token signing).
 ///
 /// A module is initialised once per process, so there is one instance per module file (by real path), shared
 /// by every token and key that uses it while any holds it. Immutable after construction; the module itself
@@ -72,7 +75,7 @@ final class PKCS11Module: @unchecked Sendable {
 
     private static func open(_ real: String, shown: String, uri: String) throws(PKCS11Error) -> PKCS11Module {
         _ = dlerror()
-        guard let handle = dlopen(real, RTLD_NOW | RTLD_LOCAL) else {
+        guard let handle = dlopen(real, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             let why = dlerror().map { String(cString: $0) } ?? "dlopen failed"
             throw PKCS11Error(code: .notAModule, reason: "\(shown) cannot be loaded as a shared library (\(why))", uri: uri)
         }

@@ -112,20 +112,26 @@ public enum CoSSignerServer {
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout
         let group = ServiceGroup(configuration: groupConfiguration)
         // Times out request bodies that do not arrive; runs until every request has been answered.
-        let watchdog = Task { await service.bodies.watch() }
-        defer {
-            watchdog.cancel()
-            JSONLogHandler.flush()
-        }
+        let bodies = service.bodies
+        let watchdog = Task { await bodies.watch() }
+        defer { JSONLogHandler.flush() }
         do {
             try await group.run()
         } catch {
+            watchdog.cancel()
+            await watchdog.value
             logger.error("stopped on an error", metadata: ["error": .string("\(error)")])
             throw ServerStartError("the server stopped: \(error)", exitCode: 1)
         }
+        watchdog.cancel()
+        await watchdog.value
         // Every request has been answered: the counters they carry were reserved durably before.
         await counters.shutdown()
-        logger.info("stopped: every request in flight was answered; counters flushed")
+        // Token keys: their module's clean-up must be done here, not left to the last holder's thread racing `exit`.
+        let finalized = PKCS11Modules.finalizeBeforeExit()
+        logger.info("stopped: every request in flight was answered; counters flushed", metadata: [
+            "pkcs11ModulesFinalized": .stringConvertible(finalized),
+        ])
     }
 
     /// The server's TLS: its certificate chain and key, client certificates required and verified against the

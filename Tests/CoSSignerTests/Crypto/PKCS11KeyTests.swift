@@ -256,4 +256,20 @@ import Testing
         let digest = SHA256.hash(Array("again".utf8))
         #expect(try Self.certificate().publicKey().isValidSignature(try again.signature(forDigest: digest), forDigest: digest))
     }
+
+    @Test func finalizingBeforeExitEndsTheModuleOnThisThreadAndHeldKeysFailTyped() throws {
+        let (key, _) = try Self.loadKey()
+        let digest = SHA256.hash(Array("before exit".utf8))
+        #expect(try Self.certificate().publicKey().isValidSignature(try key.signature(forDigest: digest), forDigest: digest))
+        #expect(PKCS11Modules.finalizeBeforeExit() == 1)
+        #expect(key.token.module.isFinalized)
+        #expect(PKCS11Module.liveCount == 0 && PKCS11Token.liveCount == 0, "finalised instances are forgotten")
+        #expect(PKCS11Modules.finalizeBeforeExit() == 0, "nothing left to finalise")
+        // A key still held refuses (its sessions went with C_Finalize); it does not crash, nor sign.
+        #expect(throws: PKCS11Error.self) { try key.signature(forDigest: digest) }
+        // A key loaded afterwards initialises the module again and signs; the old one is released without C calls.
+        let (again, _) = try Self.loadKey()
+        #expect(again.token.module !== key.token.module && !again.token.module.isFinalized)
+        #expect(try Self.certificate().publicKey().isValidSignature(try again.signature(forDigest: digest), forDigest: digest))
+    }
 }

@@ -16,8 +16,9 @@ import Foundation
 /// signed (the server crashed at exit, `free(): corrupted unsorted chunks`, after concurrent token signing).
 ///
 /// A module is initialised once per process, so there is one instance per module file (by real path), shared
-/// by every token and key that uses it while any holds it. Immutable after construction; the module itself
-/// serialises what needs it (OS locking), hence `@unchecked Sendable`.
+/// by every token and key that uses it while any holds it. Immutable after construction but for `finalized`, which
+/// is only touched under the instances' lock; the module itself serialises what needs it (OS locking), hence
+/// `@unchecked Sendable`.
 final class PKCS11Module: @unchecked Sendable {
     /// The module's real path (symbolic links resolved).
     let path: String
@@ -39,12 +40,37 @@ final class PKCS11Module: @unchecked Sendable {
         self.finalizesOnRelease = finalizesOnRelease
     }
 
+    /// Set (under the instances' lock) once ``finalizeBeforeExit()`` has finalised the module.
+    private var finalized = false
+
     deinit {
         let functions = functions, handle = handle, finalizes = finalizesOnRelease
         Self.instances.retire(path, identity: ObjectIdentifier(self)) {
-            if finalizes { _ = functions.finalize(nil) }
+            if finalizes && !finalized { _ = functions.finalize(nil) }
             dlclose(handle)
         }
+    }
+
+    /// Whether ``finalizeBeforeExit()`` has finalised this module (then its sessions are gone: nothing to close).
+    var isFinalized: Bool { Self.instances.locked { finalized } }
+
+    /// Finalises (`C_Finalize`) every module this process initialised and still holds, now, on this thread; for the
+    /// end of a process, once nothing signs any more. A module's own clean-up must run before the process's
+    /// exit-time destructors (the module's and OpenSSL's, which it links): the last reference to a key may
+    /// otherwise be dropped on another thread while `exit` runs them, and SoftHSM2 then corrupts the heap.
+    /// Keys still held afterwards fail with a ``PKCS11Error`` instead of signing; a later ``load(path:uri:)``
+    /// initialises the module again.
+    /// - Returns: the modules finalised.
+    @discardableResult
+    static func finalizeBeforeExit() -> Int {
+        let count = instances.retireAll { module in
+            guard module.finalizesOnRelease, !module.finalized else { return false }
+            _ = module.functions.finalize(nil)
+            module.finalized = true
+            return true
+        }
+        PKCS11Token.forgetTokensOfFinalizedModules()
+        return count
     }
 
     /// The module at `path`, loaded and initialised (or the instance this process already has).
@@ -116,6 +142,15 @@ final class PKCS11Module: @unchecked Sendable {
             throw PKCS11Error(code: .moduleFailed, reason: "C_Initialize of \(shown) failed", uri: uri, returnValue: UInt(initialized))
         }
     }
+}
+
+/// The PKCS#11 modules of this process, for whoever ends it (the server, once it has answered every request).
+package enum PKCS11Modules {
+    /// Finalises every module this process initialised and still holds, on this thread: see
+    /// ``PKCS11Module/finalizeBeforeExit()``. Token keys still held fail afterwards instead of signing.
+    /// - Returns: the modules finalised (0 when every key was released already, which finalised its module).
+    @discardableResult
+    package static func finalizeBeforeExit() -> Int { PKCS11Module.finalizeBeforeExit() }
 }
 
 /// The functions of a module's `CK_FUNCTION_LIST` that a signing key uses, every one present.
@@ -213,6 +248,34 @@ final class SharedInstances<Key: Hashable & Sendable, Value: AnyObject>: @unchec
         release()
         if entries[key]?.identity == identity { entries[key] = nil }
         condition.broadcast()
+    }
+
+    /// Runs `body` under the lock (for state an instance keeps under it).
+    func locked<R>(_ body: () -> R) -> R {
+        condition.lock()
+        defer { condition.unlock() }
+        return body()
+    }
+
+    /// Runs `retire` under the lock on every live instance; those it retires (returns true for) are forgotten, so
+    /// that the next ``instance(for:make:)`` makes a new one. The instances are released after the lock.
+    /// - Returns: how many were retired.
+    func retireAll(_ retire: (Value) -> Bool) -> Int {
+        var held: [Value] = []
+        defer { held.removeAll() }  // their deinit takes the lock: released only after it is let go
+        condition.lock()
+        defer { condition.unlock() }
+        var count = 0
+        for (key, entry) in entries {
+            guard let value = entry.value else { continue }
+            held.append(value)
+            if retire(value) {
+                entries[key] = nil
+                count += 1
+            }
+        }
+        condition.broadcast()
+        return count
     }
 
     /// The live instances (for tests).

@@ -56,11 +56,18 @@ final class PKCS11Token: @unchecked Sendable {
     }
 
     deinit {
-        // No session is in use: every use holds the token.
-        let sessions = idle, close = module.functions.closeSession
+        // No session is in use: every use holds the token. A finalised module closed them all already.
+        let sessions = idle, close = module.functions.closeSession, module = module
         Self.instances.retire(identity, identity: ObjectIdentifier(self)) {
+            guard !module.isFinalized else { return }
             for session in sessions { _ = close(session) }
         }
+    }
+
+    /// Forgets the tokens of modules ``PKCS11Module/finalizeBeforeExit()`` finalised (their sessions and login are
+    /// gone), so that a key loaded later opens the token again.
+    static func forgetTokensOfFinalizedModules() {
+        _ = instances.retireAll { $0.module.isFinalized }
     }
 
     /// The token in `slot` of `module`, logged in with `pin` (or the instance this process already has, if

@@ -115,16 +115,19 @@ public enum CoSSignerServer {
         let bodies = service.bodies
         let watchdog = Task { await bodies.watch() }
         defer { JSONLogHandler.flush() }
+        let failure: (any Error)?
         do {
             try await group.run()
+            failure = nil
         } catch {
-            watchdog.cancel()
-            await watchdog.value
-            logger.error("stopped on an error", metadata: ["error": .string("\(error)")])
-            throw ServerStartError("the server stopped: \(error)", exitCode: 1)
+            failure = error
         }
         watchdog.cancel()
         await watchdog.value
+        if let failure {
+            logger.error("stopped on an error", metadata: ["error": .string("\(failure)")])
+            throw ServerStartError("the server stopped: \(failure)", exitCode: 1)
+        }
         // Every request has been answered: the counters they carry were reserved durably before.
         await counters.shutdown()
         // Token keys: their module's clean-up must be done here, not left to the last holder's thread racing `exit`.

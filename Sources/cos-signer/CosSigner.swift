@@ -49,6 +49,9 @@ struct CosSigner: ParsableCommand {
             finalCode = max(code, ExitStatus.input)
         }
         Terminal.flush()
+        // Token keys' modules are finalised here, on this thread, before `exit` runs the process's destructors (the
+        // module's and OpenSSL's), whatever thread let go of a key last.
+        PKCS11Modules.finalizeBeforeExit()
         Platform.exit(finalCode)
     }
 }

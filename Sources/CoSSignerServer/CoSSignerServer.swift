@@ -125,7 +125,13 @@ public enum CoSSignerServer {
         watchdog.cancel()
         await watchdog.value
         if let failure {
-            logger.error("stopped on an error", metadata: ["error": .string("\(failure)")])
+            // The group has ended every service (no request is in flight): token keys' modules are finalised here
+            // too, before the error reaches `exit`.
+            let finalized = PKCS11Modules.finalizeBeforeExit()
+            logger.error("stopped on an error", metadata: [
+                "error": .string("\(failure)"),
+                "pkcs11ModulesFinalized": .stringConvertible(finalized),
+            ])
             throw ServerStartError("the server stopped: \(failure)", exitCode: 1)
         }
         // Every request has been answered: the counters they carry were reserved durably before.

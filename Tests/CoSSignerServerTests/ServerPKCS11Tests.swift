@@ -116,4 +116,22 @@ import Glibc
         }
         print("tokenKeysSignUnderConcurrentLoad: \(total) token signatures on 16 connections in \(String(format: "%.1f", seconds)) s")
     }
+
+    /// A server that cannot listen (its port is taken) stops on an error: exit 1 naming the cause, and its token
+    /// keys' module finalised before `exit`, as on a clean stop (never a crash in the module's exit-time clean-up).
+    @Test func aServerThatCannotListenStopsWithExit1AndItsTokenModuleFinalised() throws {
+        let workspace = try Workspace()
+        let (environment, pins) = try Self.makeTokenPKI(workspace)
+        let holder = try ServerProcess(["--parties", workspace.path("pki/parties.toml"), "--listen", "127.0.0.1:0"],
+                                       in: workspace, name: "holder")
+        let stopped = try TestProcess.run(Binaries.server, ["--parties", workspace.path("pki/parties-pkcs11.toml"), "--pkcs11-module", Self.module,
+                                                            "--listen", "127.0.0.1:\(holder.port)"], environment: environment)
+        #expect(stopped.status == 1, "exit \(stopped.status): \(stopped.stderr)")
+        #expect(stopped.stderr.contains("Address already in use"), "\(stopped.stderr)")
+        #expect(stopped.stderr.contains(#""message":"stopped on an error""#) && stopped.stderr.contains(#""pkcs11ModulesFinalized":"1""#),
+                "\(stopped.stderr)")
+        for pin in pins { #expect(!stopped.stderr.contains(pin) && !stopped.stdout.contains(pin)) }
+        // The server holding the port is not disturbed.
+        #expect(try http("GET", holder.url + "/healthz").status == 200)
+    }
 }

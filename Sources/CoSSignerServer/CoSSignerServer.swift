@@ -124,10 +124,11 @@ public enum CoSSignerServer {
         }
         watchdog.cancel()
         await watchdog.value
+        // The group has ended every service, so no request is in flight. Token keys: their module's clean-up is done
+        // here, on this thread, whether the server stops cleanly or on an error, not left to the last holder's
+        // thread racing `exit`.
+        let finalized = PKCS11Modules.finalizeBeforeExit()
         if let failure {
-            // The group has ended every service (no request is in flight): token keys' modules are finalised here
-            // too, before the error reaches `exit`.
-            let finalized = PKCS11Modules.finalizeBeforeExit()
             logger.error("stopped on an error", metadata: [
                 "error": .string("\(failure)"),
                 "pkcs11ModulesFinalized": .stringConvertible(finalized),
@@ -136,8 +137,6 @@ public enum CoSSignerServer {
         }
         // Every request has been answered: the counters they carry were reserved durably before.
         await counters.shutdown()
-        // Token keys: their module's clean-up must be done here, not left to the last holder's thread racing `exit`.
-        let finalized = PKCS11Modules.finalizeBeforeExit()
         logger.info("stopped: every request in flight was answered; counters flushed", metadata: [
             "pkcs11ModulesFinalized": .stringConvertible(finalized),
         ])
